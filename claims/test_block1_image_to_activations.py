@@ -1,0 +1,132 @@
+"""Code Block 1 — First contact: image → tensors → activations.
+
+"What happens when an image enters a CNN? 1. The image becomes a tensor: [batch, 3, 224, 224]
+(3 RGB channels) 2. The first conv layer transforms it into [batch, 64, 224, 224] (64 feature maps)"
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+from torch import nn
+
+import cnn_core
+
+pytestmark = pytest.mark.structural
+
+IMAGE_MODES = ["RGB", "L", "1", "P", "RGBA", "LA", "CMYK", "I;16", "I", "F"]
+
+
+def random_image(mode: str, width: int, height: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    if mode in ("I;16", "I"):
+        return Image.fromarray(rng.integers(0, 65536, (height, width), dtype=np.uint16)).convert(mode)
+    if mode == "F":
+        return Image.fromarray(rng.random((height, width), dtype=np.float32) * 255)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).convert(mode)
+
+
+def check_image_tensor(x: torch.Tensor) -> None:
+    assert tuple(x.shape) == (1, 3, 224, 224), f"preprocessed image has shape {list(x.shape)}, not [1, 3, 224, 224]"
+    assert x.dtype == torch.float32
+    assert torch.isfinite(x).all()
+
+
+@given(
+    width=st.integers(1, 640), height=st.integers(1, 640), mode=st.sampled_from(IMAGE_MODES),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_image_becomes_a_1x3x224x224_tensor(width, height, mode, seed):
+    """"The image becomes a tensor: `[batch, 3, 224, 224]` (3 RGB channels)" — for any size, aspect ratio and mode."""
+    check_image_tensor(cnn_core.preprocess(random_image(mode, width, height, seed)))
+
+
+def test_image_claim_fails_without_the_centre_crop(monkeypatch):
+    """Break: without CenterCrop a non-square photo keeps its aspect ratio, and the claim must fail."""
+    monkeypatch.setattr(cnn_core.images.transforms, "CenterCrop", lambda size: (lambda image: image))
+    with pytest.raises(AssertionError, match=r"not \[1, 3, 224, 224\]"):
+        check_image_tensor(cnn_core.preprocess(random_image("RGB", 300, 200, seed=0)))
+
+
+def first_conv(model: nn.Module) -> str:
+    return next(path for path, module in model.named_modules() if isinstance(module, nn.Conv2d))
+
+
+def check_first_conv_maps(model: nn.Module, x: torch.Tensor) -> None:
+    path = first_conv(model)
+    maps = cnn_core.capture(model, x, path)[path]
+    weight = model.get_submodule(path).weight
+    assert tuple(weight.shape) == (64, 3, 3, 3), f"{path} has filters of shape {list(weight.shape)}, not [64, 3, 3, 3]"
+    assert tuple(maps.shape) == (x.shape[0], 64, *x.shape[2:]), (
+        f"{path} turns {list(x.shape)} into {list(maps.shape)}, not 64 maps of the input's size"
+    )
+
+
+@pytest.mark.models("vgg*")
+def test_first_conv_gives_64_maps_of_the_input_size(model, image_tensor):
+    """"The first conv layer transforms it into `[batch, 64, 224, 224]` (64 feature maps)";
+    "Filter shape: ... 64 filters, each 3x3x3 (RGB)"."""
+    check_first_conv_maps(model, image_tensor)
+
+
+def test_first_conv_claim_fails_without_padding(zoo, image_tensor, monkeypatch):
+    """Break: with padding 0 the 3x3 conv shrinks 224 to 222, and the claim must fail."""
+    model = zoo.get("vgg16")
+    monkeypatch.setattr(model.features[0], "padding", (0, 0))
+    with pytest.raises(AssertionError, match="not 64 maps of the input's size"):
+        check_first_conv_maps(model, image_tensor)
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """The convolution arithmetic (Dumoulin & Visin, 2016), written out independently of torch."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def check_conv_arithmetic(model: nn.Module) -> int:
+    checked = 0
+    for layer in cnn_core.layers(model):
+        module = model.get_submodule(layer.path.partition("@")[0])
+        if not isinstance(module, nn.Conv2d) or isinstance(module.padding, str):
+            continue
+        expected = tuple(
+            conv_output_size(size, *params)
+            for size, params in zip(layer.input_shape[2:], zip(module.kernel_size, module.stride, module.padding, module.dilation))
+        )
+        assert layer.output_shape[2:] == expected, (
+            f"{layer.path}: {layer.input_shape[2:]} -> {layer.output_shape[2:]}, the arithmetic says {expected}"
+        )
+        checked += 1
+    return checked
+
+
+def test_every_conv_follows_the_convolution_arithmetic(model):
+    """"Each filter is a small `3×3` (or `5×5`) pattern that slides across the image" — so every
+    conv's output size is floor((n + 2p - d(k-1) - 1) / s) + 1."""
+    assert check_conv_arithmetic(model) > 0
+
+
+@given(
+    size=st.integers(1, 64), kernel=st.integers(1, 7), stride=st.integers(1, 4),
+    padding=st.integers(0, 3), dilation=st.integers(1, 3),
+)
+def test_any_conv_follows_the_convolution_arithmetic(size, kernel, stride, padding, dilation):
+    """The same arithmetic for any kernel, stride, padding, dilation and input size that torch accepts."""
+    expected = conv_output_size(size, kernel, stride, padding, dilation)
+    conv = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding, dilation=dilation)
+    if expected < 1:
+        with pytest.raises(RuntimeError):
+            conv(torch.zeros(1, 1, size, size))
+        return
+    assert conv(torch.zeros(1, 1, size, size)).shape[2:] == (expected, expected)
+
+
+def test_conv_arithmetic_claim_fails_when_a_stride_is_ignored(zoo, monkeypatch):
+    """Break: a conv whose stride attribute lies about what it computes must be caught."""
+    model = zoo.get("resnet18")
+    real_forward = model.conv1.forward
+    monkeypatch.setattr(model.conv1, "forward", lambda x: real_forward(x)[:, :, :-1, :-1])
+    with pytest.raises(AssertionError, match="conv1:"):
+        check_conv_arithmetic(model)

@@ -1,0 +1,32 @@
+"""cnn_core: the extraction library behind the cnn-claims suite.
+
+Models by name, images to tensors, layers by path or alias, activations as they really are,
+receptive fields, and occlusion. Every public name is importable from here.
+"""
+from .activations import capture, check_input
+from .errors import (
+    AmbiguousLayer,
+    CnnCoreError,
+    ImageError,
+    InputError,
+    LayerNotFound,
+    ModelNotFound,
+    ReceptiveFieldError,
+    WeightsError,
+)
+from .geometry import Box
+from .images import DEFAULT_IMAGE, IMAGENET_MEAN, IMAGENET_STD, denormalize, fill_value, load_image, normalize, preprocess
+from .layer_index import Layer, LayerRef, layers, resolve, vgg_aliases
+from .metrics import centre_of_mass, changed_region, sparsity
+from .models import available_models, build_architecture, is_trained, load_model
+from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
+from .receptive import ReceptiveField, empirical_receptive_field, receptive_field, receptive_fields
+
+__all__ = [
+    "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
+    "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
+    "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
+    "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field", "fill_value",
+    "is_trained", "layers", "load_image", "load_model", "normalize", "occlude", "occlusion_diff", "occlusion_map",
+    "preprocess", "receptive_field", "receptive_fields", "resolve", "sparsity", "vgg_aliases",
+]

@@ -1,0 +1,233 @@
+"""Images in, normalised tensors out: the notebook's preprocessing, made safe for any input.
+
+``load_image`` accepts a path, a URL, raw bytes, a numpy array, a PIL image or a
+``"sample:NAME"`` (``sample:cat`` is scikit-image's photo of Chelsea the cat) and always
+returns an RGB image, or raises :class:`ImageError` that names the source.
+"""
+from __future__ import annotations
+
+import io
+import os
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision import transforms
+
+from .errors import ImageError, InputError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_IMAGE = "sample:cat"
+# Far beyond any photo a CNN is shown, well below what would exhaust memory when decoded.
+MAX_PIXELS = 64_000_000
+# Resize(224) scales the shorter side; a 1-pixel-high strip would become a gigapixel image.
+MAX_RESIZED_PIXELS = 100_000_000
+URL_TIMEOUT_S = 30
+SAMPLE_ALIASES = {"cat": "chelsea"}
+
+
+def load_image(source=DEFAULT_IMAGE, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """An RGB ``PIL.Image`` from any supported source (see the module docstring)."""
+    if isinstance(source, Image.Image):
+        return _to_rgb(source, source, max_pixels)
+    if isinstance(source, np.ndarray):
+        return _to_rgb(_array_to_image(source), source, max_pixels)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(bytes(source), source, max_pixels)
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if text.startswith("sample:"):
+            return _to_rgb(_array_to_image(_sample_array(text)), source, max_pixels)
+        if text.startswith(("http://", "https://")):
+            return _decode(_fetch(text), source, max_pixels)
+        return _decode(_read_file(Path(text), source), source, max_pixels)
+    raise ImageError(
+        source, f"unsupported source type {type(source).__name__}; pass a path, URL, bytes, numpy array or PIL image"
+    )
+
+
+def preprocess(img, size: int = 224) -> torch.Tensor:
+    """``[1, 3, size, size]`` float32: the notebook's Resize, CenterCrop, ToTensor, Normalize."""
+    if not isinstance(size, int) or size < 1:
+        raise InputError(f"size must be a positive integer, got {size!r}")
+    image = img if isinstance(img, Image.Image) and img.mode == "RGB" else load_image(img)
+    width, height = image.size
+    scale = size / min(width, height)
+    if width * scale * height * scale > MAX_RESIZED_PIXELS:
+        raise ImageError(
+            img, f"aspect ratio {width}x{height} is too extreme: resizing the shorter side to {size} "
+            f"would make an image of more than {MAX_RESIZED_PIXELS:,} pixels; crop it first"
+        )
+    transform = transforms.Compose([
+        transforms.Resize(size),
+        transforms.CenterCrop(size),
+        transforms.ToTensor(),
+        transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+    ])
+    return transform(image).unsqueeze(0)
+
+
+def _channel_stats(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def shaped(values):
+        return torch.tensor(values, dtype=like.dtype, device=like.device).view(1, 3, 1, 1)
+
+    return shaped(IMAGENET_MEAN), shaped(IMAGENET_STD)
+
+
+def denormalize(x: torch.Tensor) -> torch.Tensor:
+    """Undo the ImageNet normalisation: back to pixel values in [0, 1] (not clipped)."""
+    mean, std = _channel_stats(x)
+    return x * std + mean
+
+
+def normalize(pixels: torch.Tensor) -> torch.Tensor:
+    """ImageNet normalisation of pixel values in [0, 1]."""
+    mean, std = _channel_stats(pixels)
+    return (pixels - mean) / std
+
+
+def fill_value(fill, like: torch.Tensor) -> torch.Tensor:
+    """The normalised-space value that paints an occluded patch.
+
+    ``"mean"`` is 0 in normalised space, the ImageNet mean colour, a grey patch: this is what
+    the notebook's "black out" (``tensor[...] = 0``) really paints. ``"black"`` is true black
+    pixels, ``(0 - mean) / std`` per channel. A number is taken as a normalised-space value.
+    """
+    if isinstance(fill, str):
+        if fill == "mean":
+            return torch.zeros(1, like.shape[1], 1, 1, dtype=like.dtype, device=like.device)
+        if fill == "black":
+            if like.shape[1] != 3:
+                raise InputError(f"fill='black' needs 3 ImageNet-normalised channels, got {like.shape[1]}")
+            return normalize(torch.zeros(1, 3, 1, 1, dtype=like.dtype, device=like.device))
+        raise InputError(f"fill {fill!r} is not 'mean', 'black' or a number")
+    if isinstance(fill, (int, float)) and np.isfinite(fill):
+        return torch.full((1, like.shape[1], 1, 1), float(fill), dtype=like.dtype, device=like.device)
+    raise InputError(f"fill {fill!r} is not 'mean', 'black' or a finite number")
+
+
+def _sample_array(text: str) -> np.ndarray:
+    name = text.removeprefix("sample:")
+    try:
+        from skimage import data
+    except ImportError:
+        raise ImageError(text, "sample images need scikit-image: pip install scikit-image") from None
+    loader = getattr(data, SAMPLE_ALIASES.get(name, name), None)
+    if not callable(loader) or name.startswith("_"):
+        raise ImageError(text, f"no sample image {name!r}; try 'sample:cat' or a skimage.data photo name")
+    try:
+        return np.asarray(loader())
+    except Exception as error:  # skimage may need pooch for remote samples
+        raise ImageError(text, f"scikit-image could not provide it offline ({error})") from None
+
+
+def _fetch(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:
+            return response.read()
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise ImageError(url, f"could not download it ({error}); download it yourself and pass the file path") from None
+
+
+def _read_file(path: Path, source) -> bytes:
+    if not path.exists():
+        raise ImageError(source, "no such file")
+    if path.is_dir():
+        raise ImageError(source, "is a directory, not an image file")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImageError(source, f"cannot be read ({error.strerror or error})") from None
+    return data
+
+
+def _decode(data: bytes, source, max_pixels: int) -> Image.Image:
+    if not data:
+        raise ImageError(source, "is empty (0 bytes)")
+    with warnings.catch_warnings():
+        # Pillow only warns about decompression bombs below twice its own limit: make it an error.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+            _check_size(image, source, max_pixels)
+            image.load()
+        except ImageError:
+            raise
+        except UnidentifiedImageError:
+            raise ImageError(source, "is not an image in a format Pillow can read") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise ImageError(source, f"is too large to decode safely ({error})") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            raise ImageError(source, f"is truncated or corrupt ({error})") from None
+    return _to_rgb(image, source, max_pixels)
+
+
+def _check_size(image: Image.Image, source, max_pixels: int) -> None:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageError(source, f"has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageError(source, f"has {width}x{height} = {width * height:,} pixels, more than the limit of {max_pixels:,}")
+
+
+def _array_to_image(array: np.ndarray) -> Image.Image:
+    source = array
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(source, "must be HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA)")
+    if array.size == 0:
+        raise ImageError(source, "has no pixels")
+    if array.dtype == np.uint8:
+        pixels = array
+    elif array.dtype == np.uint16:
+        pixels = (array.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    elif array.dtype == np.bool_:
+        pixels = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageError(source, "contains NaN or infinite values")
+        if array.min() < 0 or array.max() > 1:
+            raise ImageError(source, "float pixels must lie in [0, 1]")
+        pixels = np.round(array * 255).astype(np.uint8)
+    else:
+        raise ImageError(source, f"dtype {array.dtype} is not uint8, uint16, bool or float in [0, 1]")
+    mode = {2: "L", 3: "RGB", 4: "RGBA"}[pixels.ndim if pixels.ndim == 2 else pixels.shape[2]]
+    return Image.fromarray(np.ascontiguousarray(pixels), mode=mode)
+
+
+def _to_rgb(image: Image.Image, source, max_pixels: int) -> Image.Image:
+    _check_size(image, source, max_pixels)
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block must not lose the picture itself
+        pass
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        image = _sixteen_bit_to_grey(image)
+    elif mode == "F":
+        image = Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        image = _composite_on_white(image.convert("RGBA"))
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as error:
+        raise ImageError(source, f"mode {mode} cannot be converted to RGB ({error})") from None
+
+
+def _sixteen_bit_to_grey(image: Image.Image) -> Image.Image:
+    values = np.asarray(image).astype(np.int64)
+    # Mode "I" holds 16-bit PNGs too; anything beyond 16 bits is clipped.
+    return Image.fromarray((np.clip(values, 0, 65535) * 255 // 65535).astype(np.uint8), mode="L")
+
+
+def _composite_on_white(image: Image.Image) -> Image.Image:
+    background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, image).convert("RGB")

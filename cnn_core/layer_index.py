@@ -1,0 +1,186 @@
+"""Naming the layers of a model: dotted paths, readable aliases, call indices.
+
+A layer is addressed by its dotted module path (``features.28``), by an alias where the
+architecture has conventional names (VGG: ``conv5_3``, ``relu5_3``, ``pool5``, ``fc6``),
+or, for a module that runs more than once per forward pass (torchvision's ResNet blocks
+call one ``relu`` twice), by ``path@k`` with ``k`` the 0-based call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchvision
+from torch import nn
+
+from .errors import InputError, LayerNotFound
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """A resolved layer: the module's path and, for a module run several times, which call."""
+
+    path: str
+    call: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path if self.call is None else f"{self.path}@{self.call}"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One addressable layer, in the order its output is produced."""
+
+    path: str
+    alias: str | None
+    type: str
+    input_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None
+    container: bool
+
+
+def vgg_aliases(model: nn.Module) -> dict[str, str]:
+    """VGG's conventional names: ``conv{block}_{i}``, ``bn``, ``relu``, ``pool{block}``, ``fc6..fc8``."""
+    if not isinstance(model, torchvision.models.VGG):
+        return {}
+    aliases: dict[str, str] = {}
+    block, index = 1, 0
+    for position, module in enumerate(model.features):
+        if isinstance(module, nn.Conv2d):
+            index += 1
+            kind = "conv"
+        elif isinstance(module, nn.BatchNorm2d):
+            kind = "bn"
+        elif isinstance(module, nn.ReLU):
+            kind = "relu"
+        elif isinstance(module, nn.MaxPool2d):
+            aliases[f"pool{block}"] = f"features.{position}"
+            block, index = block + 1, 0
+            continue
+        else:
+            continue
+        aliases[f"{kind}{block}_{index}"] = f"features.{position}"
+    fc = 5
+    for position, module in enumerate(model.classifier):
+        if isinstance(module, nn.Linear):
+            fc += 1
+            aliases[f"fc{fc}"] = f"classifier.{position}"
+        elif isinstance(module, nn.ReLU):
+            aliases[f"relu{fc}"] = f"classifier.{position}"
+        elif isinstance(module, nn.Dropout):
+            aliases[f"drop{fc}"] = f"classifier.{position}"
+    return aliases
+
+
+def alias_of(model: nn.Module, path: str) -> str | None:
+    return {p: a for a, p in vgg_aliases(model).items()}.get(path)
+
+
+def resolve(model: nn.Module, name: str) -> LayerRef:
+    """The module path (and call index) that ``name`` means; raises LayerNotFound with suggestions."""
+    if not isinstance(name, str) or not name:
+        raise InputError(f"a layer name must be a non-empty string, got {name!r}")
+    path, call = name, None
+    if "@" in name:
+        path, _, index = name.rpartition("@")
+        if not index.isdigit():
+            raise InputError(f"layer {name!r}: the part after '@' must be a call index such as @0 or @1")
+        call = int(index)
+    aliases = vgg_aliases(model)
+    path = aliases.get(path, path)
+    modules = dict(model.named_modules())
+    if path not in modules or path == "":
+        known = [p for p in modules if p] + list(aliases)
+        raise LayerNotFound(name, known, hint="cnn_core.layers(model) lists every layer")
+    return LayerRef(path, call)
+
+
+def module_at(model: nn.Module, ref: LayerRef) -> nn.Module:
+    return model.get_submodule(ref.path)
+
+
+def layers(model: nn.Module, input_size: tuple[int, int] = (224, 224), in_channels: int = 3) -> list[Layer]:
+    """Every named module, in the order its output is produced, with that output's shape.
+
+    Shapes come from a forward pass on the meta device (no arithmetic, no memory), falling
+    back to a real pass on zeros for operations without meta support. A module that runs
+    more than once appears once per call as ``path@k``.
+    """
+    records: list[tuple[str, nn.Module, tuple[int, ...] | None, tuple[int, ...] | None]] = []
+    names = {module: path for path, module in model.named_modules() if path}
+
+    def shape_of(value):
+        return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+
+    def record(module, inputs, output):
+        records.append((names[module], module, shape_of(inputs[0]) if inputs else None, shape_of(output)))
+
+    handles = [module.register_forward_hook(record) for module in names]
+    shape = (1, in_channels, *input_size)
+    try:
+        try:
+            _meta_pass(model, shape)
+        except (NotImplementedError, RuntimeError):
+            records.clear()
+            with torch.no_grad():
+                model(_zeros_like_input(model, shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    calls: dict[str, int] = {}
+    for path, *_ in records:
+        calls[path] = calls.get(path, 0) + 1
+    seen: dict[str, int] = {}
+    listing = []
+    for path, module, input_shape, output_shape in records:
+        index = seen.get(path, 0)
+        seen[path] = index + 1
+        listing.append(Layer(
+            path=path if calls[path] == 1 else f"{path}@{index}",
+            alias=alias_of(model, path),
+            type=type(module).__name__,
+            input_shape=input_shape,
+            output_shape=output_shape,
+            container=any(True for _ in module.children()),
+        ))
+    return listing
+
+
+def call_counts(model: nn.Module, input_shape: tuple[int, ...]) -> dict[nn.Module, int]:
+    """How many times each module runs in one forward pass (read off a meta-device pass)."""
+    counts: dict[nn.Module, int] = {}
+
+    def count(module, _inputs, _output):
+        counts[module] = counts.get(module, 0) + 1
+
+    handles = [module.register_forward_hook(count) for module in model.modules()]
+    try:
+        try:
+            _meta_pass(model, input_shape)
+        except (NotImplementedError, RuntimeError):
+            counts.clear()
+            with torch.no_grad():
+                model(_zeros_like_input(model, input_shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return counts
+
+
+def _meta_pass(model: nn.Module, shape: tuple[int, ...]) -> None:
+    """Run ``model`` with every parameter and buffer swapped for a meta tensor: shapes only."""
+    state = {name: torch.empty_like(t, device="meta") for name, t in [*model.named_parameters(), *model.named_buffers()]}
+    with torch.no_grad():
+        torch.func.functional_call(model, state, (torch.zeros(shape, device="meta", dtype=_dtype(model)),))
+
+
+def _zeros_like_input(model: nn.Module, shape: tuple[int, ...]) -> torch.Tensor:
+    parameter = next(model.parameters(), None)
+    return torch.zeros(shape, device=parameter.device if parameter is not None else "cpu", dtype=_dtype(model))
+
+
+def _dtype(model: nn.Module) -> torch.dtype:
+    parameter = next(model.parameters(), None)
+    return parameter.dtype if parameter is not None and parameter.is_floating_point() else torch.float32

@@ -1,0 +1,106 @@
+"""Occlusion: painting a box over the input and watching what changes.
+
+``occlusion_diff`` is the notebook's Block 4 (which layers change when a region is blanked);
+``occlusion_map`` is Zeiler and Fergus's sensitivity map (how much a class score drops as a
+grey window slides over the image), computed in batches rather than one window at a time.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .activations import capture, check_input
+from .errors import InputError
+from .geometry import Box
+from .images import fill_value
+
+
+def occlude(x: torch.Tensor, box: Box, fill="mean") -> torch.Tensor:
+    """A copy of ``x`` with ``box`` painted (see :func:`cnn_core.images.fill_value` for fills)."""
+    check_input(x)
+    box.require_inside(x.shape[2], x.shape[3])
+    occluded = x.clone()
+    occluded[:, :, box.slices[0], box.slices[1]] = fill_value(fill, x)
+    return occluded
+
+
+def occlusion_diff(
+    model: nn.Module, x: torch.Tensor, box: Box, layers: str | Iterable[str], fill="mean"
+) -> dict[str, torch.Tensor]:
+    """Per layer, ``|a(x) - a(occluded x)|`` averaged over channels: ``[N, H, W]`` maps.
+
+    Both images go through the model in one batch. A unit whose field misses the box gives
+    exactly zero in float64.
+    """
+    names = [layers] if isinstance(layers, str) else list(layers)
+    both = torch.cat([x, occlude(x, box, fill)])
+    activations = capture(model, both, names)
+    batch = x.shape[0]
+    return {name: (a[:batch] - a[batch:]).abs().mean(dim=1) for name, a in activations.items()}
+
+
+@dataclass(frozen=True)
+class OcclusionMap:
+    """Drop of the target score with the window at each grid position (row, column).
+
+    ``drop[i, j]`` belongs to the window ``Box(i*stride, j*stride, i*stride+window, j*stride+window)``.
+    """
+
+    drop: torch.Tensor
+    window: int
+    stride: int
+    base_score: float
+
+    def window_box(self, row: int, col: int) -> Box:
+        top, left = row * self.stride, col * self.stride
+        return Box(top, left, top + self.window, left + self.window)
+
+    def peak(self) -> Box:
+        """The window whose occlusion lowers the score most."""
+        index = int(torch.argmax(self.drop))
+        return self.window_box(*divmod(index, self.drop.shape[1]))
+
+
+def class_score(logits: torch.Tensor, target: int | Sequence[int]) -> torch.Tensor:
+    """Softmax probability of ``target`` (summed over several classes when a list is given)."""
+    classes = [target] if isinstance(target, int) else list(target)
+    if not classes or any(not 0 <= c < logits.shape[1] for c in classes):
+        raise InputError(f"target {target!r} is not among the model's {logits.shape[1]} classes")
+    return logits.softmax(dim=1)[:, classes].sum(dim=1)
+
+
+def occlusion_map(
+    model: nn.Module,
+    x: torch.Tensor,
+    window: int,
+    stride: int,
+    target: int | Sequence[int],
+    batch_size: int = 64,
+    fill="mean",
+) -> OcclusionMap:
+    """Zeiler and Fergus's occlusion sensitivity of ``target`` for a single image ``x``."""
+    check_input(x, model)
+    if x.shape[0] != 1:
+        raise InputError(f"occlusion_map takes one image ([1, C, H, W]), got a batch of {x.shape[0]}")
+    height, width = x.shape[2:]
+    for name, value in (("window", window), ("stride", stride), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
+    if window > min(height, width):
+        raise InputError(f"window {window} is larger than the {height}x{width} image")
+    rows, cols = (height - window) // stride + 1, (width - window) // stride + 1
+    paint = fill_value(fill, x)
+    with torch.no_grad():
+        base = class_score(model(x), target)
+        drops = []
+        for begin in range(0, rows * cols, batch_size):
+            positions = range(begin, min(begin + batch_size, rows * cols))
+            batch = x.repeat(len(positions), 1, 1, 1)
+            for slot, position in enumerate(positions):
+                top, left = (position // cols) * stride, (position % cols) * stride
+                batch[slot, :, top:top + window, left:left + window] = paint[0]
+            drops.append(base - class_score(model(batch), target))
+    return OcclusionMap(torch.cat(drops).view(rows, cols), window, stride, float(base))

@@ -1,0 +1,375 @@
+"""Receptive fields, computed analytically and measured empirically.
+
+Analytic: the model is traced with ``torch.fx`` and every node's field is propagated through
+Conv2d, MaxPool2d, AvgPool2d and adaptive pools (kernel, stride, padding, dilation; ceil mode
+does not move fields). Where branches meet (ResNet's residual add) the field is the union of
+the branches' fields. An operation that mixes all positions (flatten, linear, attention,
+broadcasting a 1x1 map) makes the field global. Shapes come from a pass on the meta device.
+
+Empirical: the support of d(unit)/d(input) on a twin of the model whose every weight is
+positive, activations are identities and max pools are average pools, so that no gradient
+can vanish or cancel: the support is then exactly the receptive field (clipped to the image).
+"""
+from __future__ import annotations
+
+import dataclasses
+import operator
+from dataclasses import dataclass
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import InputError, LayerNotFound, ReceptiveFieldError
+from .geometry import Box
+from .layer_index import resolve
+from .tracing import copy_until, layer_node, node_names, trace
+
+POINTWISE_MODULES = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
+    nn.Sigmoid, nn.Tanh, nn.Mish, nn.PReLU, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Identity,
+    nn.LocalResponseNorm,
+)
+POINTWISE_FUNCTIONS = {
+    operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul,
+    torch.add, torch.sub, torch.mul, torch.relu, torch.sigmoid, F.relu, F.relu6, F.hardswish,
+    F.hardsigmoid, F.silu, F.gelu, F.dropout,
+}
+POINTWISE_METHODS = {"relu", "relu_", "sigmoid", "add", "add_", "mul", "mul_", "contiguous", "clone", "detach"}
+ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+ADAPTIVE_FUNCTIONS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d}
+
+
+@dataclass(frozen=True)
+class _Axis:
+    first: int  # input pixel index where unit 0's field begins (negative inside the padding)
+    size: int
+    jump: int
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """The input region seen by each unit of one layer, per axis (rows, columns).
+
+    ``size``: field width in input pixels; ``jump``: input pixels between neighbouring units
+    (the effective stride); ``start``: the centre of unit 0's field in input pixels, which
+    can fall on a half pixel (pool1 of VGG: 0.5). Global layers see the whole input.
+    """
+
+    layer: str
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    first: tuple[int, int]
+    input_size: tuple[int, int]
+    output_size: tuple[int, int] | None
+    is_global: bool = False
+    # The field size of the tensor this layer consumed (its first input): growth is measured against it.
+    input_field_size: tuple[int, int] | None = None
+
+    @property
+    def start(self) -> tuple[float, float]:
+        return tuple(f + (s - 1) / 2 for f, s in zip(self.first, self.size))
+
+    def box(self, row: int, col: int, clip: bool = True) -> Box | None:
+        """The input pixels unit ``(row, col)`` sees (clipped to the image unless ``clip=False``)."""
+        if self.is_global:
+            return Box(0, 0, *self.input_size)
+        top = self.first[0] + row * self.jump[0]
+        left = self.first[1] + col * self.jump[1]
+        full = Box(top, left, top + self.size[0], left + self.size[1])
+        return full.clip(*self.input_size) if clip else full
+
+    def units_touching(self, box: Box) -> tuple[slice, slice]:
+        """Rows and columns of the units whose field overlaps ``box`` (possibly empty slices)."""
+        if self.is_global:
+            return slice(None), slice(None)
+        spans = []
+        for axis, (low, high) in enumerate(((box.top, box.bottom), (box.left, box.right))):
+            first, size, jump = self.first[axis], self.size[axis], self.jump[axis]
+            # unit u sees pixels first + u*jump ... first + u*jump + size - 1
+            begin = max(0, _ceil_div(low - first - size + 1, jump))
+            end = min(self.output_size[axis], (high - 1 - first) // jump + 1)
+            spans.append(slice(begin, max(begin, end)))
+        return spans[0], spans[1]
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -((-a) // b)
+
+
+def receptive_fields(model: nn.Module, input_size: tuple[int, int] = (224, 224)) -> dict[str, ReceptiveField]:
+    """The receptive field of every layer (module paths, ``path@k`` and containers), in execution order."""
+    graph_module = trace(model)
+    fields, shapes = _propagate(graph_module, input_size)
+    named = node_names(graph_module)
+    order = {node: index for index, node in enumerate(graph_module.graph.nodes)}
+    table = {}
+    for name, node in sorted(named.items(), key=lambda item: order[item[1]]):
+        sources = [n for n in node.all_input_nodes if fields.get(n) is not None]
+        consumed = _describe(name, fields[sources[0]], shapes.get(sources[0]), input_size) if sources else None
+        field = _describe(name, fields.get(node), shapes.get(node), input_size)
+        table[name] = dataclasses.replace(field, input_field_size=consumed.size if consumed else None)
+    return table
+
+
+def receptive_field(model: nn.Module, layer: str, input_size: tuple[int, int] = (224, 224)) -> ReceptiveField:
+    """The receptive field of ``layer`` (a path, alias or ``path@k``)."""
+    ref = resolve(model, layer)
+    table = receptive_fields(model, input_size)
+    if ref.name not in table:
+        raise LayerNotFound(layer, table, hint="that module does not take part in the traced forward pass")
+    return dataclasses.replace(table[ref.name], layer=layer)
+
+
+def empirical_receptive_field(
+    model: nn.Module, layer: str, input_size: tuple[int, int] = (224, 224), unit: tuple[int, int] | None = None
+) -> Box:
+    """The input pixels whose change can reach one unit of ``layer`` (default: the centre unit).
+
+    Measured as the non-zero support of d(unit)/d(input) on the positive, linear twin.
+    """
+    graph_module = trace(model)
+    twin = copy_until(graph_module, layer_node(model, graph_module, layer), replace=_support_twin_node)
+    pixels = torch.ones(1, 1, *input_size, dtype=torch.float64, requires_grad=True)
+    out = twin(pixels)
+    if out.dim() != 4:
+        raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
+    row, col = unit if unit is not None else (out.shape[2] // 2, out.shape[3] // 2)
+    if not (0 <= row < out.shape[2] and 0 <= col < out.shape[3]):
+        raise InputError(f"unit {(row, col)} is outside layer {layer!r}'s {out.shape[2]}x{out.shape[3]} map")
+    (gradient,) = torch.autograd.grad(out[0, :, row, col].sum(), pixels)
+    support = gradient[0, 0] > 0
+    rows = torch.nonzero(support.any(dim=1)).flatten()
+    cols = torch.nonzero(support.any(dim=0)).flatten()
+    return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+# --- analytic propagation ------------------------------------------------------------------
+
+_GLOBAL = "global"
+
+
+class _Propagator(fx.Interpreter):
+    def __init__(self, graph_module: fx.GraphModule):
+        super().__init__(graph_module)
+        self.fields: dict[fx.Node, object] = {}
+        self.shapes: dict[fx.Node, tuple[int, ...]] = {}
+
+    def run_node(self, node: fx.Node):
+        result = super().run_node(node)
+        if isinstance(result, torch.Tensor):
+            self.shapes[node] = tuple(result.shape)
+        self.fields[node] = self._field(node, result)
+        return result
+
+    def _field(self, node: fx.Node, result):
+        if node.op == "placeholder":
+            return (_Axis(0, 1, 1), _Axis(0, 1, 1))
+        if node.op in ("get_attr", "output") or not isinstance(result, torch.Tensor):
+            return None
+        incoming = [self.fields[n] for n in node.all_input_nodes if self.fields.get(n) is not None]
+        if not incoming:
+            return None
+        if _GLOBAL in incoming:
+            return _GLOBAL
+        kind, params = self._kind(node)
+        if kind == "global":
+            return _GLOBAL
+        if kind == "adaptive":
+            source = node.all_input_nodes[0]
+            return _adaptive(self.fields[source], self.shapes[source], result.shape)
+        if kind == "pointwise":
+            return self._union(node, incoming)
+        return tuple(_through(axis, *axis_params) for axis, axis_params in zip(incoming[0], params))
+
+    def _kind(self, node: fx.Node):
+        if node.op == "call_module":
+            module = self.module.get_submodule(node.target)
+            if isinstance(module, nn.Conv2d):
+                if module.padding_mode == "circular":
+                    return "global", None
+                padding = _conv_padding(module)
+                return "spatial", tuple(zip(module.kernel_size, module.stride, padding, module.dilation))
+            if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+                kernel, stride, padding = (_pair(getattr(module, a)) for a in ("kernel_size", "stride", "padding"))
+                dilation = _pair(getattr(module, "dilation", 1))
+                return "spatial", tuple(zip(kernel, stride, padding, dilation))
+            if isinstance(module, ADAPTIVE_POOLS):
+                return "adaptive", None
+            if isinstance(module, POINTWISE_MODULES):
+                return "pointwise", None
+            return "global", None
+        if node.op == "call_function":
+            if node.target in ADAPTIVE_FUNCTIONS:
+                return "adaptive", None
+            if node.target in POINTWISE_FUNCTIONS or node.target in (getattr, operator.getitem):
+                return "pointwise", None
+            if node.target is torch.cat:
+                dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+                return ("pointwise", None) if dim in (1, -3) else ("global", None)
+            return "global", None
+        if node.op == "call_method" and node.target in POINTWISE_METHODS:
+            return "pointwise", None
+        return "global", None
+
+    def _union(self, node: fx.Node, incoming):
+        spatial = [
+            (self.fields[n], self.shapes[n]) for n in node.all_input_nodes
+            if self.fields.get(n) is not None and n in self.shapes
+        ]
+        output_hw = self.shapes[node][-2:]
+        if any(shape[-2:] != output_hw for _, shape in spatial):
+            return _GLOBAL  # a 1x1 map broadcast over every position carries global context
+        merged = incoming[0]
+        for other in incoming[1:]:
+            merged = tuple(_union_axis(a, b, node) for a, b in zip(merged, other))
+        return merged
+
+
+def _union_axis(a: _Axis, b: _Axis, node: fx.Node) -> _Axis:
+    if a.jump != b.jump:
+        raise ReceptiveFieldError(f"branches meeting at {node.name} have different strides ({a.jump} vs {b.jump})")
+    first = min(a.first, b.first)
+    last = max(a.first + a.size, b.first + b.size)
+    return _Axis(first, last - first, a.jump)
+
+
+def _through(axis: _Axis, kernel: int, stride: int, padding: int, dilation: int) -> _Axis:
+    span = dilation * (kernel - 1) + 1
+    return _Axis(axis.first - padding * axis.jump, axis.size + (span - 1) * axis.jump, axis.jump * stride)
+
+
+def _adaptive(field, in_shape, out_shape):
+    if field is None or field is _GLOBAL:
+        return field
+    axes = []
+    for axis, size_in, size_out in zip(field, in_shape[-2:], out_shape[-2:]):
+        if size_out == 1 or size_in % size_out:
+            return _GLOBAL  # uneven bins have no single kernel and stride
+        step = size_in // size_out
+        axes.append(_through(axis, step, step, 0, 1))
+    return tuple(axes)
+
+
+def _conv_padding(module: nn.Conv2d) -> tuple[int, int]:
+    if module.padding == "valid":
+        return (0, 0)
+    if module.padding == "same":
+        return tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
+    return module.padding
+
+
+def _pair(value) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _propagate(graph_module: fx.GraphModule, input_size: tuple[int, int]):
+    if len(input_size) != 2 or any(not isinstance(s, int) or s < 1 for s in input_size):
+        raise InputError(f"input_size must be two positive integers (height, width), got {input_size!r}")
+    propagator = _Propagator(graph_module)
+    channels = _input_channels(graph_module)
+    state = {
+        name: torch.empty_like(t, device="meta")
+        for name, t in [*graph_module.named_parameters(), *graph_module.named_buffers()]
+    }
+
+    class _Run(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.graph_module = graph_module
+
+        def forward(self, x):
+            return propagator.run(x)
+
+    wrapped = {f"graph_module.{name}": t for name, t in state.items()}
+    try:
+        with torch.no_grad():
+            torch.func.functional_call(_Run(), wrapped, (torch.zeros(1, channels, *input_size, device="meta"),))
+    except ReceptiveFieldError:
+        raise
+    except Exception as error:
+        raise ReceptiveFieldError(f"shape propagation at input size {input_size} failed: {error}") from None
+    return propagator.fields, propagator.shapes
+
+
+def _input_channels(graph_module: fx.GraphModule) -> int:
+    for module in graph_module.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.in_channels
+    return 3
+
+
+def _describe(name: str, field, shape, input_size) -> ReceptiveField:
+    output_size = tuple(shape[-2:]) if shape is not None and len(shape) == 4 else None
+    if field is None or field is _GLOBAL or output_size is None:
+        return ReceptiveField(name, tuple(input_size), tuple(input_size), (0, 0), tuple(input_size), output_size, True)
+    rows, cols = field
+    return ReceptiveField(
+        name, (rows.size, cols.size), (rows.jump, cols.jump), (rows.first, cols.first), tuple(input_size), output_size
+    )
+
+
+# --- the support twin ------------------------------------------------------------------------
+
+class _SupportConv(nn.Module):
+    """Averages all channels, then a positive kernel with the original geometry."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.geometry = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation)
+        self.padding_mode = conv.padding_mode
+        self.pad = conv._reversed_padding_repeated_twice
+        kh, kw = conv.kernel_size
+        self.register_buffer("weight", torch.full((1, 1, kh, kw), 1.0 / (kh * kw), dtype=torch.float64))
+
+    def forward(self, x):
+        x = x.mean(dim=1, keepdim=True)
+        if self.padding_mode != "zeros":
+            return F.conv2d(F.pad(x, self.pad, mode=self.padding_mode), self.weight,
+                            stride=self.geometry["stride"], dilation=self.geometry["dilation"])
+        return F.conv2d(x, self.weight, **self.geometry)
+
+
+class _SupportPool(nn.Module):
+    """Average pooling with the geometry of a max or average pool: every input counts."""
+
+    def __init__(self, pool: nn.Module):
+        super().__init__()
+        if _pair(getattr(pool, "dilation", 1)) != (1, 1):
+            raise ReceptiveFieldError("empirical receptive fields do not support dilated pooling")
+        self.args = dict(kernel_size=pool.kernel_size, stride=pool.stride, padding=pool.padding, ceil_mode=pool.ceil_mode)
+
+    def forward(self, x):
+        return F.avg_pool2d(x, count_include_pad=True, **self.args)
+
+
+def _identity(x, *_args, **_kwargs):
+    return x
+
+
+def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
+    """Rewrite one node of the twin: positive linear modules, identities for activations."""
+    if node.op == "call_module":
+        return _twin_module(node.graph.owning_module.get_submodule(node.target), node)
+    if node.op == "call_function" and node.target in (F.relu, torch.relu, F.relu6, F.dropout):
+        copied.target = _identity
+    elif node.op == "call_method" and node.target in ("relu", "relu_"):
+        copied.op, copied.target = "call_function", _identity
+    elif node.op == "get_attr":
+        raise ReceptiveFieldError(f"empirical receptive fields cannot handle learned tensors used directly ({node.target})")
+    return None
+
+
+def _twin_module(module: nn.Module, node: fx.Node) -> nn.Module:
+    if isinstance(module, nn.Conv2d):
+        return _SupportConv(module)
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        return _SupportPool(module)
+    if isinstance(module, ADAPTIVE_POOLS):
+        return nn.AdaptiveAvgPool2d(module.output_size)
+    if isinstance(module, POINTWISE_MODULES):
+        return nn.Identity()
+    raise ReceptiveFieldError(
+        f"empirical receptive fields have no support-preserving twin for {type(module).__name__} ({node.target})"
+    )

@@ -1,0 +1,78 @@
+"""The model as a graph (torch.fx): which node produces each layer's output, and cut-down copies."""
+from __future__ import annotations
+
+import functools
+
+import torch.fx as fx
+from torch import nn
+
+from .errors import LayerNotFound, ReceptiveFieldError
+from .layer_index import resolve
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    try:
+        return fx.symbolic_trace(model)
+    except Exception as error:  # fx raises many kinds for data-dependent control flow
+        raise ReceptiveFieldError(f"{type(model).__name__} cannot be traced with torch.fx ({error})") from None
+
+
+def node_names(graph_module: fx.GraphModule) -> dict[str, fx.Node]:
+    """Layer name (module path, ``path@k``, or container path) -> the node that outputs it."""
+    call_counts: dict[str, int] = {}
+    for node in graph_module.graph.nodes:
+        if node.op == "call_module":
+            call_counts[node.target] = call_counts.get(node.target, 0) + 1
+    names: dict[str, fx.Node] = {}
+    seen: dict[str, int] = {}
+    for node in graph_module.graph.nodes:
+        for container in node.meta.get("nn_module_stack") or {}:
+            if container != node.target:
+                names[container] = node  # the last node inside a container is its output
+        if node.op == "call_module":
+            index = seen.get(node.target, 0)
+            seen[node.target] = index + 1
+            names[node.target if call_counts[node.target] == 1 else f"{node.target}@{index}"] = node
+    return names
+
+
+def layer_node(model: nn.Module, graph_module: fx.GraphModule, layer: str) -> fx.Node:
+    ref = resolve(model, layer)
+    names = node_names(graph_module)
+    if ref.name not in names:
+        raise LayerNotFound(layer, names, hint="that module does not take part in the traced forward pass")
+    return names[ref.name]
+
+
+def copy_until(graph_module: fx.GraphModule, target: fx.Node, replace=None) -> fx.GraphModule:
+    """A new graph module that computes the graph only up to ``target`` and returns its value.
+
+    ``replace(node, copied_node)`` may rewrite each copied node and return the module to use
+    for a ``call_module`` node; without it the original modules are shared, not copied.
+    """
+    graph = fx.Graph()
+    modules: dict[str, nn.Module] = {}
+    env: dict[fx.Node, fx.Node] = {}
+    for node in graph_module.graph.nodes:
+        if node.op == "output":
+            break
+        copied = graph.node_copy(node, lambda n: env[n])
+        module = replace(node, copied) if replace is not None else None
+        if node.op == "call_module":
+            modules[node.target] = module if module is not None else graph_module.get_submodule(node.target)
+        elif node.op == "get_attr":
+            modules[node.target] = functools.reduce(getattr, node.target.split("."), graph_module)
+        env[node] = copied
+        if node is target:
+            graph.output(copied)
+            break
+    cut = fx.GraphModule(modules, graph)
+    cut.graph.eliminate_dead_code()
+    cut.recompile()
+    return cut
+
+
+def truncate(model: nn.Module, layer: str) -> fx.GraphModule:
+    """``model`` cut after ``layer``: same module paths and shared weights, no work past that layer."""
+    graph_module = trace(model)
+    return copy_until(graph_module, layer_node(model, graph_module, layer))

@@ -1,0 +1,168 @@
+"""Run modes of the suite: which models, which weights, which image, which device.
+
+    pytest claims                         # the default model matrix, offline
+    pytest claims --model vgg16           # one model (or a comma list, or 'all')
+    pytest claims --weights imagenet      # download torchvision's weights once (needs a network)
+    pytest claims --image path/or/url.jpg
+    pytest claims --device cuda
+
+Claims take ``model_name`` (and optionally ``layer``) as arguments; this file parametrizes
+them from ``--model`` and each claim's ``models``/``probes`` markers, with readable ids such
+as ``vgg16-features.28``.
+"""
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+import warnings
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+import cnn_core
+from cnn_core.models import imagenet_cache_path
+
+DEFAULT_MODELS = (
+    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "alexnet", "resnet18",
+)
+
+# CI: the same examples every run, a bounded number of them. Locally: fresh examples each run.
+settings.register_profile(
+    "ci", derandomize=True, max_examples=6, deadline=None, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "dev"))
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("cnn-claims")
+    group.addoption("--model", default="default",
+                    help="model(s) to check: a torchvision name, a comma list, 'all', or 'default' "
+                         f"({', '.join(DEFAULT_MODELS)})")
+    group.addoption("--weights", default="auto",
+                    help="none | imagenet (downloads once) | auto (ImageNet if already cached, else random) | PATH to a state_dict")
+    group.addoption("--image", default=cnn_core.DEFAULT_IMAGE,
+                    help="image for the claims: a path, a URL, or sample:cat (scikit-image's photo, the default)")
+    group.addoption("--device", default="cpu", help="cpu | cuda | auto")
+
+
+def selected_models(config) -> list[str]:
+    choice = config.getoption("--model")
+    if choice == "default":
+        return list(DEFAULT_MODELS)
+    if choice == "all":
+        return cnn_core.available_models()
+    names = [name.strip() for name in choice.split(",") if name.strip()]
+    for name in names:
+        cnn_core.models.check_model_name(name)
+    return names
+
+
+@functools.lru_cache(maxsize=None)
+def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:
+    """The layers of ``name`` read off its architecture on the meta device (no weights, no arithmetic)."""
+    return tuple(cnn_core.layers(cnn_core.build_architecture(name)))
+
+
+def probe_layers(name: str, kind: str) -> list[str]:
+    """Layers of ``name`` to check a claim at.
+
+    ``early``: the second convolution (the notebook's conv1_2, ``features.2`` in VGG16);
+    ``deep``: the last convolution (the notebook's conv5_3, ``features.28``);
+    ``spatial``: every leaf layer with a spatial [N, C, H, W] output.
+    """
+    spatial = [layer for layer in architecture_layers(name)
+               if not layer.container and layer.output_shape is not None and len(layer.output_shape) == 4]
+    convs = [layer.path for layer in spatial if layer.type == "Conv2d"]
+    if kind == "early":
+        return convs[1:2] or convs[:1]
+    if kind == "deep":
+        return convs[-1:]
+    if kind == "spatial":
+        return [layer.path for layer in spatial]
+    raise ValueError(f"unknown probe kind {kind!r}")
+
+
+def pytest_generate_tests(metafunc):
+    if "model_name" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("models")
+    patterns = marker.args if marker else ("*",)
+    expected_failures = marker.kwargs.get("xfail", {}) if marker else {}
+    names = [n for n in selected_models(metafunc.config) if any(fnmatch.fnmatch(n, p) for p in patterns)]
+
+    def param(values, name, test_id):
+        reason = expected_failures.get(name)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        return pytest.param(*values, id=test_id, marks=marks)
+
+    if "layer" not in metafunc.fixturenames:
+        metafunc.parametrize("model_name", [param((n,), n, n) for n in names], scope="session")
+        return
+    probes = metafunc.definition.get_closest_marker("probes")
+    kinds = probes.args if probes else ("early", "deep")
+    pairs = [(n, layer) for n in names for kind in kinds for layer in probe_layers(n, kind)]
+    metafunc.parametrize("model_name,layer", [param(pair, pair[0], f"{pair[0]}-{pair[1]}") for pair in pairs],
+                         scope="session")
+
+
+class ModelZoo:
+    """Each model is built once per session, with the weights asked for on the command line."""
+
+    def __init__(self, weights: str, device: torch.device):
+        self.weights = weights
+        self.device = device
+        self._models: dict[str, torch.nn.Module] = {}
+
+    def get(self, name: str) -> torch.nn.Module:
+        if name not in self._models:
+            with warnings.catch_warnings():
+                # --weights auto without a cache is the normal offline case; the header says so once.
+                warnings.simplefilter("ignore", UserWarning)
+                self._models[name] = cnn_core.load_model(name, weights=self.weights, device=self.device)
+        return self._models[name]
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig) -> torch.device:
+    return cnn_core.models.resolve_device(pytestconfig.getoption("--device"))
+
+
+@pytest.fixture(scope="session")
+def zoo(pytestconfig, device) -> ModelZoo:
+    return ModelZoo(pytestconfig.getoption("--weights"), device)
+
+
+@pytest.fixture(scope="session")
+def model(zoo, model_name) -> torch.nn.Module:
+    return zoo.get(model_name)
+
+
+@pytest.fixture(scope="session")
+def image(pytestconfig):
+    return cnn_core.load_image(pytestconfig.getoption("--image"))
+
+
+@pytest.fixture(scope="session")
+def image_tensor(image, device) -> torch.Tensor:
+    return cnn_core.preprocess(image).to(device)
+
+
+def pytest_report_header(config):
+    models = selected_models(config)
+    weights = config.getoption("--weights")
+    lines = [f"cnn-claims: {len(models)} model(s): {', '.join(models[:12])}{' ...' if len(models) > 12 else ''}",
+             f"cnn-claims: image {config.getoption('--image')}, device {config.getoption('--device')}, "
+             f"hypothesis profile {settings._current_profile}"]
+    if weights == "auto":
+        cached = [m for m in models if (path := imagenet_cache_path(m)) is not None and path.is_file()]
+        missing = len(models) - len(cached)
+        lines.append(f"cnn-claims: weights auto: ImageNet weights cached for {len(cached)} model(s); "
+                     f"{missing} use random init (pass --weights imagenet once, with a network, to fetch them)")
+    else:
+        lines.append(f"cnn-claims: weights {weights}")
+    return lines
