@@ -101,13 +101,13 @@ def pytest_generate_tests(metafunc):
         return pytest.param(*values, id=test_id, marks=marks)
 
     if "layer" not in metafunc.fixturenames:
-        metafunc.parametrize("model_name", [param((n,), n, n) for n in names], scope="session")
+        metafunc.parametrize("model_name", [param((n,), n, n) for n in names], scope="module")
         return
     probes = metafunc.definition.get_closest_marker("probes")
     kinds = probes.args if probes else ("early", "deep")
     pairs = [(n, layer) for n in names for kind in kinds for layer in probe_layers(n, kind)]
     metafunc.parametrize("model_name,layer", [param(pair, pair[0], f"{pair[0]}-{pair[1]}") for pair in pairs],
-                         scope="session")
+                         scope="module")
 
 
 class ModelZoo:
@@ -137,7 +137,7 @@ def zoo(pytestconfig, device) -> ModelZoo:
     return ModelZoo(pytestconfig.getoption("--weights"), device)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def model(zoo, model_name) -> torch.nn.Module:
     return zoo.get(model_name)
 

@@ -50,8 +50,10 @@ def test_receptive_fields_grow_with_depth(model):
 
 def test_growth_claim_fails_when_layers_only_subsample(zoo, monkeypatch):
     """Break: if convs and pools only subsampled (no kernel footprint), fields would not grow."""
-    def subsample(axis, kernel, stride, padding, dilation):
-        return cnn_core.receptive._Axis(axis.first - padding * axis.jump, axis.size, axis.jump * stride)
+    real_through = cnn_core.receptive._through
+
+    def subsample(axis, kernel, stride, padding, dilation, units):
+        return real_through(axis, 1, stride, 0, 1, units)
 
     monkeypatch.setattr(cnn_core.receptive, "_through", subsample)
     with pytest.raises(AssertionError, match="does not grow the field"):

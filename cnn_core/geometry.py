@@ -49,10 +49,10 @@ class Box:
     def intersects(self, other: Box) -> bool:
         return self.top < other.bottom and other.top < self.bottom and self.left < other.right and other.left < self.right
 
-    def clip(self, height: int, width: int) -> Box | None:
-        """The part inside a ``height x width`` image; None when nothing is left."""
-        top, left = max(self.top, 0), max(self.left, 0)
-        bottom, right = min(self.bottom, height), min(self.right, width)
+    def intersection(self, other: Box) -> Box | None:
+        """The part shared with ``other``; None when they do not overlap."""
+        top, left = max(self.top, other.top), max(self.left, other.left)
+        bottom, right = min(self.bottom, other.bottom), min(self.right, other.right)
         if bottom <= top or right <= left:
             return None
         return Box(top, left, bottom, right)

@@ -46,6 +46,8 @@ class _Axis:
     first: int  # input pixel index where unit 0's field begins (negative inside the padding)
     size: int
     jump: int
+    low: int  # the pixels [low, high) reach at least one unit: borders clip fields to them
+    high: int
 
 
 @dataclass(frozen=True)
@@ -66,19 +68,26 @@ class ReceptiveField:
     is_global: bool = False
     # The field size of the tensor this layer consumed (its first input): growth is measured against it.
     input_field_size: tuple[int, int] | None = None
+    # The pixels that reach at least one unit. Usually the whole image; less where a layer's
+    # windows skip the last rows (floor mode) or leave holes (stride larger than kernel).
+    reach: Box | None = None
 
     @property
     def start(self) -> tuple[float, float]:
         return tuple(f + (s - 1) / 2 for f, s in zip(self.first, self.size))
 
     def box(self, row: int, col: int, clip: bool = True) -> Box | None:
-        """The input pixels unit ``(row, col)`` sees (clipped to the image unless ``clip=False``)."""
+        """The input pixels unit ``(row, col)`` sees.
+
+        Clipped (the default), it is the bounding box of the pixels that can change the unit:
+        exact wherever the layers are undilated. ``clip=False`` gives the whole field, padding included.
+        """
         if self.is_global:
             return Box(0, 0, *self.input_size)
         top = self.first[0] + row * self.jump[0]
         left = self.first[1] + col * self.jump[1]
         full = Box(top, left, top + self.size[0], left + self.size[1])
-        return full.clip(*self.input_size) if clip else full
+        return full.intersection(self.reach) if clip else full
 
     def units_touching(self, box: Box) -> tuple[slice, slice]:
         """Rows and columns of the units whose field overlaps ``box`` (possibly empty slices)."""
@@ -165,7 +174,7 @@ class _Propagator(fx.Interpreter):
 
     def _field(self, node: fx.Node, result):
         if node.op == "placeholder":
-            return (_Axis(0, 1, 1), _Axis(0, 1, 1))
+            return tuple(_Axis(0, 1, 1, 0, size) for size in result.shape[-2:])
         if node.op in ("get_attr", "output") or not isinstance(result, torch.Tensor):
             return None
         incoming = [self.fields[n] for n in node.all_input_nodes if self.fields.get(n) is not None]
@@ -181,7 +190,9 @@ class _Propagator(fx.Interpreter):
             return _adaptive(self.fields[source], self.shapes[source], result.shape)
         if kind == "pointwise":
             return self._union(node, incoming)
-        return tuple(_through(axis, *axis_params) for axis, axis_params in zip(incoming[0], params))
+        return tuple(
+            _through(axis, *axis_params, units) for axis, axis_params, units in zip(incoming[0], params, result.shape[-2:])
+        )
 
     def _kind(self, node: fx.Node):
         if node.op == "call_module":
@@ -232,12 +243,16 @@ def _union_axis(a: _Axis, b: _Axis, node: fx.Node) -> _Axis:
         raise ReceptiveFieldError(f"branches meeting at {node.name} have different strides ({a.jump} vs {b.jump})")
     first = min(a.first, b.first)
     last = max(a.first + a.size, b.first + b.size)
-    return _Axis(first, last - first, a.jump)
+    return _Axis(first, last - first, a.jump, min(a.low, b.low), max(a.high, b.high))
 
 
-def _through(axis: _Axis, kernel: int, stride: int, padding: int, dilation: int) -> _Axis:
+def _through(axis: _Axis, kernel: int, stride: int, padding: int, dilation: int, units: int) -> _Axis:
+    """The field after a window of ``kernel`` (dilated) input units every ``stride`` units, ``units`` of them."""
     span = dilation * (kernel - 1) + 1
-    return _Axis(axis.first - padding * axis.jump, axis.size + (span - 1) * axis.jump, axis.jump * stride)
+    first = axis.first - padding * axis.jump
+    size = axis.size + (span - 1) * axis.jump
+    jump = axis.jump * stride
+    return _Axis(first, size, jump, max(first, axis.low), min(first + (units - 1) * jump + size, axis.high))
 
 
 def _adaptive(field, in_shape, out_shape):
@@ -248,7 +263,7 @@ def _adaptive(field, in_shape, out_shape):
         if size_out == 1 or size_in % size_out:
             return _GLOBAL  # uneven bins have no single kernel and stride
         step = size_in // size_out
-        axes.append(_through(axis, step, step, 0, 1))
+        axes.append(_through(axis, step, step, 0, 1, size_out))
     return tuple(axes)
 
 
@@ -306,7 +321,8 @@ def _describe(name: str, field, shape, input_size) -> ReceptiveField:
         return ReceptiveField(name, tuple(input_size), tuple(input_size), (0, 0), tuple(input_size), output_size, True)
     rows, cols = field
     return ReceptiveField(
-        name, (rows.size, cols.size), (rows.jump, cols.jump), (rows.first, cols.first), tuple(input_size), output_size
+        name, (rows.size, cols.size), (rows.jump, cols.jump), (rows.first, cols.first), tuple(input_size), output_size,
+        reach=Box(rows.low, cols.low, rows.high, cols.high),
     )
 
 

@@ -1,0 +1,103 @@
+"""Receptive fields: analytic against measured on random stacks, branches, global layers, unit boxes."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from torch import nn
+
+import cnn_core
+from claims.strategies import boxes
+
+
+@st.composite
+def conv_stacks(draw) -> nn.Sequential:
+    """A random stack of convs and pools with arbitrary kernel, stride, padding, dilation and ceil mode.
+
+    Dilated convs come unpadded: a padded dilated window's first real input can lie a dilation
+    step inside the border, which a per-layer box cannot describe (see ReceptiveField.box).
+    """
+    layers = []
+    for _ in range(draw(st.integers(1, 4))):
+        kernel = draw(st.integers(1, 5))
+        padding = draw(st.integers(0, kernel // 2))
+        if draw(st.booleans()):
+            dilation = draw(st.integers(1, 2))
+            layers.append(nn.Conv2d(1, 1, kernel, stride=draw(st.integers(1, 3)), padding=padding if dilation == 1 else 0,
+                                    dilation=dilation))
+        else:
+            pool = draw(st.sampled_from([nn.MaxPool2d, nn.AvgPool2d]))
+            layers.append(pool(kernel, stride=draw(st.integers(1, 3)), padding=padding, ceil_mode=draw(st.booleans())))
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@given(stack=conv_stacks(), data=st.data())
+def test_analytic_equals_measured_for_any_stack(stack, data):
+    try:
+        stack(torch.zeros(1, 1, 48, 48))
+    except RuntimeError:  # the stack shrinks 48 pixels to nothing
+        assume(False)
+    table = cnn_core.receptive_fields(stack, (48, 48))
+    for name, field in table.items():
+        if field.is_global or name == "":
+            continue
+        unit = (data.draw(st.integers(0, field.output_size[0] - 1)), data.draw(st.integers(0, field.output_size[1] - 1)))
+        assert cnn_core.empirical_receptive_field(stack, name, (48, 48), unit=unit) == field.box(*unit), name
+
+
+def test_pool1_centres_fall_on_half_pixels(zoo):
+    field = cnn_core.receptive_field(zoo.get("vgg16"), "pool1")
+    assert field.start == (0.5, 0.5) and field.size == (6, 6) and field.jump == (2, 2)
+    assert field.box(0, 0, clip=False) == cnn_core.Box(-2, -2, 4, 4)
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.wide = nn.Conv2d(1, 1, 5, padding=2)
+        self.narrow = nn.Conv2d(1, 1, 1)
+
+    def forward(self, x):
+        return self.wide(x) + self.narrow(x)
+
+
+def test_branches_meet_as_the_union_of_their_fields():
+    model = Residual()
+    field = cnn_core.receptive_fields(model, (32, 32))["narrow"]
+    assert field.size == (1, 1)
+    whole = cnn_core.receptive_fields(torch.nn.Sequential(model), (32, 32))["0"]
+    assert whole.size == (5, 5)
+    assert cnn_core.empirical_receptive_field(torch.nn.Sequential(model), "0", (32, 32)) == whole.box(16, 16)
+
+
+def test_flatten_and_linear_layers_are_global(zoo):
+    fields = cnn_core.receptive_fields(zoo.get("vgg16"))
+    assert fields["classifier.0"].is_global and not fields["features.30"].is_global
+    assert fields["classifier.0"].box(0, 0) == cnn_core.Box(0, 0, 224, 224)
+
+
+def test_vit_is_global_after_the_patch_embedding():
+    vit = cnn_core.build_architecture("vit_b_16")
+    fields = cnn_core.receptive_fields(vit)
+    assert fields["conv_proj"].size == (16, 16) and fields["conv_proj"].jump == (16, 16)
+    assert fields["encoder.layers.encoder_layer_0"].is_global
+
+
+@given(box=boxes(224))
+def test_units_touching_are_exactly_the_units_whose_box_overlaps(zoo, box):
+    field = cnn_core.receptive_field(zoo.get("vgg16"), "conv3_1")
+    rows, cols = field.units_touching(box)
+    for row in range(field.output_size[0]):
+        overlaps = field.box(row, cols.start if cols.stop > cols.start else 0, clip=False)
+        expected = overlaps.top < box.bottom and box.top < overlaps.bottom
+        assert (rows.start <= row < rows.stop) == expected, row
+
+
+def test_unknown_layer_and_non_spatial_layer_errors(zoo):
+    model = zoo.get("vgg16")
+    with pytest.raises(cnn_core.LayerNotFound, match="conv5_3"):
+        cnn_core.receptive_field(model, "conv5_9")
+    with pytest.raises(cnn_core.ReceptiveFieldError, match="no support-preserving twin for Linear"):
+        cnn_core.empirical_receptive_field(model, "classifier.0")
