@@ -19,6 +19,7 @@ import warnings
 
 import pytest
 import torch
+import torchvision
 from hypothesis import HealthCheck, settings
 
 import cnn_core
@@ -64,8 +65,16 @@ def selected_models(config) -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:
-    """The layers of ``name`` read off its architecture on the meta device (no weights, no arithmetic)."""
-    return tuple(cnn_core.layers(cnn_core.build_architecture(name)))
+    """The layers of ``name``, read off its architecture on the meta device (no weights, no arithmetic).
+
+    A few architectures (RegNet) cannot be built on meta, and a few (Inception v3) need more than
+    224 pixels: those are built on the CPU and listed at the size their weights were trained at.
+    """
+    try:
+        return tuple(cnn_core.layers(cnn_core.build_architecture(name)))
+    except (NotImplementedError, RuntimeError):
+        crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size[0]
+        return tuple(cnn_core.layers(cnn_core.build_architecture(name, device="cpu").eval(), (crop, crop)))
 
 
 def probe_layers(name: str, kind: str) -> list[str]:
