@@ -43,11 +43,12 @@ ADAPTIVE_FUNCTIONS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d}
 
 @dataclass(frozen=True)
 class _Axis:
+    """One axis of a layer's fields: the ideal grid, and each unit's exact span of real pixels."""
+
     first: int  # input pixel index where unit 0's field begins (negative inside the padding)
     size: int
     jump: int
-    low: int  # the pixels [low, high) reach at least one unit: borders clip fields to them
-    high: int
+    spans: tuple[tuple[int, int], ...]  # per unit: the pixels [begin, end) that can change it
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,11 @@ class ReceptiveField:
     is_global: bool = False
     # The field size of the tensor this layer consumed (its first input): growth is measured against it.
     input_field_size: tuple[int, int] | None = None
-    # The pixels that reach at least one unit. Usually the whole image; less where a layer's
-    # windows skip the last rows (floor mode) or leave holes (stride larger than kernel).
-    reach: Box | None = None
+    # Per unit, the real pixels [begin, end) that can change it, per axis. They differ from the
+    # ideal grid at the borders (padding, ceil mode, dilated taps, rows a floor-mode window skipped)
+    # and after adaptive pools with uneven bins.
+    row_spans: tuple[tuple[int, int], ...] = ()
+    col_spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def start(self) -> tuple[float, float]:
@@ -79,32 +82,28 @@ class ReceptiveField:
     def box(self, row: int, col: int, clip: bool = True) -> Box | None:
         """The input pixels unit ``(row, col)`` sees.
 
-        Clipped (the default), it is the bounding box of the pixels that can change the unit:
-        exact wherever the layers are undilated. ``clip=False`` gives the whole field, padding included.
+        Clipped (the default): the bounding box of the real pixels that can change the unit.
+        ``clip=False``: the ideal field on the grid, padding included.
         """
         if self.is_global:
             return Box(0, 0, *self.input_size)
+        if clip:
+            (top, bottom), (left, right) = self.row_spans[row], self.col_spans[col]
+            return Box(top, left, bottom, right) if bottom > top and right > left else None
         top = self.first[0] + row * self.jump[0]
         left = self.first[1] + col * self.jump[1]
-        full = Box(top, left, top + self.size[0], left + self.size[1])
-        return full.intersection(self.reach) if clip else full
+        return Box(top, left, top + self.size[0], left + self.size[1])
 
     def units_touching(self, box: Box) -> tuple[slice, slice]:
         """Rows and columns of the units whose field overlaps ``box`` (possibly empty slices)."""
         if self.is_global:
             return slice(None), slice(None)
-        spans = []
-        for axis, (low, high) in enumerate(((box.top, box.bottom), (box.left, box.right))):
-            first, size, jump = self.first[axis], self.size[axis], self.jump[axis]
-            # unit u sees pixels first + u*jump ... first + u*jump + size - 1
-            begin = max(0, _ceil_div(low - first - size + 1, jump))
-            end = min(self.output_size[axis], (high - 1 - first) // jump + 1)
-            spans.append(slice(begin, max(begin, end)))
-        return spans[0], spans[1]
+        return _overlapping(self.row_spans, box.top, box.bottom), _overlapping(self.col_spans, box.left, box.right)
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -((-a) // b)
+def _overlapping(spans, low: int, high: int) -> slice:
+    hits = [unit for unit, (begin, end) in enumerate(spans) if begin < high and low < end]
+    return slice(hits[0], hits[-1] + 1) if hits else slice(0, 0)
 
 
 def receptive_fields(model: nn.Module, input_size: tuple[int, int] = (224, 224)) -> dict[str, ReceptiveField]:
@@ -174,7 +173,7 @@ class _Propagator(fx.Interpreter):
 
     def _field(self, node: fx.Node, result):
         if node.op == "placeholder":
-            return tuple(_Axis(0, 1, 1, 0, size) for size in result.shape[-2:])
+            return tuple(_Axis(0, 1, 1, tuple((p, p + 1) for p in range(size))) for size in result.shape[-2:])
         if node.op in ("get_attr", "output") or not isinstance(result, torch.Tensor):
             return None
         incoming = [self.fields[n] for n in node.all_input_nodes if self.fields.get(n) is not None]
@@ -243,16 +242,24 @@ def _union_axis(a: _Axis, b: _Axis, node: fx.Node) -> _Axis:
         raise ReceptiveFieldError(f"branches meeting at {node.name} have different strides ({a.jump} vs {b.jump})")
     first = min(a.first, b.first)
     last = max(a.first + a.size, b.first + b.size)
-    return _Axis(first, last - first, a.jump, min(a.low, b.low), max(a.high, b.high))
+    spans = tuple(_hull(x, y) for x, y in zip(a.spans, b.spans))
+    return _Axis(first, last - first, a.jump, spans)
+
+
+def _hull(*spans: tuple[int, int]) -> tuple[int, int]:
+    real = [span for span in spans if span[1] > span[0]]
+    return (min(b for b, _ in real), max(e for _, e in real)) if real else (0, 0)
 
 
 def _through(axis: _Axis, kernel: int, stride: int, padding: int, dilation: int, units: int) -> _Axis:
-    """The field after a window of ``kernel`` (dilated) input units every ``stride`` units, ``units`` of them."""
+    """The fields after ``units`` windows of ``kernel`` input units (``dilation`` apart), ``stride`` apart."""
     span = dilation * (kernel - 1) + 1
-    first = axis.first - padding * axis.jump
-    size = axis.size + (span - 1) * axis.jump
-    jump = axis.jump * stride
-    return _Axis(first, size, jump, max(first, axis.low), min(first + (units - 1) * jump + size, axis.high))
+    spans = []
+    for unit in range(units):
+        start = unit * stride - padding
+        taps = [t for t in range(start, start + span, dilation) if 0 <= t < len(axis.spans)]
+        spans.append(_hull(*(axis.spans[t] for t in taps)))
+    return _Axis(axis.first - padding * axis.jump, axis.size + (span - 1) * axis.jump, axis.jump * stride, tuple(spans))
 
 
 def _adaptive(field, in_shape, out_shape):
@@ -260,10 +267,19 @@ def _adaptive(field, in_shape, out_shape):
         return field
     axes = []
     for axis, size_in, size_out in zip(field, in_shape[-2:], out_shape[-2:]):
-        if size_out == 1 or size_in % size_out:
-            return _GLOBAL  # uneven bins have no single kernel and stride
-        step = size_in // size_out
-        axes.append(_through(axis, step, step, 0, 1, size_out))
+        if size_out == 1:
+            return _GLOBAL
+        if size_in % size_out == 0:
+            step = size_in // size_out
+            axes.append(_through(axis, step, step, 0, 1, size_out))
+            continue
+        # Uneven bins (torch's rule: floor(i*n/m) to ceil((i+1)*n/m)): exact spans, and the widest
+        # bin for the grid, whose jump is then only the average spacing.
+        bins = [(i * size_in // size_out, -(-(i + 1) * size_in // size_out)) for i in range(size_out)]
+        widest = max(end - begin for begin, end in bins)
+        spans = tuple(_hull(*axis.spans[begin:end]) for begin, end in bins)
+        grid = _through(axis, widest, round(size_in / size_out), 0, 1, 0)
+        axes.append(_Axis(grid.first, grid.size, grid.jump, spans))
     return tuple(axes)
 
 
@@ -322,7 +338,7 @@ def _describe(name: str, field, shape, input_size) -> ReceptiveField:
     rows, cols = field
     return ReceptiveField(
         name, (rows.size, cols.size), (rows.jump, cols.jump), (rows.first, cols.first), tuple(input_size), output_size,
-        reach=Box(rows.low, cols.low, rows.high, cols.high),
+        row_spans=rows.spans, col_spans=cols.spans,
     )
 
 

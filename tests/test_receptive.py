@@ -13,19 +13,16 @@ from claims.strategies import boxes
 
 @st.composite
 def conv_stacks(draw) -> nn.Sequential:
-    """A random stack of convs and pools with arbitrary kernel, stride, padding, dilation and ceil mode.
-
-    Dilated convs come unpadded: a padded dilated window's first real input can lie a dilation
-    step inside the border, which a per-layer box cannot describe (see ReceptiveField.box).
-    """
+    """A random stack of convs and pools with arbitrary kernel, stride, padding, dilation and ceil mode."""
     layers = []
     for _ in range(draw(st.integers(1, 4))):
+        if draw(st.integers(0, 5)) == 0:
+            layers.append(nn.AdaptiveAvgPool2d(draw(st.integers(2, 9))))
         kernel = draw(st.integers(1, 5))
         padding = draw(st.integers(0, kernel // 2))
         if draw(st.booleans()):
-            dilation = draw(st.integers(1, 2))
-            layers.append(nn.Conv2d(1, 1, kernel, stride=draw(st.integers(1, 3)), padding=padding if dilation == 1 else 0,
-                                    dilation=dilation))
+            layers.append(nn.Conv2d(1, 1, kernel, stride=draw(st.integers(1, 3)), padding=padding,
+                                    dilation=draw(st.integers(1, 2))))
         else:
             pool = draw(st.sampled_from([nn.MaxPool2d, nn.AvgPool2d]))
             layers.append(pool(kernel, stride=draw(st.integers(1, 3)), padding=padding, ceil_mode=draw(st.booleans())))
