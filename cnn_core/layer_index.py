@@ -7,6 +7,7 @@ call one ``relu`` twice), by ``path@k`` with ``k`` the 0-based call.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -96,42 +97,17 @@ def resolve(model: nn.Module, name: str) -> LayerRef:
     return LayerRef(path, call)
 
 
-def module_at(model: nn.Module, ref: LayerRef) -> nn.Module:
-    return model.get_submodule(ref.path)
-
-
 def layers(model: nn.Module, input_size: tuple[int, int] = (224, 224), in_channels: int = 3) -> list[Layer]:
     """Every named module, in the order its output is produced, with that output's shape.
 
-    Shapes come from a forward pass on the meta device (no arithmetic, no memory), falling
-    back to a real pass on zeros for operations without meta support. A module that runs
+    Shapes come from a pass on the meta device (see ``_record_calls``). A module that runs
     more than once appears once per call as ``path@k``.
     """
-    records: list[tuple[str, nn.Module, tuple[int, ...] | None, tuple[int, ...] | None]] = []
     names = {module: path for path, module in model.named_modules() if path}
+    records = [(names[module], module, *shapes) for module, *shapes in _record_calls(model, (1, in_channels, *input_size))
+               if module in names]
 
-    def shape_of(value):
-        return tuple(value.shape) if isinstance(value, torch.Tensor) else None
-
-    def record(module, inputs, output):
-        records.append((names[module], module, shape_of(inputs[0]) if inputs else None, shape_of(output)))
-
-    handles = [module.register_forward_hook(record) for module in names]
-    shape = (1, in_channels, *input_size)
-    try:
-        try:
-            _meta_pass(model, shape)
-        except (NotImplementedError, RuntimeError):
-            records.clear()
-            with torch.no_grad():
-                model(_zeros_like_input(model, shape))
-    finally:
-        for handle in handles:
-            handle.remove()
-
-    calls: dict[str, int] = {}
-    for path, *_ in records:
-        calls[path] = calls.get(path, 0) + 1
+    calls = Counter(path for path, *_ in records)
     seen: dict[str, int] = {}
     listing = []
     for path, module, input_shape, output_shape in records:
@@ -150,23 +126,35 @@ def layers(model: nn.Module, input_size: tuple[int, int] = (224, 224), in_channe
 
 def call_counts(model: nn.Module, input_shape: tuple[int, ...]) -> dict[nn.Module, int]:
     """How many times each module runs in one forward pass (read off a meta-device pass)."""
-    counts: dict[nn.Module, int] = {}
+    return dict(Counter(module for module, *_ in _record_calls(model, input_shape)))
 
-    def count(module, _inputs, _output):
-        counts[module] = counts.get(module, 0) + 1
 
-    handles = [module.register_forward_hook(count) for module in model.modules()]
+def _record_calls(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[nn.Module, tuple | None, tuple | None]]:
+    """Every module call of one forward pass, in the order outputs appear, with input and output shapes.
+
+    The pass runs on the meta device (no arithmetic, no memory); operations without meta support
+    fall back to a real pass on zeros.
+    """
+    records = []
+
+    def shape_of(value):
+        return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+
+    def record(module, inputs, output):
+        records.append((module, shape_of(inputs[0]) if inputs else None, shape_of(output)))
+
+    handles = [module.register_forward_hook(record) for module in model.modules()]
     try:
         try:
             _meta_pass(model, input_shape)
         except (NotImplementedError, RuntimeError):
-            counts.clear()
+            records.clear()
             with torch.no_grad():
                 model(_zeros_like_input(model, input_shape))
     finally:
         for handle in handles:
             handle.remove()
-    return counts
+    return records
 
 
 def _meta_pass(model: nn.Module, shape: tuple[int, ...]) -> None:
