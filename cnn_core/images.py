@@ -11,6 +11,7 @@ import os
 import urllib.error
 import urllib.request
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,18 @@ from .errors import ImageError, InputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """How a model expects pixels in [0, 1] to be shifted and scaled, per RGB channel."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+IMAGENET = Normalization(IMAGENET_MEAN, IMAGENET_STD)  # torchvision's models, and the notebook
+UNIT = Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # pixels in [0, 1] as they are (Tiny VGG)
 DEFAULT_IMAGE = "sample:cat"
 # Far beyond any photo a CNN is shown, well below what would exhaust memory when decoded.
 MAX_PIXELS = 64_000_000
@@ -51,9 +64,9 @@ def load_image(source=DEFAULT_IMAGE, *, max_pixels: int = MAX_PIXELS) -> Image.I
     )
 
 
-def preprocess(img, size: int = 224) -> torch.Tensor:
+def preprocess(img, size: int = 224, normalization: Normalization = IMAGENET) -> torch.Tensor:
     """``[1, 3, size, size]`` float32: the notebook's Resize, CenterCrop, ToTensor, Normalize."""
-    if not isinstance(size, int) or size < 1:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise InputError(f"size must be a positive integer, got {size!r}")
     image = img if isinstance(img, Image.Image) and img.mode == "RGB" else load_image(img)
     width, height = image.size
@@ -67,46 +80,46 @@ def preprocess(img, size: int = 224) -> torch.Tensor:
         transforms.Resize(size),
         transforms.CenterCrop(size),
         transforms.ToTensor(),
-        transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        transforms.Normalize(mean=normalization.mean, std=normalization.std),
     ])
     return transform(image).unsqueeze(0)
 
 
-def _channel_stats(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _channel_stats(like: torch.Tensor, normalization: Normalization) -> tuple[torch.Tensor, torch.Tensor]:
     def shaped(values):
         return torch.tensor(values, dtype=like.dtype, device=like.device).view(1, 3, 1, 1)
 
-    return shaped(IMAGENET_MEAN), shaped(IMAGENET_STD)
+    return shaped(normalization.mean), shaped(normalization.std)
 
 
-def denormalize(x: torch.Tensor) -> torch.Tensor:
-    """Undo the ImageNet normalisation: back to pixel values in [0, 1] (not clipped)."""
-    mean, std = _channel_stats(x)
+def denormalize(x: torch.Tensor, normalization: Normalization = IMAGENET) -> torch.Tensor:
+    """Undo the normalisation: back to pixel values in [0, 1] (not clipped)."""
+    mean, std = _channel_stats(x, normalization)
     return x * std + mean
 
 
-def normalize(pixels: torch.Tensor) -> torch.Tensor:
-    """ImageNet normalisation of pixel values in [0, 1]."""
-    mean, std = _channel_stats(pixels)
+def normalize(pixels: torch.Tensor, normalization: Normalization = IMAGENET) -> torch.Tensor:
+    """Normalise pixel values in [0, 1] the way a model expects."""
+    mean, std = _channel_stats(pixels, normalization)
     return (pixels - mean) / std
 
 
-def fill_value(fill, like: torch.Tensor) -> torch.Tensor:
-    """The normalised-space value that paints an occluded patch.
+def fill_value(fill, like: torch.Tensor, normalization: Normalization = IMAGENET) -> torch.Tensor:
+    """The normalised-space value that paints an occluded patch, shaped ``[1, C, 1, 1]``.
 
-    ``"mean"`` is 0 in normalised space, the ImageNet mean colour, a grey patch: this is what
-    the notebook's "black out" (``tensor[...] = 0``) really paints. ``"black"`` is true black
-    pixels, ``(0 - mean) / std`` per channel. A number is taken as a normalised-space value.
+    ``"mean"`` paints the ImageNet mean colour, a grey: with ImageNet normalisation it is 0,
+    which is what the notebook's "black out" (``tensor[...] = 0``) really paints. ``"black"``
+    paints true black pixels, ``(0 - mean) / std`` per channel. A number is taken as a value
+    in normalised space, for every channel.
     """
     if isinstance(fill, str):
-        if fill == "mean":
-            return torch.zeros(1, like.shape[1], 1, 1, dtype=like.dtype, device=like.device)
-        if fill == "black":
-            if like.shape[1] != 3:
-                raise InputError(f"fill='black' needs 3 ImageNet-normalised channels, got {like.shape[1]}")
-            return normalize(torch.zeros(1, 3, 1, 1, dtype=like.dtype, device=like.device))
-        raise InputError(f"fill {fill!r} is not 'mean', 'black' or a number")
-    if isinstance(fill, (int, float)) and np.isfinite(fill):
+        if fill not in ("mean", "black"):
+            raise InputError(f"fill {fill!r} is not 'mean', 'black' or a number")
+        if like.shape[1] != 3:
+            raise InputError(f"fill={fill!r} needs 3 colour channels, got {like.shape[1]}")
+        colour = IMAGENET_MEAN if fill == "mean" else (0.0, 0.0, 0.0)
+        return normalize(torch.tensor(colour, dtype=like.dtype, device=like.device).view(1, 3, 1, 1), normalization)
+    if isinstance(fill, (int, float)) and not isinstance(fill, bool) and np.isfinite(fill):
         return torch.full((1, like.shape[1], 1, 1), float(fill), dtype=like.dtype, device=like.device)
     raise InputError(f"fill {fill!r} is not 'mean', 'black' or a finite number")
 

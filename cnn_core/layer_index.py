@@ -15,6 +15,7 @@ import torchvision
 from torch import nn
 
 from .errors import InputError, LayerNotFound
+from .models import input_size_of
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,15 @@ def resolve(model: nn.Module, name: str) -> LayerRef:
     return LayerRef(path, call)
 
 
-def layers(model: nn.Module, input_size: tuple[int, int] = (224, 224), in_channels: int = 3) -> list[Layer]:
+def layers(model: nn.Module, input_size: tuple[int, int] | None = None, in_channels: int = 3) -> list[Layer]:
     """Every named module, in the order its output is produced, with that output's shape.
+
+    ``input_size`` defaults to the size the model was built for (224 for torchvision's models).
 
     Shapes come from a pass on the meta device (see ``_record_calls``). A module that runs
     more than once appears once per call as ``path@k``.
     """
+    input_size = tuple(input_size) if input_size is not None else input_size_of(model)
     names = {module: path for path, module in model.named_modules() if path}
     records = [(names[module], module, *shapes) for module, *shapes in _record_calls(model, (1, in_channels, *input_size))
                if module in names]

@@ -7,9 +7,14 @@
 - ``"auto"``: the ImageNet weights if they already sit in the torch cache, else random
   initialisation with a warning that says how to get them;
 - a path to a ``state_dict`` file saved with ``torch.save``.
+
+``"tiny-vgg"`` is CNN Explainer's trained Tiny VGG, read from its TensorFlow.js files: a path
+to its ``model.json``, or ``"auto"`` to find it under ``$CNN_CLAIMS_FIXTURES/tiny-vgg/``;
+``"none"`` gives its randomly initialised twin.
 """
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from pathlib import Path
@@ -20,9 +25,17 @@ import torchvision
 from torch import nn
 
 from .errors import InputError, ModelNotFound, WeightsError
+from .images import IMAGENET, UNIT, Normalization
+from .tfjs import load_tfjs_model
 
 RANDOM_SEED = 0
 WEIGHT_CHOICES = ("none", "imagenet", "auto")
+FIXTURES_ENV = "CNN_CLAIMS_FIXTURES"  # the folder that holds tiny-vgg/ (CNN Explainer's trained model)
+TINY_VGG = "tiny-vgg"
+TINY_VGG_CLASSES = (
+    "lifeboat", "ladybug", "pizza", "bell pepper", "school bus",
+    "koala", "espresso", "red panda", "orange", "sport car",
+)
 
 
 def available_models() -> list[str]:
@@ -32,9 +45,23 @@ def available_models() -> list[str]:
 
 def check_model_name(name: str) -> str:
     known = available_models()
-    if name not in known:
-        raise ModelNotFound(name, known, hint="torchvision.models.list_models() lists them all")
+    if name not in known and name != TINY_VGG:
+        raise ModelNotFound(name, [*known, TINY_VGG], hint="torchvision.models.list_models() lists them all")
     return name
+
+
+def tiny_vgg_json() -> Path:
+    """CNN Explainer's Tiny VGG ``model.json``, found through the CNN_CLAIMS_FIXTURES folder."""
+    folder = os.environ.get(FIXTURES_ENV)
+    if not folder:
+        raise WeightsError(
+            f"Tiny VGG is read from CNN Explainer's files: set {FIXTURES_ENV} to the folder that holds "
+            f"tiny-vgg/ (for example ../shared/fixtures), or pass weights='path/to/model.json'"
+        )
+    path = Path(folder) / TINY_VGG / "model.json"
+    if not path.is_file():
+        raise WeightsError(f"{FIXTURES_ENV}={folder} holds no {TINY_VGG}/model.json")
+    return path
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -66,6 +93,8 @@ def build_architecture(name: str, device: str | torch.device = "meta") -> nn.Mod
     Collection-time code uses this to list layers without paying for initialisation.
     """
     check_model_name(name)
+    if name == TINY_VGG:
+        return load_tfjs_model(tiny_vgg_json()).to(device)
     with torch.device(device):
         return torchvision.models.get_model(name, weights=None)
 
@@ -75,6 +104,8 @@ def load_model(name: str, weights: str | os.PathLike = "none", device: str | tor
     check_model_name(name)
     target = resolve_device(device)
     weights_text = os.fspath(weights)
+    if name == TINY_VGG:
+        return _tiny_vgg(weights_text).to(target).eval()
     if weights_text == "imagenet":
         model = torchvision.models.get_model(name, weights="DEFAULT")
         source = "imagenet"
@@ -87,11 +118,56 @@ def load_model(name: str, weights: str | os.PathLike = "none", device: str | tor
         _load_state_dict_file(model, Path(weights_text))
         source = f"file:{weights_text}"
     model.weights_source = source
+    model.normalization = IMAGENET
+    model.input_size = 224
+    model.class_names = _imagenet_categories(name)
     return model.to(target).eval()
+
+
+def random_twin(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every layer re-initialised from the fixed seed: same architecture, no training."""
+    twin = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        for module in twin.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    twin.weights_source = f"random(seed={RANDOM_SEED})"
+    return twin.eval()
+
+
+def _tiny_vgg(weights: str) -> nn.Module:
+    if weights in ("auto", "none", "imagenet"):
+        path = tiny_vgg_json()
+    else:
+        path = Path(weights)
+    model = load_tfjs_model(path)
+    model.normalization = UNIT
+    model.class_names = TINY_VGG_CLASSES
+    model.weights_source = f"file:{path}"
+    return random_twin(model) if weights == "none" else model.eval()
+
+
+def _imagenet_categories(name: str) -> tuple[str, ...] | None:
+    try:
+        return tuple(torchvision.models.get_model_weights(name).DEFAULT.meta["categories"])
+    except (ValueError, KeyError, AttributeError):
+        return None
 
 
 def is_trained(model: nn.Module) -> bool:
     return not getattr(model, "weights_source", "random").startswith("random")
+
+
+def input_size_of(model: nn.Module) -> tuple[int, int]:
+    """The square input ``model`` was built for (224 unless the loader said otherwise)."""
+    size = getattr(model, "input_size", 224)
+    return (size, size)
+
+
+def normalization_of(model: nn.Module) -> Normalization:
+    """The input normalisation ``model`` expects (ImageNet's unless the loader said otherwise)."""
+    return getattr(model, "normalization", IMAGENET)
 
 
 def _random_model(name: str) -> nn.Module:

@@ -15,15 +15,16 @@ from torch import nn
 from .activations import capture, check_input
 from .errors import InputError
 from .geometry import Box
-from .images import fill_value
+from .images import IMAGENET, Normalization, fill_value
+from .models import normalization_of
 
 
-def occlude(x: torch.Tensor, box: Box, fill="mean") -> torch.Tensor:
+def occlude(x: torch.Tensor, box: Box, fill="mean", normalization: Normalization = IMAGENET) -> torch.Tensor:
     """A copy of ``x`` with ``box`` painted (see :func:`cnn_core.images.fill_value` for fills)."""
     check_input(x)
     box.require_inside(x.shape[2], x.shape[3])
     occluded = x.clone()
-    occluded[:, :, box.slices[0], box.slices[1]] = fill_value(fill, x)
+    occluded[:, :, box.slices[0], box.slices[1]] = fill_value(fill, x, normalization)
     return occluded
 
 
@@ -36,7 +37,7 @@ def occlusion_diff(
     exactly zero in float64.
     """
     names = [layers] if isinstance(layers, str) else list(layers)
-    both = torch.cat([x, occlude(x, box, fill)])
+    both = torch.cat([x, occlude(x, box, fill, normalization_of(model))])
     activations = capture(model, both, names)
     batch = x.shape[0]
     return {name: (a[:batch] - a[batch:]).abs().mean(dim=1) for name, a in activations.items()}
@@ -92,7 +93,7 @@ def occlusion_map(
     if window > min(height, width):
         raise InputError(f"window {window} is larger than the {height}x{width} image")
     rows, cols = (height - window) // stride + 1, (width - window) // stride + 1
-    paint = fill_value(fill, x)
+    paint = fill_value(fill, x, normalization_of(model))
     with torch.no_grad():
         base = class_score(model(x), target)
         drops = []

@@ -24,6 +24,7 @@ from torch import nn
 from .errors import InputError, LayerNotFound, ReceptiveFieldError
 from .geometry import Box
 from .layer_index import resolve
+from .models import input_size_of
 from .tracing import copy_until, layer_node, node_names, trace
 
 POINTWISE_MODULES = (
@@ -106,8 +107,12 @@ def _overlapping(spans, low: int, high: int) -> slice:
     return slice(hits[0], hits[-1] + 1) if hits else slice(0, 0)
 
 
-def receptive_fields(model: nn.Module, input_size: tuple[int, int] = (224, 224)) -> dict[str, ReceptiveField]:
-    """The receptive field of every layer (module paths, ``path@k`` and containers), in execution order."""
+def receptive_fields(model: nn.Module, input_size: tuple[int, int] | None = None) -> dict[str, ReceptiveField]:
+    """The receptive field of every layer (module paths, ``path@k`` and containers), in execution order.
+
+    ``input_size`` defaults to the size the model was built for (224 for torchvision's models).
+    """
+    input_size = tuple(input_size) if input_size is not None else input_size_of(model)
     graph_module = trace(model)
     fields, shapes = _propagate(graph_module, input_size)
     named = node_names(graph_module)
@@ -121,7 +126,7 @@ def receptive_fields(model: nn.Module, input_size: tuple[int, int] = (224, 224))
     return table
 
 
-def receptive_field(model: nn.Module, layer: str, input_size: tuple[int, int] = (224, 224)) -> ReceptiveField:
+def receptive_field(model: nn.Module, layer: str, input_size: tuple[int, int] | None = None) -> ReceptiveField:
     """The receptive field of ``layer`` (a path, alias or ``path@k``)."""
     ref = resolve(model, layer)
     table = receptive_fields(model, input_size)
@@ -131,12 +136,13 @@ def receptive_field(model: nn.Module, layer: str, input_size: tuple[int, int] = 
 
 
 def empirical_receptive_field(
-    model: nn.Module, layer: str, input_size: tuple[int, int] = (224, 224), unit: tuple[int, int] | None = None
+    model: nn.Module, layer: str, input_size: tuple[int, int] | None = None, unit: tuple[int, int] | None = None
 ) -> Box:
     """The input pixels whose change can reach one unit of ``layer`` (default: the centre unit).
 
     Measured as the non-zero support of d(unit)/d(input) on the positive, linear twin.
     """
+    input_size = tuple(input_size) if input_size is not None else input_size_of(model)
     graph_module = trace(model)
     twin = copy_until(graph_module, layer_node(model, graph_module, layer), replace=_support_twin_node)
     pixels = torch.ones(1, 1, *input_size, dtype=torch.float64, requires_grad=True)
