@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
+from pathlib import Path
 import warnings
 
 import pytest
@@ -23,7 +24,7 @@ import torchvision
 from hypothesis import HealthCheck, settings
 
 import cnn_core
-from cnn_core.models import imagenet_cache_path
+from cnn_core.models import FIXTURES_ENV, imagenet_cache_path
 
 DEFAULT_MODELS = (
     "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "alexnet", "resnet18",
@@ -49,6 +50,13 @@ def pytest_addoption(parser):
     group.addoption("--image", default=cnn_core.DEFAULT_IMAGE,
                     help="image for the claims: a path, a URL, or sample:cat (scikit-image's photo, the default)")
     group.addoption("--device", default="cpu", help="cpu | cuda | auto")
+    group.addoption("--fixtures-dir", default=None,
+                    help=f"folder holding tiny-vgg/ (CNN Explainer's trained model); default: ${FIXTURES_ENV}")
+
+
+def pytest_configure(config):
+    if config.getoption("--fixtures-dir"):
+        os.environ[FIXTURES_ENV] = os.path.abspath(config.getoption("--fixtures-dir"))
 
 
 def selected_models(config) -> list[str]:
@@ -149,6 +157,16 @@ def zoo(pytestconfig, device) -> ModelZoo:
 @pytest.fixture(scope="module")
 def model(zoo, model_name) -> torch.nn.Module:
     return zoo.get(model_name)
+
+
+@pytest.fixture(scope="session")
+def tiny_vgg_folder() -> Path:
+    """CNN Explainer's Tiny VGG files, or a skip that says how to point the suite at them."""
+    folder = os.environ.get(FIXTURES_ENV)
+    if not folder or not (Path(folder) / "tiny-vgg" / "model.json").is_file():
+        pytest.skip(f"Tiny VGG not found: set {FIXTURES_ENV} (or pass --fixtures-dir) to the folder holding tiny-vgg/, "
+                    f"e.g. ../shared/fixtures")
+    return Path(folder) / "tiny-vgg"
 
 
 @pytest.fixture(scope="session")

@@ -15,15 +15,19 @@ from .errors import (
     WeightsError,
 )
 from .geometry import Box
-from .images import DEFAULT_IMAGE, IMAGENET_MEAN, IMAGENET_STD, denormalize, fill_value, load_image, normalize, preprocess
+from .images import (
+    DEFAULT_IMAGE, IMAGENET, IMAGENET_MEAN, IMAGENET_STD, UNIT, Normalization, denormalize, fill_value, load_image,
+    normalize, preprocess,
+)
 from .layer_index import Layer, LayerRef, layers, resolve, vgg_aliases
 from .metrics import centre_of_mass, changed_region, sparsity
-from .models import available_models, build_architecture, is_trained, load_model
+from .models import available_models, build_architecture, is_trained, load_model, random_twin
 from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
 from .receptive import ReceptiveField, empirical_receptive_field, receptive_field, receptive_fields
 
 __all__ = [
-    "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
+    "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
+    "Normalization", "UNIT", "random_twin",
     "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
     "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
     "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field", "fill_value",
