@@ -51,12 +51,8 @@ def test_image_claim_fails_without_the_centre_crop(monkeypatch):
         check_image_tensor(cnn_core.preprocess(random_image("RGB", 300, 200, seed=0)))
 
 
-def first_conv(model: nn.Module) -> str:
-    return next(path for path, module in model.named_modules() if isinstance(module, nn.Conv2d))
-
-
 def check_first_conv_maps(model: nn.Module, x: torch.Tensor) -> None:
-    path = first_conv(model)
+    path = cnn_core.first_conv(model)
     maps = cnn_core.capture(model, x, path)[path]
     weight = model.get_submodule(path).weight
     assert tuple(weight.shape) == (64, 3, 3, 3), f"{path} has filters of shape {list(weight.shape)}, not [64, 3, 3, 3]"

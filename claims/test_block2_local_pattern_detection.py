@@ -3,6 +3,9 @@
 "Each filter is a small `3×3` (or `5×5`) pattern that slides across the image. When the filter
 encounters a matching pattern, it produces a high activation. Same filter, different
 locations → weight sharing (efficiency)."
+
+The learned claims below are measured on trained models and their random twins, and checked
+against the claims matrix (claims/expectations.toml).
 """
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 import cnn_core
+from cnn_core.metrics import colour_opponency, correlation, edge_energy
 from claims.breaks import position_dependent
+from claims.matrix import Verdict, record
 from claims.strategies import few_examples
 
 pytestmark = pytest.mark.structural
@@ -71,13 +76,9 @@ def test_equivariance_claim_fails_without_weight_sharing(zoo, image):
         check_equivariance(model, "features.2", image, (1, 2), rtol=1e-4, atol=1e-5)
 
 
-def first_conv(model: nn.Module) -> str:
-    return next(path for path, module in model.named_modules() if isinstance(module, nn.Conv2d))
-
-
 def plant_and_find(model, channel: int, unit: tuple[int, int], size: int = 96) -> tuple[int, int]:
     """Plant filter ``channel`` of the first conv in faint noise; return where its map peaks."""
-    path = first_conv(model)
+    path = cnn_core.first_conv(model)
     field = cnn_core.receptive_field(model, path, input_size=(size, size))
     weight = model.get_submodule(path).weight[channel].detach()
     generator = torch.Generator().manual_seed(channel)
@@ -89,7 +90,7 @@ def plant_and_find(model, channel: int, unit: tuple[int, int], size: int = 96) -
 
 
 def plantable_units(model, size: int = 96) -> tuple[range, range]:
-    path = first_conv(model)
+    path = cnn_core.first_conv(model)
     field = cnn_core.receptive_field(model, path, input_size=(size, size))
     return interior_units(field, 0), interior_units(field, 1)
 
@@ -99,7 +100,7 @@ def test_planted_filter_is_found_where_it_was_planted(model, data):
     """"When the filter encounters a matching pattern, it produces a high activation": a copy of
     a first-layer filter planted anywhere in faint noise is the peak of that filter's map."""
     rows, cols = plantable_units(model)
-    channel = data.draw(st.integers(0, model.get_submodule(first_conv(model)).out_channels - 1), label="channel")
+    channel = data.draw(st.integers(0, model.get_submodule(cnn_core.first_conv(model)).out_channels - 1), label="channel")
     unit = (data.draw(st.sampled_from(rows), label="row"), data.draw(st.sampled_from(cols), label="col"))
     assert plant_and_find(model, channel, unit) == unit
 
@@ -109,3 +110,57 @@ def test_pattern_claim_fails_without_weight_sharing(zoo):
     model = zoo.get("vgg16")
     with position_dependent(model.features[0], strength=10.0):
         assert plant_and_find(model, channel=0, unit=(10, 10)) != (10, 10)
+
+
+# --- learned: what training puts into the filters (claims matrix) ----------------------------
+
+FILTER_RATIO = 1.5  # "trained ≫ random": at least half again the random twin's median
+
+
+def filter_score(model, metric) -> float:
+    return float(metric(model.get_submodule(cnn_core.first_conv(model)).weight).median())
+
+
+@pytest.mark.learned
+def test_first_layer_filters_detect_edges(subject, request):
+    """"Each 3×3 filter detects a specific pattern (edge direction, color gradient, etc.)" — edges:
+    the median share of a first-layer filter's energy in oriented first-derivative structure is at
+    least FILTER_RATIO times its random twin's."""
+    ours, chance = filter_score(subject.model, edge_energy), filter_score(subject.twin, edge_energy)
+    record(request.config, Verdict("L1-filters-detect-edges", subject.key, ours / chance >= FILTER_RATIO, ours / chance,
+                                   f">= {FILTER_RATIO}", f"median edge energy {ours:.3f} vs random twin {chance:.3f}"))
+
+
+@pytest.mark.learned
+def test_first_layer_filters_detect_colours(subject, request):
+    """"... color gradient, etc.": the median share of a first-layer filter's energy in colour
+    contrast (red vs green, blue vs yellow) is at least FILTER_RATIO times its random twin's."""
+    ours, chance = filter_score(subject.model, colour_opponency), filter_score(subject.twin, colour_opponency)
+    record(request.config, Verdict("L1-filters-detect-colours", subject.key, ours / chance >= FILTER_RATIO,
+                                   ours / chance, f">= {FILTER_RATIO}",
+                                   f"median colour opponency {ours:.3f} vs random twin {chance:.3f}"))
+
+
+def edge_tracking(model, images) -> float:
+    """Mean correlation between |response| and the image's edge strength, over the more edge-like
+    half of the first-layer filters and over the images."""
+    path = cnn_core.first_conv(model)
+    conv = model.get_submodule(path)
+    responses = cnn_core.capture(model, images, path)[path].abs()
+    edges = cnn_core.edge_strength(cnn_core.denormalize(images, cnn_core.models.normalization_of(model)))
+    # Align the maps: a padded conv's map is the image's size, Sobel's is 2 pixels smaller.
+    trim = (responses.shape[-1] - edges.shape[-1]) // 2
+    responses = responses[..., trim:responses.shape[-2] - trim, trim:responses.shape[-1] - trim]
+    edge_like = torch.argsort(edge_energy(conv.weight), descending=True)[: max(1, conv.out_channels // 2)]
+    return float(torch.tensor([correlation(responses[i, c], edges[i]) for c in edge_like for i in range(len(images))]).mean())
+
+
+@pytest.mark.learned
+def test_activation_maps_show_where_edges_are(subject, request):
+    """"The activation map shows WHERE that pattern appears in the image": for the edge-like
+    filters, response strength follows the image's edge strength, FILTER_RATIO times more
+    closely than the random twin's filters do."""
+    ours, chance = edge_tracking(subject.model, subject.images), edge_tracking(subject.twin, subject.images)
+    ratio = ours / chance if chance > 0 else float("inf")
+    record(request.config, Verdict("L2-maps-show-where-edges-are", subject.key, ratio >= FILTER_RATIO, ratio,
+                                   f">= {FILTER_RATIO}", f"correlation {ours:.3f} vs random twin {chance:.3f}"))

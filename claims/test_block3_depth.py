@@ -2,14 +2,17 @@
 
 "As we go deeper into the network: Early layers → edges, colors, simple textures ... Deep layers
 → abstract, class-relevant, sparse activations." The structural half of that: channels grow and
-resolution falls with depth, and the notebook's three probes have the shapes it prints.
+resolution falls with depth, and the notebook's three probes have the shapes it prints. The learned
+half (sparsity and abstraction grow with depth) is measured against random twins, in the claims matrix.
 """
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
 import cnn_core
+from claims.matrix import Verdict, record
 
 pytestmark = pytest.mark.structural
 
@@ -70,3 +73,75 @@ def test_probe_claim_fails_when_a_pool_stops_downsampling(zoo, image_tensor, mon
     monkeypatch.setattr(model.features[4], "stride", 1)
     with pytest.raises(AssertionError, match="Middle"):
         check_probe_shapes(model, image_tensor)
+
+
+# --- learned: sparsity and abstraction grow with depth (claims matrix) -----------------------
+
+SPARSITY_TREND = 0.05  # five points more zeros in the last block than the first; random twins move ±3
+
+
+def spatial_relus(model: nn.Module, size: int) -> list[tuple[int, cnn_core.Layer]]:
+    """The ReLUs with spatial output, each with its block: how many pooling layers ran before it."""
+    relus, pools = [], 0
+    for layer in cnn_core.layers(model, (size, size)):
+        if "Pool" in layer.type and not layer.container:
+            pools += 1
+        elif layer.type == "ReLU" and layer.output_shape is not None and len(layer.output_shape) == 4:
+            relus.append((pools, layer))
+    return relus
+
+
+def sparsity_by_block(model: nn.Module, images) -> list[float]:
+    """Mean fraction of exact zeros after the ReLUs of each block, first block first."""
+    relus = spatial_relus(model, images.shape[-1])
+    maps = cnn_core.capture(model, images, [layer.path for _, layer in relus])
+    blocks: dict[int, list[float]] = {}
+    for block, layer in relus:
+        blocks.setdefault(block, []).append(cnn_core.sparsity(maps[layer.path]))
+    return [sum(values) / len(values) for _, values in sorted(blocks.items())]
+
+
+@pytest.mark.learned
+def test_activations_get_sparser_with_depth(subject, request):
+    """"DEEP: Very low resolution, sparse activations": on natural images, the last block's ReLUs
+    output at least SPARSITY_TREND more exact zeros than the first block's (blocks end at pools)."""
+    blocks = sparsity_by_block(subject.model, subject.images)
+    trend = blocks[-1] - blocks[0]
+    record(request.config, Verdict("L3-sparser-with-depth", subject.key, trend >= SPARSITY_TREND, trend,
+                                   f">= {SPARSITY_TREND}", "zeros per block: " + ", ".join(f"{b:.2f}" for b in blocks)))
+
+
+INVARIANCE_GAIN = 0.05
+
+
+def invariance_growth(model: nn.Module, images, sources) -> tuple[float, float]:
+    """Invariance of globally pooled features to a small shift and a brightness change, at the
+    first and at the last spatial ReLU."""
+    size = images.shape[-1]
+    shift = max(1, size // 16)
+    normalization = cnn_core.models.normalization_of(model)
+    wider = torch.cat([cnn_core.preprocess(s, size + shift, normalization) for s in sources]).to(images.device)
+    original, shifted = wider[..., :size, :size], wider[..., shift:, shift:]
+    brighter = cnn_core.normalize((cnn_core.denormalize(original, normalization) * 1.15).clamp(0, 1), normalization)
+    relus = [layer.path for _, layer in spatial_relus(model, size)]
+    ends = [relus[0], relus[-1]]
+    maps = cnn_core.capture(model, torch.cat([original, shifted, brighter]), ends)
+    count = len(original)
+    scores = []
+    for layer in ends:
+        pooled = maps[layer].mean(dim=(2, 3))
+        scores.append(cnn_core.invariance(pooled[:count], pooled[count:2 * count], pooled[2 * count:]))
+    return scores[0], scores[1]
+
+
+@pytest.mark.learned
+def test_deeper_features_are_more_abstract(subject, request):
+    """"Deep layers → abstract, class-relevant" and "Depth = Abstraction": pooled features ignore a
+    small shift and a brightness change more at the last ReLU than at the first, and that gain
+    exceeds the random twin's by INVARIANCE_GAIN."""
+    first, last = invariance_growth(subject.model, subject.images, subject.sources)
+    twin_first, twin_last = invariance_growth(subject.twin, subject.images, subject.sources)
+    margin = (last - first) - (twin_last - twin_first)
+    record(request.config, Verdict("L4-abstraction-grows-with-depth", subject.key, margin >= INVARIANCE_GAIN, margin,
+                                   f">= {INVARIANCE_GAIN}",
+                                   f"invariance {first:.3f} -> {last:.3f}; random twin {twin_first:.3f} -> {twin_last:.3f}"))

@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 import cnn_core
+from cnn_core import Box
 from claims.breaks import global_context, mirrored
+from claims.matrix import Verdict, record
+from claims.subjects import ALL_SUBJECTS
 from claims.strategies import boxes, few_examples
 
 pytestmark = pytest.mark.structural
@@ -255,3 +258,122 @@ def test_structure_claim_fails_when_the_deep_maps_are_mirrored(zoo, image_tensor
         summary = deep_change_summary(model, "features.2", "features.28", image_tensor, box)
     with pytest.raises(AssertionError, match="centred at"):
         check_deep_structure(summary, "features.2", "features.28", box)
+
+
+# --- the claims matrix: locality and gradual growth, which a transformer must fail -----------
+
+def unit_grid(model: nn.Module, layer: str, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A layer's change as a [H, W] map, with each unit's centre in input pixels (rows, columns).
+
+    Conv maps [N, C, H, W] use their receptive fields; transformer tokens [N, 1 + g*g, D] are laid
+    back on their g x g patch grid (the class token dropped).
+    """
+    size = output.shape
+    if len(size) == 4:
+        field = cnn_core.receptive_field(model, layer)
+        rows = field.start[0] + field.jump[0] * torch.arange(size[2], dtype=torch.float64)
+        cols = field.start[1] + field.jump[1] * torch.arange(size[3], dtype=torch.float64)
+        return output, rows, cols
+    grid = int(round((size[1] - 1) ** 0.5))
+    patch = cnn_core.models.input_size_of(model)[0] / grid
+    centres = patch * torch.arange(grid, dtype=torch.float64) + (patch - 1) / 2
+    return output[:, 1:].reshape(size[0], grid, grid, size[2]).permute(0, 3, 1, 2), centres, centres
+
+
+def far_units_changed(subject) -> tuple[float, int]:
+    """Blank a corner box (an eighth of the side); the fraction of far units (centre at least 0.6 of
+    the side away, along rows or columns) whose activation changed at all, in float64."""
+    size = subject.size
+    box = Box(0, 0, size // 8, size // 8)
+    model64 = float64_copy(subject.model, subject.probe)
+    x = subject.images[:1].double()
+    both = torch.cat([x, cnn_core.occlude(x, box, "mean", cnn_core.models.normalization_of(subject.model))])
+    output = cnn_core.capture(model64, both, subject.probe)[subject.probe]
+    grid, rows, cols = unit_grid(subject.model, subject.probe, output)
+    changed = (grid[0] != grid[1]).any(dim=0)
+    far = (rows.view(-1, 1) >= 0.6 * size) | (cols.view(1, -1) >= 0.6 * size)
+    return float(changed[far].double().mean()), int(far.sum())
+
+
+@pytest.mark.subjects(*ALL_SUBJECTS)
+def test_occlusion_stays_local_in_deep_layers(subject, request):
+    """"Even deep layers maintain spatial correspondence with the input image!": blanking a corner
+    leaves every far unit of the deep probe exactly unchanged. After one attention block every
+    token has seen every patch, so a vision transformer must fail this."""
+    fraction, far = far_units_changed(subject)
+    record(request.config, Verdict("S-occlusion-stays-local", subject.key, fraction == 0.0, fraction, "== 0",
+                                   f"{far} far units at {subject.probe}"))
+
+
+def largest_field_jump(model: nn.Module, probe: str) -> tuple[float, str]:
+    """The largest factor by which one layer widens the receptive field beyond the widest so far."""
+    widest, largest, where = None, 1.0, ""
+    for name, field in cnn_core.receptive_fields(model).items():
+        if field.output_size is None and not field.is_global:
+            continue
+        if widest is not None and field.size[0] / widest > largest:
+            largest, where = field.size[0] / widest, name
+        widest = max(widest or 0, field.size[0])
+        if name == probe:
+            break
+    return largest, where
+
+
+GRADUAL = 2.0  # a 3x3 conv at least doubles only a field narrower than 3 jumps: only the first layer
+
+
+@pytest.mark.subjects(*ALL_SUBJECTS)
+def test_receptive_fields_grow_gradually(subject, request):
+    """"CNNs trade spatial precision for semantic meaning gradually, not all at once": up to the
+    deep probe, no layer widens the receptive field by more than GRADUAL times the widest field
+    before it. A transformer's first attention block jumps from one patch to the whole image."""
+    factor, where = largest_field_jump(subject.model, subject.probe)
+    record(request.config, Verdict("S-fields-grow-gradually", subject.key, factor <= GRADUAL, factor,
+                                   f"<= {GRADUAL}", f"largest jump at {where}"))
+
+
+# --- learned: class relevance under occlusion (Zeiler & Fergus) -------------------------------
+
+RELEVANT_DROP = 0.05  # the class probability must fall by 5 points when the object is hidden
+OBJECT_OVER_BACKGROUND = 2.0
+PEAK_OVER_CHANCE = 1.5
+
+
+def relevance(model: nn.Module, cases) -> dict[str, float]:
+    normalization = cnn_core.models.normalization_of(model)
+    object_drops, background_drops, peaks, chances = [], [], [], []
+    with torch.no_grad():
+        for case in cases:
+            size = case.image.shape[-1]
+            base = cnn_core.class_score(model(case.image), case.target)
+
+            def drop(box):
+                return float(base - cnn_core.class_score(model(cnn_core.occlude(case.image, box, "mean", normalization)),
+                                                         case.target))
+
+            object_drops.append(drop(case.object_box))
+            background_drops.append(sum(drop(b) for b in case.background_boxes) / len(case.background_boxes))
+            sensitivity = cnn_core.occlusion_map(model, case.image, window=size // 4, stride=size // 8,
+                                                 target=case.target, batch_size=16)
+            grid = sensitivity.drop.shape
+            centres = [sensitivity.window_box(r, c).centre for r in range(grid[0]) for c in range(grid[1])]
+            peaks.append(case.object_box.contains_point(*sensitivity.peak().centre))
+            chances.append(sum(case.object_box.contains_point(*c) for c in centres) / len(centres))
+    count = len(cases)
+    return {"object": sum(object_drops) / count, "background": sum(background_drops) / count,
+            "peak": sum(peaks) / count, "chance": sum(chances) / count}
+
+
+@pytest.mark.learned
+def test_occluding_the_object_lowers_its_class(subject, request):
+    """"This is why Grad-CAM and similar methods work" (Zeiler & Fergus's occlusion test): hiding
+    the object lowers the true class's probability by at least RELEVANT_DROP and
+    OBJECT_OVER_BACKGROUND times more than hiding background, and the occlusion-sensitivity map
+    peaks on the object PEAK_OVER_CHANCE times more often than a random window would."""
+    r = relevance(subject.model, subject.relevance)
+    ratio = r["object"] / r["background"] if r["background"] > 0 else float("inf") if r["object"] > 0 else 0.0
+    holds = r["object"] >= RELEVANT_DROP and ratio >= OBJECT_OVER_BACKGROUND and r["peak"] >= PEAK_OVER_CHANCE * r["chance"]
+    record(request.config, Verdict("L5-occluding-the-object-matters", subject.key, holds, r["object"],
+                                   f">= {RELEVANT_DROP}, {OBJECT_OVER_BACKGROUND}x background, peak {PEAK_OVER_CHANCE}x chance",
+                                   f"drop object {r['object']:.3f} vs background {r['background']:.3f}; "
+                                   f"peak on object {r['peak']:.2f} vs chance {r['chance']:.2f}"))

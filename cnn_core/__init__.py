@@ -19,15 +19,18 @@ from .images import (
     DEFAULT_IMAGE, IMAGENET, IMAGENET_MEAN, IMAGENET_STD, UNIT, Normalization, denormalize, fill_value, load_image,
     normalize, preprocess,
 )
-from .layer_index import Layer, LayerRef, layers, resolve, vgg_aliases
-from .metrics import centre_of_mass, changed_region, sparsity
+from .layer_index import Layer, LayerRef, first_conv, layers, resolve, vgg_aliases
+from .metrics import (
+    centre_of_mass, changed_region, colour_opponency, correlation, edge_energy, edge_strength, invariance, sparsity,
+)
 from .models import available_models, build_architecture, is_trained, load_model, random_twin
 from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
 from .receptive import ReceptiveField, empirical_receptive_field, receptive_field, receptive_fields
 
 __all__ = [
     "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
-    "Normalization", "UNIT", "random_twin",
+    "Normalization", "UNIT", "first_conv", "random_twin", "colour_opponency", "correlation", "edge_energy",
+    "edge_strength", "invariance",
     "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
     "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
     "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field", "fill_value",

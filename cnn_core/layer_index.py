@@ -98,6 +98,14 @@ def resolve(model: nn.Module, name: str) -> LayerRef:
     return LayerRef(path, call)
 
 
+def first_conv(model: nn.Module) -> str:
+    """The path of the model's first convolution: where the notebook's "filters" live."""
+    for path, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return path
+    raise LayerNotFound("first Conv2d", [], hint=f"{type(model).__name__} has no Conv2d layer")
+
+
 def layers(model: nn.Module, input_size: tuple[int, int] | None = None, in_channels: int = 3) -> list[Layer]:
     """Every named module, in the order its output is produced, with that output's shape.
 

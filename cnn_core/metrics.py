@@ -30,3 +30,72 @@ def centre_of_mass(weights: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
 def sparsity(activation: torch.Tensor) -> float:
     """Fraction of exact zeros."""
     return float((activation == 0).double().mean())
+
+
+# --- what training leaves in the weights and activations -----------------------------------------
+
+def _ramp_basis(size: int, dtype: torch.dtype) -> torch.Tensor:
+    """Orthonormal horizontal and vertical linear ramps: the first-derivative (edge) subspace of a kernel."""
+    ramp = torch.linspace(-1, 1, size, dtype=dtype)
+    horizontal = ramp.view(1, -1).expand(size, size)
+    return torch.stack([horizontal.flatten() / horizontal.norm(), horizontal.T.flatten() / horizontal.norm()])
+
+
+def edge_energy(weight: torch.Tensor) -> torch.Tensor:
+    """Per filter: the share of its mean-removed energy that lies in oriented first-derivative structure.
+
+    Each colour channel's kernel has its mean removed, then is projected on the horizontal and
+    vertical ramps. A Sobel kernel scores 0.89; a random square kernel of side k, 2 / (k² - 1).
+    """
+    w = weight.detach().double()
+    if w.dim() != 4 or w.shape[-1] != w.shape[-2] or w.shape[-1] < 2:
+        raise ValueError(f"edge_energy takes square conv kernels [out, in, k, k], got {list(w.shape)}")
+    centred = (w - w.mean(dim=(2, 3), keepdim=True)).flatten(2)  # out, in, k*k
+    projected = centred @ _ramp_basis(w.shape[-1], w.dtype).T
+    return projected.pow(2).sum(dim=(1, 2)) / centred.pow(2).sum(dim=(1, 2)).clamp_min(1e-30)
+
+
+def colour_opponency(weight: torch.Tensor) -> torch.Tensor:
+    """Per filter: the share of its energy in colour contrast of its mean (a red-vs-green blob scores high).
+
+    The per-channel means of the kernel, minus their average over channels, carry the filter's
+    response to flat colour differences; a random RGB filter puts 2 / (3 k²) of its energy there.
+    """
+    w = weight.detach().double()
+    means = w.mean(dim=(2, 3))
+    chroma = means - means.mean(dim=1, keepdim=True)
+    return w.shape[-1] * w.shape[-2] * chroma.pow(2).sum(dim=1) / w.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-30)
+
+
+def edge_strength(pixels: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient magnitude of the luminance of ``[N, 3, H, W]`` pixels in [0, 1]: ``[N, H-2, W-2]``."""
+    grey = pixels.mean(dim=1, keepdim=True)
+    sobel = torch.tensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=pixels.dtype, device=pixels.device).view(1, 1, 3, 3)
+    horizontal = torch.nn.functional.conv2d(grey, sobel)
+    vertical = torch.nn.functional.conv2d(grey, sobel.transpose(2, 3))
+    return (horizontal.pow(2) + vertical.pow(2)).sqrt()[:, 0]
+
+
+def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of two equally shaped tensors (0 when either is constant)."""
+    a, b = a.double().flatten(), b.double().flatten()
+    a, b = a - a.mean(), b - b.mean()
+    denominator = (a.norm() * b.norm()).item()
+    return float(a @ b) / denominator if denominator > 0 else 0.0
+
+
+def invariance(original: torch.Tensor, *transformed: torch.Tensor) -> float:
+    """How much more an image's pooled features resemble its transformed copies than other images.
+
+    Features ``[N, C]`` are standardised per channel over every row, then compared by cosine:
+    mean similarity of each image to its own copies minus mean similarity between different
+    images. 0: the copies look like strangers; higher: the features ignore the transformation.
+    """
+    rows = len(original)
+    features = torch.cat([original, *transformed]).double()
+    features = (features - features.mean(dim=0)) / features.std(dim=0).clamp_min(1e-12)
+    features = torch.nn.functional.normalize(features, dim=1)
+    similarity = features @ features.T
+    own = torch.cat([similarity[range(rows), [k * rows + i for i in range(rows)]] for k in range(1, len(transformed) + 1)])
+    others = similarity[:rows, :rows][~torch.eye(rows, dtype=torch.bool)]
+    return float(own.mean() - others.mean())

@@ -10,11 +10,25 @@ from .errors import LayerNotFound, ReceptiveFieldError
 from .layer_index import resolve
 
 
-def trace(model: nn.Module) -> fx.GraphModule:
+class _Tracer(fx.Tracer):
+    """torch.fx's tracer, keeping the named modules whole (not traced into) as single nodes."""
+
+    def __init__(self, whole: set[str]):
+        super().__init__()
+        self.whole = whole
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return qualified_name in self.whole or super().is_leaf_module(module, qualified_name)
+
+
+def trace(model: nn.Module, keep_whole: set[str] = frozenset()) -> fx.GraphModule:
+    """``model`` as a graph; modules named in ``keep_whole`` stay single call_module nodes."""
+    tracer = _Tracer(set(keep_whole))
     try:
-        return fx.symbolic_trace(model)
+        graph = tracer.trace(model)
     except Exception as error:  # fx raises many kinds for data-dependent control flow
         raise ReceptiveFieldError(f"{type(model).__name__} cannot be traced with torch.fx ({error})") from None
+    return fx.GraphModule(tracer.root, graph, type(model).__name__)
 
 
 def node_names(graph_module: fx.GraphModule) -> dict[str, fx.Node]:
@@ -73,6 +87,9 @@ def copy_until(graph_module: fx.GraphModule, target: fx.Node, replace=None) -> f
 
 
 def truncate(model: nn.Module, layer: str) -> fx.GraphModule:
-    """``model`` cut after ``layer``: same module paths and shared weights, no work past that layer."""
-    graph_module = trace(model)
+    """``model`` cut after ``layer``: same module paths and shared weights, no work past that layer.
+
+    ``layer`` itself stays one module, even a container, so that hooks on it still fire.
+    """
+    graph_module = trace(model, keep_whole={resolve(model, layer).path})
     return copy_until(graph_module, layer_node(model, graph_module, layer))
