@@ -6,6 +6,8 @@ grey window slides over the image), computed in batches rather than one window a
 """
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ from .activations import capture, check_input
 from .errors import InputError
 from .geometry import Box
 from .images import IMAGENET, Normalization, fill_value
+from .layer_index import layers
 from .models import normalization_of
 
 
@@ -59,6 +62,18 @@ class OcclusionMap:
         top, left = row * self.stride, col * self.stride
         return Box(top, left, top + self.window, left + self.window)
 
+    def pixel_map(self, height: int, width: int) -> torch.Tensor:
+        """Per pixel, the mean drop over the windows that cover it (0 where none does): the
+        attribution captum's ``Occlusion`` computes for the same windows."""
+        total = torch.zeros(height, width, dtype=self.drop.dtype, device=self.drop.device)
+        count = torch.zeros_like(total)
+        for row in range(self.drop.shape[0]):
+            for col in range(self.drop.shape[1]):
+                rows, cols = self.window_box(row, col).slices
+                total[rows, cols] += self.drop[row, col]
+                count[rows, cols] += 1
+        return torch.where(count > 0, total / count.clamp_min(1), total)
+
     def peak(self) -> Box:
         """The window whose occlusion lowers the score most."""
         index = int(torch.argmax(self.drop))
@@ -73,6 +88,9 @@ def class_score(logits: torch.Tensor, target: int | Sequence[int]) -> torch.Tens
     return logits.softmax(dim=1)[:, classes].sum(dim=1)
 
 
+MEMORY_BUDGET_BYTES = 1 << 30  # activations of one batch; the batch shrinks to fit
+
+
 def occlusion_map(
     model: nn.Module,
     x: torch.Tensor,
@@ -81,27 +99,62 @@ def occlusion_map(
     target: int | Sequence[int],
     batch_size: int = 64,
     fill="mean",
+    memory_budget: int = MEMORY_BUDGET_BYTES,
 ) -> OcclusionMap:
-    """Zeiler and Fergus's occlusion sensitivity of ``target`` for a single image ``x``."""
+    """Zeiler and Fergus's occlusion sensitivity of ``target`` for a single image ``x``.
+
+    Windows are evaluated ``batch_size`` at a time, fewer if a batch's largest activations would
+    exceed ``memory_budget`` bytes; a batch that runs out of memory anyway is halved (with a
+    warning) and the sweep goes on.
+    """
     check_input(x, model)
     if x.shape[0] != 1:
         raise InputError(f"occlusion_map takes one image ([1, C, H, W]), got a batch of {x.shape[0]}")
     height, width = x.shape[2:]
-    for name, value in (("window", window), ("stride", stride), ("batch_size", batch_size)):
+    for name, value in (("window", window), ("stride", stride), ("batch_size", batch_size), ("memory_budget", memory_budget)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
     if window > min(height, width):
         raise InputError(f"window {window} is larger than the {height}x{width} image")
     rows, cols = (height - window) // stride + 1, (width - window) // stride + 1
     paint = fill_value(fill, x, normalization_of(model))
+    batch_size = min(batch_size, _images_within(memory_budget, model, x))
+
+    def occluded(first: int, count: int) -> torch.Tensor:
+        batch = x.repeat(count, 1, 1, 1)
+        for slot, position in enumerate(range(first, first + count)):
+            top, left = (position // cols) * stride, (position % cols) * stride
+            batch[slot, :, top:top + window, left:left + window] = paint[0]
+        return batch
+
     with torch.no_grad():
         base = class_score(model(x), target)
-        drops = []
-        for begin in range(0, rows * cols, batch_size):
-            positions = range(begin, min(begin + batch_size, rows * cols))
-            batch = x.repeat(len(positions), 1, 1, 1)
-            for slot, position in enumerate(positions):
-                top, left = (position // cols) * stride, (position % cols) * stride
-                batch[slot, :, top:top + window, left:left + window] = paint[0]
-            drops.append(base - class_score(model(batch), target))
+        drops, position = [], 0
+        while position < rows * cols:
+            count = min(batch_size, rows * cols - position)
+            try:
+                drops.append(base - class_score(model(occluded(position, count)), target))
+            except (torch.cuda.OutOfMemoryError, RuntimeError) as error:
+                if count == 1 or not _out_of_memory(error):
+                    raise
+                batch_size = count // 2
+                warnings.warn(f"occlusion_map: out of memory with {count} images per batch; going on with {batch_size}",
+                              ResourceWarning, stacklevel=2)
+                if x.is_cuda:
+                    torch.cuda.empty_cache()
+                continue
+            position += count
     return OcclusionMap(torch.cat(drops).view(rows, cols), window, stride, float(base))
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error) \
+        or "can't allocate memory" in str(error)
+
+
+def _images_within(budget: int, model: nn.Module, x: torch.Tensor) -> int:
+    """How many images fit the budget, counting three of the largest layer outputs per image
+    (a layer's input, its output and the next one's, alive together)."""
+    largest = max((math.prod(layer.output_shape[1:]) for layer in layers(model, tuple(x.shape[2:]), x.shape[1])
+                   if layer.output_shape is not None), default=x[0].numel())
+    return max(1, budget // (3 * largest * x.element_size()))

@@ -75,3 +75,54 @@ def test_changed_region_and_centre_of_mass():
 
 def test_sparsity_counts_exact_zeros():
     assert cnn_core.sparsity(torch.tensor([0.0, 1.0, 0.0, -2.0])) == 0.5
+
+
+def test_occlusion_map_matches_captum(zoo):
+    """captum's Occlusion, with the same windows, baseline and target, gives the same per-pixel map."""
+    occlusion = pytest.importorskip("captum.attr", reason="captum is optional: pip install captum").Occlusion
+    model = zoo.get("resnet18")
+    x = cnn_core.preprocess(cnn_core.load_image(), size=64)
+    ours = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=7)
+    with torch.no_grad():
+        theirs = occlusion(lambda images: model(images).softmax(dim=1)).attribute(
+            x, sliding_window_shapes=(3, 16, 16), strides=(3, 8, 8), target=281, baselines=0.0,
+            perturbations_per_eval=7)
+    # captum gives every channel the same value; batches of different size round differently.
+    torch.testing.assert_close(theirs[0, 0], ours.pixel_map(64, 64), rtol=1e-4, atol=1e-6)
+
+
+class RunsOutOfMemoryAbove:
+    """Wraps a model so that any batch larger than ``limit`` raises CUDA's out-of-memory error."""
+
+    def __init__(self, model, limit):
+        self.model, self.limit, self.sizes = model, limit, []
+
+    def __call__(self, x):
+        self.sizes.append(len(x))
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.model(x)
+
+
+def test_out_of_memory_halves_the_batch_and_goes_on(zoo, monkeypatch):
+    model = zoo.get("resnet18")
+    x = cnn_core.preprocess(cnn_core.load_image(), size=64)
+    expected = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=3)
+    limited = RunsOutOfMemoryAbove(model.forward, limit=3)
+    monkeypatch.setattr(model, "forward", limited)
+    with pytest.warns(ResourceWarning, match="out of memory with 12 images per batch; going on with 6"):
+        result = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=12)
+    first_try = limited.sizes.index(12)
+    assert limited.sizes[first_try:first_try + 3] == [12, 6, 3]
+    torch.testing.assert_close(result.drop, expected.drop, rtol=1e-4, atol=1e-6)  # batch size moves rounding only
+
+
+def test_the_memory_budget_caps_the_batch(zoo, monkeypatch):
+    model = zoo.get("vgg16")
+    sizes = []
+    real_forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda x: sizes.append(len(x)) or real_forward(x))
+    x = cnn_core.preprocess(cnn_core.load_image(), size=64)
+    # conv1's output is the largest: 64 x 64 x 64 floats, 1 MiB; three of them per image
+    cnn_core.occlusion_map(model, x, window=32, stride=32, target=281, batch_size=64, memory_budget=7 << 20)
+    assert max(sizes) == 2

@@ -1,0 +1,78 @@
+"""Benchmark fixtures: devices, the timing discipline, machine info and the ratio summary.
+
+    pytest claims/bench --benchmark-enable --benchmark-json=reports/bench/latest.json
+
+times every benchmark and writes, beside the JSON, ``reports/bench/<machine>/benchmarks.json``
+and ``summary.md`` (the ratios). In an ordinary ``pytest claims`` run benchmarking is disabled:
+each benchmark runs once, on a small input, as a smoke test.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from claims.bench.summary import summary_markdown
+
+CUDNN_BENCHMARK = False  # fixed, so that runs compare: autotuning would change kernels between runs
+
+
+def devices() -> list[str]:
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def machine_label() -> str:
+    if torch.cuda.is_available():
+        return "cuda-" + re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name(0)).strip("-")
+    return f"cpu-{os.cpu_count()}core-{platform.machine()}"
+
+
+def pytest_configure(config):
+    torch.backends.cudnn.benchmark = CUDNN_BENCHMARK
+    # Comparisons in fp32 mean fp32: TF32 is its own benchmark variant, never a silent default.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["cnn_claims_machine"] = machine_label()
+    machine_info["torch"] = torch.__version__
+    machine_info["cuda"] = torch.version.cuda
+    machine_info["cudnn_benchmark"] = torch.backends.cudnn.benchmark
+    machine_info["torch_threads"] = torch.get_num_threads()
+    if torch.cuda.is_available():
+        machine_info["gpu"] = torch.cuda.get_device_name(0)
+        machine_info["cudnn"] = torch.backends.cudnn.version()
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    folder = Path(config.rootpath) / "reports" / "bench" / output_json["machine_info"]["cnn_claims_machine"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "benchmarks.json").write_text(json.dumps(output_json, indent=2, default=str))
+    (folder / "summary.md").write_text(summary_markdown(output_json))
+
+
+@pytest.fixture
+def timed(benchmark):
+    """Times ``fn`` with fixed warm-up and rounds, synchronising CUDA inside the timed call.
+
+    With benchmarking disabled (the ordinary ``pytest claims`` run) it calls ``fn`` once.
+    """
+    def run(fn, device: str, rounds: int = 10, warmup: int = 3):
+        def call():
+            result = fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            return result
+
+        benchmark.extra_info.update(device=device, tf32=torch.backends.cuda.matmul.allow_tf32,
+                                    cudnn_benchmark=torch.backends.cudnn.benchmark)
+        return benchmark.pedantic(call, rounds=rounds, warmup_rounds=warmup, iterations=1)
+
+    run.smoke = benchmark.disabled
+    return run

@@ -1,0 +1,51 @@
+"""The benchmark summary: ratios measured in one run, as a Markdown table."""
+from __future__ import annotations
+
+
+def _mean(benchmark: dict) -> float:
+    return benchmark["stats"]["mean"]
+
+
+def _case(benchmark: dict, drop: str) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in benchmark["params"].items() if k != drop))
+
+
+def summary_markdown(output: dict) -> str:
+    """Capture ways relative to a plain forward, naive vs batched occlusion, and images per second."""
+    machine = output["machine_info"]
+    benchmarks = output["benchmarks"]
+    lines = [f"# Benchmarks on {machine.get('cnn_claims_machine')}", "",
+             f"torch {machine.get('torch')}, CUDA {machine.get('cuda')}, GPU {machine.get('gpu', 'none')}, "
+             f"cudnn.benchmark {machine.get('cudnn_benchmark')}, {machine.get('torch_threads')} CPU threads. "
+             "Ratios are of mean times measured in the same run.", ""]
+
+    forward = [b for b in benchmarks if b["group"] == "forward"]
+    if forward:
+        lines += ["## Forward throughput", "", "| device | batch | variant | ms / batch | images / s |", "|---|---|---|---|---|"]
+        for b in forward:
+            p = b["params"]
+            lines.append(f"| {p['hardware']} | {p['batch']} | {p['variant']} | {_mean(b) * 1e3:.2f} | {p['batch'] / _mean(b):.1f} |")
+        lines.append("")
+
+    capture = [b for b in benchmarks if b["group"] == "capture"]
+    if capture:
+        lines += ["## Capturing the notebook's three layers, relative to a plain forward", "",
+                  "| device | batch | way | ratio to forward |", "|---|---|---|---|"]
+        plain = {_case(b, "way"): _mean(b) for b in capture if b["params"]["way"] == "forward"}
+        for b in capture:
+            base = plain.get(_case(b, "way"))
+            if base:
+                p = b["params"]
+                lines.append(f"| {p['hardware']} | {p['batch']} | {p['way']} | {_mean(b) / base:.3f} |")
+        lines.append("")
+
+    occlusion = [b for b in benchmarks if b["group"] == "occlusion"]
+    if occlusion:
+        lines += ["## Occlusion sensitivity map", "", "| device | way | ratio to batched |", "|---|---|---|"]
+        batched = {_case(b, "way"): _mean(b) for b in occlusion if b["params"]["way"] == "batched"}
+        for b in occlusion:
+            base = batched.get(_case(b, "way"))
+            if base:
+                lines.append(f"| {b['params']['hardware']} | {b['params']['way']} | {_mean(b) / base:.3f} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,173 @@
+"""Benchmarks: forward passes, the cost of capturing activations, occlusion sweeps, cheap listings.
+
+Groups are compared as ratios measured in the same run (see claims/bench/summary.py); absolute
+times mean something only on the machine that produced them.
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torchvision.models.feature_extraction import create_feature_extractor
+
+import cnn_core
+from claims.bench.conftest import devices
+
+NOTEBOOK_LAYERS = ["features.2", "features.16", "features.28"]
+CPU_BATCHES, GPU_BATCHES = (1, 8), (1, 64, 256)
+VARIANTS = {"cpu": ("fp32",), "cuda": ("fp32", "tf32", "bf16", "bf16-channels_last")}
+
+
+def cases(batches_for_gpu=GPU_BATCHES):
+    return [pytest.param(hardware, batch, variant, id=f"{hardware}-bs{batch}-{variant}")
+            for hardware in devices()
+            for batch in (CPU_BATCHES if hardware == "cpu" else batches_for_gpu)
+            for variant in VARIANTS[hardware]]
+
+
+@pytest.fixture(scope="module")
+def bench_model(zoo, pytestconfig):
+    choice = pytestconfig.getoption("--model")
+    return zoo.get("vgg16" if choice in ("default", "all") else choice.split(",")[0])
+
+
+def prepared(model, device: str, batch: int, variant: str, smoke: bool):
+    """A copy of the model and an input batch on ``device`` in the variant's dtype and layout."""
+    size = 32 if smoke else 224
+    batch = 1 if smoke else batch
+    dtype = torch.bfloat16 if variant.startswith("bf16") else torch.float32
+    layout = torch.channels_last if variant.endswith("channels_last") else torch.contiguous_format
+    target = model if (device == "cpu" and variant == "fp32") else copy.deepcopy(model)
+    target = target.to(device=device, dtype=dtype, memory_format=layout)
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device=device, dtype=dtype)
+    return target, x.contiguous(memory_format=layout)
+
+
+@pytest.fixture
+def tf32(request):
+    """Turns TF32 on for the 'tf32' variant only, and off again afterwards."""
+    enabled = "tf32" in request.node.callspec.id.split("-")
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    yield enabled
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+
+
+@pytest.mark.benchmark(group="forward")
+@pytest.mark.parametrize("hardware, batch, variant", cases())
+def test_forward(timed, bench_model, hardware, batch, variant, tf32):
+    model, x = prepared(bench_model, hardware, batch, "fp32" if variant == "tf32" else variant, timed.smoke)
+    with torch.no_grad():
+        timed(lambda: model(x), hardware)
+
+
+def notebook_way(model, x):
+    """The notebook's Block 3: three hooks that store ``output.detach()``, then a full forward."""
+    stored = {}
+    handles = [model.get_submodule(name).register_forward_hook(
+        lambda _m, _i, output, name=name: stored.__setitem__(name, output.detach())) for name in NOTEBOOK_LAYERS]
+    try:
+        model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return stored
+
+
+def every_layer_hooked(model, x):
+    stored = {}
+    handles = [module.register_forward_hook(lambda _m, _i, output, name=name: stored.__setitem__(name, output.detach()))
+               for name, module in model.named_modules() if name]
+    try:
+        model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return stored
+
+
+CAPTURE_WAYS = ("forward", "notebook-hooks", "every-layer-hooked", "feature-extractor", "cnn_core-capture", "features-29")
+
+
+@pytest.mark.benchmark(group="capture")
+@pytest.mark.parametrize("way", CAPTURE_WAYS)
+@pytest.mark.parametrize("hardware, batch", [pytest.param(d, b, id=f"{d}-bs{b}") for d in devices()
+                                             for b in (CPU_BATCHES if d == "cpu" else (1, 64))])
+def test_capture(timed, bench_model, hardware, batch, way):
+    model, x = prepared(bench_model, hardware, batch, "fp32", timed.smoke)
+    extractor = create_feature_extractor(model, NOTEBOOK_LAYERS) if way == "feature-extractor" else None
+    run = {
+        "forward": lambda: model(x),
+        "notebook-hooks": lambda: notebook_way(model, x),
+        "every-layer-hooked": lambda: every_layer_hooked(model, x),
+        "feature-extractor": lambda: extractor(x),
+        "cnn_core-capture": lambda: cnn_core.capture(model, x, NOTEBOOK_LAYERS),
+        "features-29": lambda: model.features[:29](x),
+    }[way]
+    with torch.no_grad():
+        timed(run, hardware)
+
+
+def occlusion_setup(device: str, smoke: bool) -> dict:
+    """CPU: 49 windows (56 px, stride 28); GPU: the full 625 (32 px, stride 8) on 224x224."""
+    if smoke:
+        return {"size": 32, "window": 16, "stride": 16, "batch_size": 4}
+    if device == "cpu":
+        return {"size": 224, "window": 56, "stride": 28, "batch_size": 16}
+    return {"size": 224, "window": 32, "stride": 8, "batch_size": 64}
+
+
+def naive_occlusion(model, x, window, stride, target):
+    """One window per forward, as a loop over positions would do it."""
+    base = cnn_core.class_score(model(x), target)
+    size = x.shape[-1]
+    return torch.stack([
+        base - cnn_core.class_score(model(cnn_core.occlude(x, cnn_core.Box(top, left, top + window, left + window))), target)
+        for top in range(0, size - window + 1, stride) for left in range(0, size - window + 1, stride)
+    ])
+
+
+@pytest.mark.benchmark(group="occlusion")
+@pytest.mark.parametrize("way", ("naive-loop", "batched", "plain-forward-same-images", "captum"))
+@pytest.mark.parametrize("hardware", devices())
+def test_occlusion(timed, bench_model, hardware, way):
+    setup = occlusion_setup(hardware, timed.smoke)
+    model, _ = prepared(bench_model, hardware, 1, "fp32", timed.smoke)
+    x = cnn_core.preprocess(cnn_core.load_image(), size=setup["size"]).to(hardware)
+    windows = ((setup["size"] - setup["window"]) // setup["stride"] + 1) ** 2
+    if way == "captum":
+        occlusion = pytest.importorskip("captum.attr", reason="captum is optional: pip install captum").Occlusion
+
+        def probabilities(images):
+            return model(images).softmax(dim=1)
+
+        def run():
+            return occlusion(probabilities).attribute(
+                x, sliding_window_shapes=(3, setup["window"], setup["window"]),
+                strides=(3, setup["stride"], setup["stride"]), target=281, baselines=0.0,
+                perturbations_per_eval=setup["batch_size"])
+    elif way == "plain-forward-same-images":
+        images = x.repeat(windows, 1, 1, 1)
+
+        def run():
+            for first in range(0, windows, setup["batch_size"]):
+                model(images[first:first + setup["batch_size"]])
+    elif way == "naive-loop":
+        def run():
+            return naive_occlusion(model, x, setup["window"], setup["stride"], 281)
+    else:
+        def run():
+            return cnn_core.occlusion_map(model, x, setup["window"], setup["stride"], 281, setup["batch_size"])
+    with torch.no_grad():
+        timed(run, hardware, rounds=3, warmup=1)
+
+
+@pytest.mark.benchmark(group="listing")
+@pytest.mark.parametrize("what", ("layers", "receptive_fields", "empirical_receptive_field"))
+def test_listing(timed, bench_model, what):
+    run = {
+        "layers": lambda: cnn_core.layers(bench_model),
+        "receptive_fields": lambda: cnn_core.receptive_fields(bench_model),
+        "empirical_receptive_field": lambda: cnn_core.empirical_receptive_field(bench_model, "features.28"),
+    }[what]
+    timed(run, "cpu")
