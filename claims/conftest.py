@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from claims.matrix import summary_lines
+from claims.matrix import summary_lines, verdicts_of
 from claims.subjects import CNN_SUBJECTS, build_subject
 
 _SUBJECTS: dict[str, object] = {}
@@ -24,8 +24,16 @@ def subject(subject_key, device, pytestconfig):
     return _SUBJECTS[subject_key]
 
 
+_VERDICTS: list = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _VERDICTS.extend(verdicts_of(report))
+
+
 def pytest_terminal_summary(terminalreporter, config):
-    lines = summary_lines(config)
+    lines = summary_lines(_VERDICTS)
     if lines:
         terminalreporter.section("claims matrix (claims/expectations.toml)")
         for line in lines:

@@ -8,7 +8,7 @@ torch, torchvision or the weights that moves a verdict is caught.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 EXPECTATIONS = Path(__file__).with_name("expectations.toml")
-RESULTS = pytest.StashKey[list]()
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,7 @@ class Verdict:
     measured: float
     threshold: str
     detail: str = ""
+    series: tuple[float, ...] = ()  # per-layer or per-block values behind the verdict, for figures
     expected: bool | None = field(default=None, compare=False)
 
 
@@ -55,19 +55,23 @@ def check_expectation(verdict: Verdict, expectations: dict[str, dict[str, dict]]
     return result
 
 
-def record(config: pytest.Config, verdict: Verdict) -> None:
-    """Check ``verdict`` against the matrix and keep it for the end-of-run summary."""
-    config.stash.setdefault(RESULTS, []).append(verdict)
-    checked = check_expectation(verdict, load_expectations())
-    config.stash[RESULTS][-1] = checked
+def record(request: pytest.FixtureRequest, verdict: Verdict) -> None:
+    """Check ``verdict`` against the matrix; it travels with the test's report (also from xdist workers)."""
+    entry = load_expectations().get(verdict.claim, {}).get(verdict.subject)
+    expected = None if entry is None else bool(entry["holds"])
+    request.node.user_properties.append(("verdict", {**asdict(verdict), "expected": expected}))
+    check_expectation(verdict, load_expectations())
 
 
-def summary_lines(config: pytest.Config) -> list[str]:
-    results = config.stash.get(RESULTS, [])
-    if not results:
+def verdicts_of(report: pytest.TestReport) -> list[Verdict]:
+    return [Verdict(**value) for key, value in report.user_properties if key == "verdict"]
+
+
+def summary_lines(verdicts: list[Verdict]) -> list[str]:
+    if not verdicts:
         return []
     lines = [f"{'claim':<44} {'model.weights':<20} {'measured':>10}  {'verdict':<13} expected"]
-    for v in sorted(results, key=lambda v: (v.claim, v.subject)):
+    for v in sorted(verdicts, key=lambda v: (v.claim, v.subject)):
         expected = "-" if v.expected is None else ("holds" if v.expected else "fails")
         lines.append(f"{v.claim:<44} {v.subject:<20} {v.measured:>10.4g}  {'holds' if v.holds else 'fails':<13} {expected}")
     return lines

@@ -127,7 +127,7 @@ def test_first_layer_filters_detect_edges(subject, request):
     the median share of a first-layer filter's energy in oriented first-derivative structure is at
     least FILTER_RATIO times its random twin's."""
     ours, chance = filter_score(subject.model, edge_energy), filter_score(subject.twin, edge_energy)
-    record(request.config, Verdict("L1-filters-detect-edges", subject.key, ours / chance >= FILTER_RATIO, ours / chance,
+    record(request, Verdict("L1-filters-detect-edges", subject.key, ours / chance >= FILTER_RATIO, ours / chance,
                                    f">= {FILTER_RATIO}", f"median edge energy {ours:.3f} vs random twin {chance:.3f}"))
 
 
@@ -136,7 +136,7 @@ def test_first_layer_filters_detect_colours(subject, request):
     """"... color gradient, etc.": the median share of a first-layer filter's energy in colour
     contrast (red vs green, blue vs yellow) is at least FILTER_RATIO times its random twin's."""
     ours, chance = filter_score(subject.model, colour_opponency), filter_score(subject.twin, colour_opponency)
-    record(request.config, Verdict("L1-filters-detect-colours", subject.key, ours / chance >= FILTER_RATIO,
+    record(request, Verdict("L1-filters-detect-colours", subject.key, ours / chance >= FILTER_RATIO,
                                    ours / chance, f">= {FILTER_RATIO}",
                                    f"median colour opponency {ours:.3f} vs random twin {chance:.3f}"))
 
@@ -162,5 +162,5 @@ def test_activation_maps_show_where_edges_are(subject, request):
     closely than the random twin's filters do."""
     ours, chance = edge_tracking(subject.model, subject.images), edge_tracking(subject.twin, subject.images)
     ratio = ours / chance if chance > 0 else float("inf")
-    record(request.config, Verdict("L2-maps-show-where-edges-are", subject.key, ratio >= FILTER_RATIO, ratio,
+    record(request, Verdict("L2-maps-show-where-edges-are", subject.key, ratio >= FILTER_RATIO, ratio,
                                    f">= {FILTER_RATIO}", f"correlation {ours:.3f} vs random twin {chance:.3f}"))

@@ -107,8 +107,9 @@ def test_activations_get_sparser_with_depth(subject, request):
     output at least SPARSITY_TREND more exact zeros than the first block's (blocks end at pools)."""
     blocks = sparsity_by_block(subject.model, subject.images)
     trend = blocks[-1] - blocks[0]
-    record(request.config, Verdict("L3-sparser-with-depth", subject.key, trend >= SPARSITY_TREND, trend,
-                                   f">= {SPARSITY_TREND}", "zeros per block: " + ", ".join(f"{b:.2f}" for b in blocks)))
+    record(request, Verdict("L3-sparser-with-depth", subject.key, trend >= SPARSITY_TREND, trend,
+                                   f">= {SPARSITY_TREND}", "zeros per block: " + ", ".join(f"{b:.2f}" for b in blocks),
+                                   series=tuple(blocks)))
 
 
 INVARIANCE_GAIN = 0.05
@@ -142,6 +143,6 @@ def test_deeper_features_are_more_abstract(subject, request):
     first, last = invariance_growth(subject.model, subject.images, subject.sources)
     twin_first, twin_last = invariance_growth(subject.twin, subject.images, subject.sources)
     margin = (last - first) - (twin_last - twin_first)
-    record(request.config, Verdict("L4-abstraction-grows-with-depth", subject.key, margin >= INVARIANCE_GAIN, margin,
+    record(request, Verdict("L4-abstraction-grows-with-depth", subject.key, margin >= INVARIANCE_GAIN, margin,
                                    f">= {INVARIANCE_GAIN}",
                                    f"invariance {first:.3f} -> {last:.3f}; random twin {twin_first:.3f} -> {twin_last:.3f}"))

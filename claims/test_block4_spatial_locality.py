@@ -309,7 +309,7 @@ def test_occlusion_stays_local_in_deep_layers(subject, request):
     leaves every far unit of the deep probe exactly unchanged. After one attention block every
     token has seen every patch, so a vision transformer must fail this."""
     fraction, far = far_units_changed(subject)
-    record(request.config, Verdict("S-occlusion-stays-local", subject.key, fraction == 0.0, fraction, "== 0",
+    record(request, Verdict("S-occlusion-stays-local", subject.key, fraction == 0.0, fraction, "== 0",
                                    f"{far} far units at {subject.probe}"))
 
 
@@ -336,7 +336,7 @@ def test_receptive_fields_grow_gradually(subject, request):
     deep probe, no layer widens the receptive field by more than GRADUAL times the widest field
     before it. A transformer's first attention block jumps from one patch to the whole image."""
     factor, where = largest_field_jump(subject.model, subject.probe)
-    record(request.config, Verdict("S-fields-grow-gradually", subject.key, factor <= GRADUAL, factor,
+    record(request, Verdict("S-fields-grow-gradually", subject.key, factor <= GRADUAL, factor,
                                    f"<= {GRADUAL}", f"largest jump at {where}"))
 
 
@@ -381,7 +381,7 @@ def test_occluding_the_object_lowers_its_class(subject, request):
     r = relevance(subject.model, subject.relevance)
     ratio = r["object"] / r["background"] if r["background"] > 0 else float("inf") if r["object"] > 0 else 0.0
     holds = r["object"] >= RELEVANT_DROP and ratio >= OBJECT_OVER_BACKGROUND and r["peak"] >= PEAK_OVER_CHANCE * r["chance"]
-    record(request.config, Verdict("L5-occluding-the-object-matters", subject.key, holds, r["object"],
+    record(request, Verdict("L5-occluding-the-object-matters", subject.key, holds, r["object"],
                                    f">= {RELEVANT_DROP}, {OBJECT_OVER_BACKGROUND}x background, peak {PEAK_OVER_CHANCE}x chance",
                                    f"drop object {r['object']:.3f} vs background {r['background']:.3f}; "
                                    f"peak on object {r['peak']:.2f} vs chance {r['chance']:.2f}"))
