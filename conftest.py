@@ -50,6 +50,8 @@ def pytest_addoption(parser):
     group.addoption("--image", default=cnn_core.DEFAULT_IMAGE,
                     help="image for the claims: a path, a URL, or sample:cat (scikit-image's photo, the default)")
     group.addoption("--device", default="cpu", help="cpu | cuda | auto")
+    group.addoption("--report", nargs="?", const="reports/latest", default=None, metavar="DIR",
+                    help="write the claims report (index.html, claims.json, figures) to DIR (default reports/latest)")
     group.addoption("--fixtures-dir", default=None,
                     help=f"folder holding tiny-vgg/ (CNN Explainer's trained model); default: ${FIXTURES_ENV}")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from claims import reporting
 from claims.matrix import summary_lines, verdicts_of
 from claims.subjects import CNN_SUBJECTS, build_subject
 
@@ -25,11 +26,30 @@ def subject(subject_key, device, pytestconfig):
 
 
 _VERDICTS: list = []
+_DESCRIPTIONS: dict[str, dict] = {}
+_RESULTS: dict[str, object] = {}
+_REPORT: list = []
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        description = reporting.describe(item)
+        if description is not None:
+            _DESCRIPTIONS[item.nodeid] = description
 
 
 def pytest_runtest_logreport(report):
     if report.when == "call":
         _VERDICTS.extend(verdicts_of(report))
+    description = _DESCRIPTIONS.get(report.nodeid)
+    if description and (report.when == "call" or (report.when == "setup" and not report.passed)):
+        _RESULTS[report.nodeid] = reporting.result_from(report, description)
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if config.getoption("--report") and not hasattr(config, "workerinput"):
+        _REPORT.append(reporting.write(config, list(_RESULTS.values())))
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -38,3 +58,14 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.section("claims matrix (claims/expectations.toml)")
         for line in lines:
             terminalreporter.write_line(line)
+    if _REPORT:
+        terminalreporter.section("claims")
+        by_claim: dict[tuple[str, str], dict[str, int]] = {}
+        for result in _RESULTS.values():
+            counts = by_claim.setdefault((result.block, result.claim), {})
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        for (block, claim), counts in sorted(by_claim.items()):
+            verdict = "FAIL" if counts.get("failed") or counts.get("xpassed") else "ok  "
+            terminalreporter.write_line(f"{verdict} block {block:<8} {claim:<64} "
+                                        + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+        terminalreporter.write_line(f"report: {_REPORT[0]}")

@@ -25,12 +25,14 @@ from .metrics import (
 )
 from .models import available_models, build_architecture, is_trained, load_model, random_twin
 from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
-from .receptive import ReceptiveField, empirical_receptive_field, receptive_field, receptive_fields
+from .receptive import (
+    ReceptiveField, effective_receptive_field, empirical_receptive_field, receptive_field, receptive_fields,
+)
 
 __all__ = [
     "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
     "Normalization", "UNIT", "first_conv", "random_twin", "colour_opponency", "correlation", "edge_energy",
-    "edge_strength", "invariance",
+    "edge_strength", "invariance", "effective_receptive_field",
     "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
     "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
     "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field", "fill_value",

@@ -25,7 +25,7 @@ from .errors import InputError, LayerNotFound, ReceptiveFieldError
 from .geometry import Box
 from .layer_index import resolve
 from .models import input_size_of
-from .tracing import copy_until, layer_node, node_names, trace
+from .tracing import copy_until, layer_node, node_names, trace, truncate
 
 POINTWISE_MODULES = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
@@ -157,6 +157,31 @@ def empirical_receptive_field(
     rows = torch.nonzero(support.any(dim=1)).flatten()
     cols = torch.nonzero(support.any(dim=0)).flatten()
     return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+def effective_receptive_field(model: nn.Module, layer: str, x: torch.Tensor, mass: float = 0.9) -> float:
+    """The side, in pixels, of the centred square holding ``mass`` of |d(centre unit)/d(input)|
+    on the real model and input (Luo et al., 2016): usually much smaller than the theoretical field."""
+    ref = resolve(model, layer)
+    cut = truncate(model, ref.name)
+    pixels = x.detach().clone().requires_grad_(True)
+    out = cut(pixels)
+    if out.dim() != 4:
+        raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
+    (gradient,) = torch.autograd.grad(out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum(), pixels)
+    weight = gradient[0].abs().sum(dim=0)
+    rows = torch.arange(weight.shape[0], dtype=weight.dtype, device=weight.device)
+    cols = torch.arange(weight.shape[1], dtype=weight.dtype, device=weight.device)
+    total = weight.sum()
+    if total <= 0:
+        return 0.0
+    centre_row = float((weight.sum(dim=1) * rows).sum() / total)
+    centre_col = float((weight.sum(dim=0) * cols).sum() / total)
+    distance = torch.maximum((rows - centre_row).abs().view(-1, 1), (cols - centre_col).abs().view(1, -1))
+    order = torch.argsort(distance.flatten())
+    inside = torch.cumsum(weight.flatten()[order], dim=0) / total
+    radius = float(distance.flatten()[order][int(torch.searchsorted(inside, torch.tensor(mass, dtype=inside.dtype)))])
+    return 2 * radius + 1
 
 
 # --- analytic propagation ------------------------------------------------------------------
