@@ -50,6 +50,9 @@ def pytest_addoption(parser):
     group.addoption("--image", default=cnn_core.DEFAULT_IMAGE,
                     help="image for the claims: a path, a URL, or sample:cat (scikit-image's photo, the default)")
     group.addoption("--device", default="cpu", help="cpu | cuda | auto")
+    group.addoption("--images", default=None, metavar="DIR|GLOB",
+                    help="a folder or glob of images: the learned claims are also measured over all of them, "
+                         "with 95%% confidence intervals (labels.csv beside them enables class relevance)")
     group.addoption("--report", nargs="?", const="reports/latest", default=None, metavar="DIR",
                     help="write the claims report (index.html, claims.json, figures) to DIR (default reports/latest)")
     group.addoption("--fixtures-dir", default=None,
@@ -147,8 +150,16 @@ class ModelZoo:
 
 
 @pytest.fixture(scope="session")
-def device(pytestconfig) -> torch.device:
-    return cnn_core.models.resolve_device(pytestconfig.getoption("--device"))
+def device(pytestconfig, worker_id) -> torch.device:
+    """The run's device. With several GPUs, each pytest-xdist worker takes its own (gw0 -> cuda:0, ...);
+    on CUDA, exactness claims need deterministic kernels and no TF32."""
+    resolved = cnn_core.models.resolve_device(pytestconfig.getoption("--device"))
+    if resolved.type == "cuda":
+        if worker_id.startswith("gw") and resolved.index is None:
+            resolved = torch.device("cuda", int(worker_id[2:]) % torch.cuda.device_count())
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    return resolved
 
 
 @pytest.fixture(scope="session")

@@ -16,12 +16,13 @@ from .errors import (
 )
 from .geometry import Box
 from .images import (
-    DEFAULT_IMAGE, IMAGENET, IMAGENET_MEAN, IMAGENET_STD, UNIT, Normalization, denormalize, fill_value, load_image,
-    normalize, preprocess,
+    DEFAULT_IMAGE, IMAGENET, IMAGENET_MEAN, IMAGENET_STD, UNIT, ImageFolder, Normalization, collate_images, denormalize,
+    fill_value, image_files, load_image, normalize, preprocess,
 )
 from .layer_index import Layer, LayerRef, first_conv, layers, resolve, vgg_aliases
 from .metrics import (
-    centre_of_mass, changed_region, colour_opponency, correlation, edge_energy, edge_strength, invariance, sparsity,
+    Estimate, centre_of_mass, changed_region, colour_opponency, correlation, edge_energy, edge_strength, invariance,
+    mean_ci, sparsity,
 )
 from .models import available_models, build_architecture, is_trained, load_model, random_twin
 from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
@@ -32,7 +33,8 @@ from .receptive import (
 __all__ = [
     "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
     "Normalization", "UNIT", "first_conv", "random_twin", "colour_opponency", "correlation", "edge_energy",
-    "edge_strength", "invariance", "effective_receptive_field",
+    "edge_strength", "invariance", "effective_receptive_field", "Estimate", "ImageFolder", "collate_images",
+    "image_files", "mean_ci",
     "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
     "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
     "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field", "fill_value",

@@ -244,3 +244,51 @@ def _sixteen_bit_to_grey(image: Image.Image) -> Image.Image:
 def _composite_on_white(image: Image.Image) -> Image.Image:
     background = Image.new("RGBA", image.size, (255, 255, 255, 255))
     return Image.alpha_composite(background, image).convert("RGB")
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def image_files(pattern: str | os.PathLike) -> list[Path]:
+    """The image files of a folder (recursively) or of a glob such as ``photos/*.jpg``, sorted."""
+    text = os.fspath(pattern)
+    folder = Path(text)
+    if folder.is_dir():
+        files = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    else:
+        files = [p for p in Path().glob(text) if p.is_file()] if not folder.is_absolute() else \
+            [p for p in Path(folder.anchor).glob(str(folder.relative_to(folder.anchor))) if p.is_file()]
+    if not files:
+        raise ImageError(text, "matches no image files (give a folder or a glob such as 'photos/*.jpg')")
+    return sorted(files)
+
+
+class ImageFolder(torch.utils.data.Dataset):
+    """A folder's images, preprocessed for a model, for a DataLoader.
+
+    An unreadable file is not fatal: it yields None, which :func:`collate_images` drops, and is
+    listed in ``skipped`` with the reason, so that nothing is lost silently.
+    """
+
+    def __init__(self, pattern, size: int = 224, normalization: Normalization = IMAGENET):
+        self.files = image_files(pattern)
+        self.size, self.normalization = size, normalization
+        self.skipped: list[tuple[Path, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int):
+        try:
+            return preprocess(self.files[index], self.size, self.normalization)[0], index
+        except ImageError as error:
+            self.skipped.append((self.files[index], error.problem))
+            return None
+
+
+def collate_images(items):
+    """Stack the readable images of a batch with their indices; unreadable ones were None."""
+    kept = [item for item in items if item is not None]
+    if not kept:
+        return torch.empty(0), torch.empty(0, dtype=torch.long)
+    return torch.stack([image for image, _ in kept]), torch.tensor([index for _, index in kept])

@@ -105,3 +105,22 @@ def test_aliases_are_returned_under_the_name_asked_for(vgg16, image_tensor):
 def test_bad_inputs_raise_input_error(vgg16, bad, problem):
     with pytest.raises(cnn_core.InputError, match=problem):
         cnn_core.capture(vgg16, bad, "features.2")
+
+
+def state_fingerprint(model) -> list[tuple[str, bytes]]:
+    return [(name, tensor.detach().cpu().numpy().tobytes()) for name, tensor in model.state_dict().items()]
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda m, x: cnn_core.capture(m, x, "conv5_4"), cnn_core.LayerNotFound),
+    (lambda m, x: cnn_core.capture(m, x[0], "conv5_3"), cnn_core.InputError),
+    (lambda m, x: cnn_core.capture(m, x * float("inf"), "conv5_3"), cnn_core.InputError),
+    (lambda m, x: cnn_core.occlusion_diff(m, x, cnn_core.Box(200, 200, 300, 300), "conv5_3"), cnn_core.InputError),
+    (lambda m, x: cnn_core.occlusion_map(m, x, window=500, stride=8, target=1), cnn_core.InputError),
+    (lambda m, x: cnn_core.receptive_field(m, "features.99"), cnn_core.LayerNotFound),
+], ids=["unknown-layer", "no-batch", "infinite-input", "box-outside", "window-too-large", "unknown-field-layer"])
+def test_after_any_error_no_hooks_remain_and_the_model_is_unchanged(vgg16, image_tensor, call, error):
+    before_hooks, before_state = hook_count(vgg16), state_fingerprint(vgg16)
+    with pytest.raises(error):
+        call(vgg16, image_tensor)
+    assert hook_count(vgg16) == before_hooks and state_fingerprint(vgg16) == before_state
