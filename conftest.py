@@ -60,6 +60,10 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        # pytest-xdist workers share the cores: torch's threads per worker divide them, not multiply.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(worker["workercount"])))
     if config.getoption("--fixtures-dir"):
         os.environ[FIXTURES_ENV] = os.path.abspath(config.getoption("--fixtures-dir"))
 
@@ -119,7 +123,8 @@ def pytest_generate_tests(metafunc):
 
     def param(values, name, test_id):
         reason = expected_failures.get(name)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        # With pytest-xdist's --dist loadgroup (the default here), a model's tests share one worker.
+        marks = [pytest.mark.xdist_group(name)] + ([pytest.mark.xfail(strict=True, reason=reason)] if reason else [])
         return pytest.param(*values, id=test_id, marks=marks)
 
     if "layer" not in metafunc.fixturenames:

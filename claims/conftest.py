@@ -15,7 +15,8 @@ def pytest_generate_tests(metafunc):
         return
     marker = metafunc.definition.get_closest_marker("subjects")
     keys = marker.args if marker else CNN_SUBJECTS
-    metafunc.parametrize("subject_key", keys, ids=[k.replace(".", "-") for k in keys], scope="module")
+    metafunc.parametrize("subject_key", [pytest.param(k, marks=pytest.mark.xdist_group(k)) for k in keys],
+                         ids=[k.replace(".", "-") for k in keys], scope="module")
 
 
 @pytest.fixture(scope="module")
@@ -26,22 +27,22 @@ def subject(subject_key, device, pytestconfig):
 
 
 _VERDICTS: list = []
-_DESCRIPTIONS: dict[str, dict] = {}
 _RESULTS: dict[str, object] = {}
 _REPORT: list = []
 
 
 def pytest_collection_modifyitems(items):
+    # Kept in user_properties, the description reaches the report also from pytest-xdist workers.
     for item in items:
         description = reporting.describe(item)
         if description is not None:
-            _DESCRIPTIONS[item.nodeid] = description
+            item.user_properties.append(("claim", description))
 
 
 def pytest_runtest_logreport(report):
     if report.when == "call":
         _VERDICTS.extend(verdicts_of(report))
-    description = _DESCRIPTIONS.get(report.nodeid)
+    description = dict(report.user_properties).get("claim")
     if description and (report.when == "call" or (report.when == "setup" and not report.passed)):
         _RESULTS[report.nodeid] = reporting.result_from(report, description)
 
