@@ -55,7 +55,7 @@ def figures(config: pytest.Config, results: list[ClaimResult]) -> dict[str, list
         warnings.simplefilter("ignore", UserWarning)
         model = cnn_core.load_model("vgg16", weights=config.getoption("--weights"))
     x = cnn_core.preprocess(cnn_core.load_image(config.getoption("--image")))
-    sparsity = {r.subject.replace("-", ".", 1).replace("vgg16-", "vgg16."): r.series
+    sparsity = {".".join(r.subject.rsplit("-", 1)): r.series  # "tiny-vgg-random" -> "tiny-vgg.random"
                 for r in results if r.claim == "test_activations_get_sparser_with_depth" and r.series}
     effective = {layer: cnn_core.effective_receptive_field(model, layer, x)
                  for layer in ("features.0", "features.2", "features.7", "features.14", "features.21", "features.28")}

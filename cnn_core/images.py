@@ -163,7 +163,9 @@ def _decode(data: bytes, source, max_pixels: int) -> Image.Image:
     if not data:
         raise ImageError(source, "is empty (0 bytes)")
     with warnings.catch_warnings():
-        # Pillow only warns about decompression bombs below twice its own limit: make it an error.
+        # Pillow's notes on damaged metadata (it skips the tag and decodes the pixels) are not ours to repeat;
+        # its warning about decompression bombs below twice its own limit becomes an error.
+        warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data))

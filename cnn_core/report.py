@@ -251,6 +251,7 @@ def figure_sparsity(sparsity: dict[str, list[float]]):
         axis.plot(range(1, len(values) + 1), values, marker="o", label=subject,
                   linestyle="--" if "random" in subject else "-")
     axis.set_xlabel("block (ends at a pooling layer)")
+    axis.set_xticks(range(1, 1 + max((len(v) for v in sparsity.values()), default=1)))
     axis.set_ylabel("fraction of exact zeros after ReLU")
     axis.set_title("Sparsity by depth: trained vs random twin")
     if sparsity:
