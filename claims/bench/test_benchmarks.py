@@ -61,23 +61,11 @@ def test_forward(timed, bench_model, hardware, batch, variant, tf32):
         timed(lambda: model(x), hardware)
 
 
-def notebook_way(model, x):
-    """The notebook's Block 3: three hooks that store ``output.detach()``, then a full forward."""
+def detach_hooks(model, x, names):
+    """The notebook's way (Block 3): hooks that store ``output.detach()`` on ``names``, then a full forward."""
     stored = {}
     handles = [model.get_submodule(name).register_forward_hook(
-        lambda _m, _i, output, name=name: stored.__setitem__(name, output.detach())) for name in NOTEBOOK_LAYERS]
-    try:
-        model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return stored
-
-
-def every_layer_hooked(model, x):
-    stored = {}
-    handles = [module.register_forward_hook(lambda _m, _i, output, name=name: stored.__setitem__(name, output.detach()))
-               for name, module in model.named_modules() if name]
+        lambda _m, _i, output, name=name: stored.__setitem__(name, output.detach())) for name in names]
     try:
         model(x)
     finally:
@@ -98,8 +86,8 @@ def test_capture(timed, bench_model, hardware, batch, way):
     extractor = create_feature_extractor(model, NOTEBOOK_LAYERS) if way == "feature-extractor" else None
     run = {
         "forward": lambda: model(x),
-        "notebook-hooks": lambda: notebook_way(model, x),
-        "every-layer-hooked": lambda: every_layer_hooked(model, x),
+        "notebook-hooks": lambda: detach_hooks(model, x, NOTEBOOK_LAYERS),
+        "every-layer-hooked": lambda: detach_hooks(model, x, [name for name, _ in model.named_modules() if name]),
         "feature-extractor": lambda: extractor(x),
         "cnn_core-capture": lambda: cnn_core.capture(model, x, NOTEBOOK_LAYERS),
         "features-29": lambda: model.features[:29](x),
