@@ -55,11 +55,17 @@ def pytest_addoption(parser):
                          "with 95%% confidence intervals (labels.csv beside them enables class relevance)")
     group.addoption("--report", nargs="?", const="reports/latest", default=None, metavar="DIR",
                     help="write the claims report (index.html, claims.json, figures) to DIR (default reports/latest)")
+    group.addoption("--bench-compile", action="store_true",
+                    help="benchmarks: also time torch.compile'd forward passes (compiling takes minutes)")
     group.addoption("--fixtures-dir", default=None,
                     help=f"folder holding tiny-vgg/ (CNN Explainer's trained model); default: ${FIXTURES_ENV}")
 
 
 def pytest_configure(config):
+    if getattr(config.option, "dist", "no") == "load":
+        # With -n, pytest-xdist's plain "load" becomes "loadgroup": a model's tests share a worker,
+        # which builds the model once (see the xdist_group marks in pytest_generate_tests).
+        config.option.dist = "loadgroup"
     worker = getattr(config, "workerinput", None)
     if worker is not None:
         # pytest-xdist workers share the cores: torch's threads per worker divide them, not multiply.

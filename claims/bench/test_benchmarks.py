@@ -16,7 +16,8 @@ from claims.bench.conftest import devices
 
 NOTEBOOK_LAYERS = ["features.2", "features.16", "features.28"]
 CPU_BATCHES, GPU_BATCHES = (1, 8), (1, 64, 256)
-VARIANTS = {"cpu": ("fp32",), "cuda": ("fp32", "tf32", "bf16", "bf16-channels_last")}
+VARIANTS = {"cpu": ("fp32", "fp32-compiled"),
+            "cuda": ("fp32", "tf32", "bf16", "bf16-channels_last", "bf16-channels_last-compiled")}
 
 
 def cases(batches_for_gpu=GPU_BATCHES):
@@ -37,9 +38,11 @@ def prepared(model, device: str, batch: int, variant: str, smoke: bool):
     size = 32 if smoke else 224
     batch = 1 if smoke else batch
     dtype = torch.bfloat16 if variant.startswith("bf16") else torch.float32
-    layout = torch.channels_last if variant.endswith("channels_last") else torch.contiguous_format
+    layout = torch.channels_last if "channels_last" in variant else torch.contiguous_format
     target = model if (device == "cpu" and variant == "fp32") else copy.deepcopy(model)
     target = target.to(device=device, dtype=dtype, memory_format=layout)
+    if variant.endswith("-compiled"):
+        target = torch.compile(target)
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device=device, dtype=dtype)
     return target, x.contiguous(memory_format=layout)
 
@@ -55,7 +58,9 @@ def tf32(request):
 
 @pytest.mark.benchmark(group="forward")
 @pytest.mark.parametrize("hardware, batch, variant", cases())
-def test_forward(timed, bench_model, hardware, batch, variant, tf32):
+def test_forward(timed, bench_model, hardware, batch, variant, tf32, pytestconfig):
+    if variant.endswith("-compiled") and not pytestconfig.getoption("--bench-compile"):
+        pytest.skip("torch.compile takes minutes to compile: pass --bench-compile to measure it")
     model, x = prepared(bench_model, hardware, batch, "fp32" if variant == "tf32" else variant, timed.smoke)
     with torch.no_grad():
         timed(lambda: model(x), hardware)
