@@ -13,7 +13,6 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from torch import nn
 
 import cnn_core
 from cnn_core.metrics import colour_opponency, correlation, edge_energy

@@ -347,20 +347,21 @@ OBJECT_OVER_BACKGROUND = 2.0
 PEAK_OVER_CHANCE = 1.5
 
 
+def class_drop(model: nn.Module, x, target, box, base) -> float:
+    """How far the target's probability falls from ``base`` when ``box`` is painted the mean grey."""
+    occluded = cnn_core.occlude(x, box, "mean", cnn_core.models.normalization_of(model))
+    return float(base - cnn_core.class_score(model(occluded), target))
+
+
 def relevance(model: nn.Module, cases) -> dict[str, float]:
-    normalization = cnn_core.models.normalization_of(model)
     object_drops, background_drops, peaks, chances = [], [], [], []
     with torch.no_grad():
         for case in cases:
             size = case.image.shape[-1]
             base = cnn_core.class_score(model(case.image), case.target)
-
-            def drop(box):
-                return float(base - cnn_core.class_score(model(cnn_core.occlude(case.image, box, "mean", normalization)),
-                                                         case.target))
-
-            object_drops.append(drop(case.object_box))
-            background_drops.append(sum(drop(b) for b in case.background_boxes) / len(case.background_boxes))
+            object_drops.append(class_drop(model, case.image, case.target, case.object_box, base))
+            background_drops.append(sum(class_drop(model, case.image, case.target, b, base)
+                                        for b in case.background_boxes) / len(case.background_boxes))
             sensitivity = cnn_core.occlusion_map(model, case.image, window=size // 4, stride=size // 8,
                                                  target=case.target, batch_size=16)
             grid = sensitivity.drop.shape

@@ -17,7 +17,7 @@ import torch
 import cnn_core
 from claims.matrix import load_expectations
 from claims.test_block3_depth import INVARIANCE_GAIN, SPARSITY_TREND, spatial_relus
-from claims.test_block4_spatial_locality import RELEVANT_DROP
+from claims.test_block4_spatial_locality import RELEVANT_DROP, class_drop
 
 pytestmark = pytest.mark.learned
 BATCH = 8
@@ -56,6 +56,11 @@ def check_against_matrix(claim: str, subject, estimate: cnn_core.Estimate, thres
         assert estimate.low < threshold, f"{message}: confidently holds, but the matrix expects it to fail"
 
 
+def zeros_per_image(maps: dict, paths: list[str]) -> torch.Tensor:
+    """Per image, the fraction of exact zeros, averaged over the layers in ``paths``."""
+    return torch.stack([(maps[p] == 0).flatten(1).double().mean(dim=1) for p in paths]).mean(dim=0)
+
+
 def test_sparsity_grows_with_depth_over_the_folder(subject, folder):
     """Block 3, "DEEP: ... sparse activations", per image: zeros after the last block's ReLUs
     minus the first block's."""
@@ -65,11 +70,7 @@ def test_sparsity_grows_with_depth_over_the_folder(subject, folder):
     trends = []
     for images, _ in batches(subject, folder, "sparsity"):
         maps = cnn_core.capture(subject.model, images, first + last)
-
-        def zeros(paths):
-            return torch.stack([(maps[p] == 0).flatten(1).double().mean(dim=1) for p in paths]).mean(dim=0)
-
-        trends += (zeros(last) - zeros(first)).tolist()
+        trends += (zeros_per_image(maps, last) - zeros_per_image(maps, first)).tolist()
     check_against_matrix("L3-sparser-with-depth", subject, cnn_core.mean_ci(trends), SPARSITY_TREND)
 
 
@@ -102,7 +103,6 @@ def test_occluding_the_object_matters_over_the_folder(subject, folder):
     """Block 4, Zeiler & Fergus, per labelled image: how much the true class falls when the
     centre (where object-centred photos put the object) is hidden, beyond hiding the corners."""
     labels = labels_of(folder)
-    normalization = cnn_core.models.normalization_of(subject.model)
     size = subject.size
     centre = cnn_core.Box(size * 5 // 16, size * 5 // 16, size * 11 // 16, size * 11 // 16)
     side = size * 5 // 16
@@ -110,15 +110,11 @@ def test_occluding_the_object_matters_over_the_folder(subject, folder):
     drops = []
     with torch.no_grad():
         for images, files in batches(subject, folder, "relevance"):
-            known = [i for i, f in enumerate(files) if f.name in labels]
-            for i in known:
+            for i in [i for i, f in enumerate(files) if f.name in labels]:
                 x, target = images[i:i + 1], labels[files[i].name]
                 base = cnn_core.class_score(subject.model(x), target)
-
-                def drop(box):
-                    return float(base - cnn_core.class_score(subject.model(cnn_core.occlude(x, box, "mean", normalization)), target))
-
-                drops.append(drop(centre) - sum(drop(b) for b in corners) / len(corners))
+                drops.append(class_drop(subject.model, x, target, centre, base)
+                             - sum(class_drop(subject.model, x, target, b, base) for b in corners) / len(corners))
     if not drops:
         pytest.skip("no image of the folder is named in labels.csv")
     check_against_matrix("L5-occluding-the-object-matters", subject, cnn_core.mean_ci(drops), RELEVANT_DROP)

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import cnn_core
 from cnn_core.models import TINY_VGG_CLASSES
