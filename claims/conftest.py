@@ -20,9 +20,9 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="module")
-def subject(subject_key, device, pytestconfig):
+def subject(subject_key, zoo, pytestconfig):
     if subject_key not in _SUBJECTS:
-        _SUBJECTS[subject_key] = build_subject(subject_key, device, pytestconfig.getoption("--weights"))
+        _SUBJECTS[subject_key] = build_subject(subject_key, zoo, pytestconfig.getoption("--weights"))
     return _SUBJECTS[subject_key]
 
 

@@ -84,8 +84,10 @@ def vgg16_weights_source(requested: str) -> str:
                 f"on a machine with a network (torchvision downloads 528 MB), or pass --weights PATH to a VGG16 state_dict")
 
 
-def vgg16_subject(weights: str, device: torch.device, requested: str) -> Subject:
-    random_model = cnn_core.load_model("vgg16", weights="none", device=device)
+def vgg16_subject(weights: str, zoo, requested: str) -> Subject:
+    device = zoo.device
+    shared = zoo.get("vgg16")  # the session's VGG16 is the random one unless ImageNet weights were found
+    random_model = shared if not cnn_core.is_trained(shared) else cnn_core.load_model("vgg16", weights="none", device=device)
     model = cnn_core.load_model("vgg16", weights=vgg16_weights_source(requested), device=device) \
         if weights == "imagenet" else random_model
     images = preprocess_all(PHOTOS, model).to(device)
@@ -94,17 +96,18 @@ def vgg16_subject(weights: str, device: torch.device, requested: str) -> Subject
     return Subject(f"vgg16.{weights}", model, random_model, images, PHOTOS, "features.28", relevance)
 
 
-def vit_subject(device: torch.device) -> Subject:
-    model = cnn_core.load_model("vit_b_16", weights="none", device=device)
-    images = preprocess_all(PHOTOS[:1], model).to(device)
+def vit_subject(zoo) -> Subject:
+    model = cnn_core.load_model("vit_b_16", weights="none", device=zoo.device)
+    images = preprocess_all(PHOTOS[:1], model).to(zoo.device)
     return Subject("vit_b_16.random", model, model, images, PHOTOS[:1], "encoder.layers.encoder_layer_0")
 
 
-def build_subject(key: str, device: torch.device, requested_weights: str) -> Subject:
+def build_subject(key: str, zoo, requested_weights: str) -> Subject:
+    """The subject ``key``, reusing the session's models (``zoo``) where they are the same."""
     if key.startswith("tiny-vgg."):
         return tiny_vgg_subject(trained=key.endswith("trained"))
     if key.startswith("vgg16."):
-        return vgg16_subject(key.split(".")[1], device, requested_weights)
+        return vgg16_subject(key.split(".")[1], zoo, requested_weights)
     if key == "vit_b_16.random":
-        return vit_subject(device)
+        return vit_subject(zoo)
     raise ValueError(f"unknown subject {key!r}")

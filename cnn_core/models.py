@@ -29,7 +29,6 @@ from .images import IMAGENET, UNIT, Normalization
 from .tfjs import load_tfjs_model
 
 RANDOM_SEED = 0
-WEIGHT_CHOICES = ("none", "imagenet", "auto")
 FIXTURES_ENV = "CNN_CLAIMS_FIXTURES"  # the folder that holds tiny-vgg/ (CNN Explainer's trained model)
 TINY_VGG = "tiny-vgg"
 TINY_VGG_CLASSES = (
