@@ -104,7 +104,8 @@ def _run(model, x, refs: dict[str, LayerRef], modules: dict[str, nn.Module], cop
 
     handles = [module.register_forward_hook(hook) for module in wanted]
     try:
-        with torch.no_grad():
+        # Version counters are what reveal in-place overwrites; inference mode has none, so leave it.
+        with torch.inference_mode(False), torch.no_grad():
             model(x)
     except _StopForward:
         pass

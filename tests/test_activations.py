@@ -124,3 +124,10 @@ def test_after_any_error_no_hooks_remain_and_the_model_is_unchanged(vgg16, image
     with pytest.raises(error):
         call(vgg16, image_tensor)
     assert hook_count(vgg16) == before_hooks and state_fingerprint(vgg16) == before_state
+
+
+def test_capture_works_inside_inference_mode(vgg16, image_tensor):
+    expected = cnn_core.capture(vgg16, image_tensor, ["features.2", "features.3"])
+    with torch.inference_mode():
+        inside = cnn_core.capture(vgg16, image_tensor.clone(), ["features.2", "features.3"])
+    assert all(torch.equal(inside[k], expected[k]) for k in expected)
