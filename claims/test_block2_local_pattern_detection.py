@@ -43,8 +43,8 @@ def shifted_pair(image: torch.Tensor, dy: int, dx: int, crop: int) -> torch.Tens
 
 def check_equivariance(model, layer, image, unit_shift, rtol, atol) -> None:
     # The smallest view in which the layer has units that never see padding, whatever the shift.
-    jump = cnn_core.receptive_field(model, layer).jump[0]
-    size = cnn_core.receptive_field(model, layer).size[0]
+    natural = cnn_core.receptive_field(model, layer)
+    jump, size = natural.jump[0], natural.size[0]
     crop = max(64, size + (2 * SHIFT_UNITS + 1) * jump)
     field = cnn_core.receptive_field(model, layer, input_size=(crop, crop))
     photo = cnn_core.preprocess(image, size=crop + 2 * SHIFT_UNITS * jump).to(next(model.parameters()).device)

@@ -15,6 +15,7 @@ import torchvision
 from torchvision.models import VGG16_Weights, WeightsEnum
 
 import cnn_core
+from claims.notebook import detach_hooks
 
 pytestmark = pytest.mark.structural
 
@@ -24,20 +25,6 @@ NOTEBOOK_BOX = cnn_core.Box(50, 60, 150, 160)
 @pytest.fixture(scope="module")
 def vgg16(zoo):
     return zoo.get("vgg16")
-
-
-def notebook_hooks(model, x, indices) -> dict[int, torch.Tensor]:
-    """The notebook's Block 3 hooks, verbatim in spirit: ``activations[name] = output.detach()``."""
-    stored = {}
-    handles = [model.features[i].register_forward_hook(lambda _m, _i, output, i=i: stored.__setitem__(i, output.detach()))
-               for i in indices]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return stored
 
 
 def test_features_2_is_conv1_2_inside_the_first_block(vgg16):
@@ -54,13 +41,12 @@ def test_the_notebook_hooks_store_post_relu_values(vgg16, image_tensor):
     "early" and "deep" conv maps, "DEEP: ... sparse activations". Fact: ``detach`` shares memory and
     the next ``ReLU(inplace=True)`` overwrites it, so the notebook shows post-ReLU maps. conv5_3's
     true output has no zeros at all; every zero the notebook shows there comes from the overwrite."""
-    stored = notebook_hooks(vgg16, image_tensor.clone(), (2, 28))
+    stored = detach_hooks(vgg16, image_tensor.clone(), ["features.2", "features.28"])
     true = cnn_core.capture(vgg16, image_tensor, ["features.2", "features.3", "features.28", "features.29"])
     for conv, relu in (("features.2", "features.3"), ("features.28", "features.29")):
-        index = int(conv.split(".")[1])
-        assert torch.equal(stored[index], true[relu]), f"the notebook's {conv} is not its ReLU's output"
-        assert not torch.equal(stored[index], true[conv])
-    shown, actual = cnn_core.sparsity(stored[28]), cnn_core.sparsity(true["features.28"])
+        assert torch.equal(stored[conv], true[relu]), f"the notebook's {conv} is not its ReLU's output"
+        assert not torch.equal(stored[conv], true[conv])
+    shown, actual = cnn_core.sparsity(stored["features.28"]), cnn_core.sparsity(true["features.28"])
     assert actual == 0.0 and shown > 0.2, (
         f"conv5_3 zeros: {actual:.1%} in the true output, {shown:.1%} in the notebook's map ({vgg16.weights_source})"
     )

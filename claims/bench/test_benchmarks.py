@@ -13,6 +13,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 import cnn_core
 from claims.bench.conftest import devices
+from claims.notebook import detach_hooks
 
 NOTEBOOK_LAYERS = ["features.2", "features.16", "features.28"]
 CPU_BATCHES, GPU_BATCHES = (1, 8), (1, 64, 256)
@@ -64,19 +65,6 @@ def test_forward(timed, bench_model, hardware, batch, variant, tf32, pytestconfi
     model, x = prepared(bench_model, hardware, batch, "fp32" if variant == "tf32" else variant, timed.smoke)
     with torch.no_grad():
         timed(lambda: model(x), hardware)
-
-
-def detach_hooks(model, x, names):
-    """The notebook's way (Block 3): hooks that store ``output.detach()`` on ``names``, then a full forward."""
-    stored = {}
-    handles = [model.get_submodule(name).register_forward_hook(
-        lambda _m, _i, output, name=name: stored.__setitem__(name, output.detach())) for name in names]
-    try:
-        model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return stored
 
 
 CAPTURE_WAYS = ("forward", "notebook-hooks", "every-layer-hooked", "feature-extractor", "cnn_core-capture", "features-29")
