@@ -40,12 +40,15 @@ DEFAULT_IMAGE = "sample:cat"
 MAX_PIXELS = 64_000_000
 # Resize(224) scales the shorter side; a 1-pixel-high strip would become a gigapixel image.
 MAX_RESIZED_PIXELS = 100_000_000
+# A compressed photo is a few MB; 256 MB is far beyond any image a CNN is shown. Files and URLs alike.
+MAX_BYTES = 256 * 1024 * 1024
 URL_TIMEOUT_S = 30
 SAMPLE_ALIASES = {"cat": "chelsea"}
 
 
-def load_image(source=DEFAULT_IMAGE, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """An RGB ``PIL.Image`` from any supported source (see the module docstring)."""
+def load_image(source=DEFAULT_IMAGE, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES) -> Image.Image:
+    """An RGB ``PIL.Image`` from any supported source (see the module docstring); a file or URL body of
+    more than ``max_bytes`` is refused before it is read whole."""
     if isinstance(source, Image.Image):
         return _to_rgb(source, source, max_pixels)
     if isinstance(source, np.ndarray):
@@ -57,27 +60,33 @@ def load_image(source=DEFAULT_IMAGE, *, max_pixels: int = MAX_PIXELS) -> Image.I
         if text.startswith("sample:"):
             return _to_rgb(_array_to_image(_sample_array(text)), source, max_pixels)
         if text.startswith(("http://", "https://")):
-            return _decode(_fetch(text), source, max_pixels)
-        return _decode(_read_file(Path(text), source), source, max_pixels)
+            return _decode(_fetch(text, max_bytes), source, max_pixels)
+        return _decode(_read_file(Path(text), source, max_bytes), source, max_pixels)
     raise ImageError(
         source, f"unsupported source type {type(source).__name__}; pass a path, URL, bytes, numpy array or PIL image"
     )
 
 
-def preprocess(img, size: int = 224, normalization: Normalization = IMAGENET) -> torch.Tensor:
-    """``[1, 3, size, size]`` float32: the notebook's Resize, CenterCrop, ToTensor, Normalize."""
+def preprocess(img, size: int = 224, normalization: Normalization = IMAGENET, resize: int | None = None,
+               interpolation: str = "bilinear") -> torch.Tensor:
+    """``[1, 3, size, size]`` float32: the notebook's Resize(size), CenterCrop(size), ToTensor, Normalize.
+
+    ``resize`` (default ``size``) and ``interpolation`` give a model's own preprocessing, such as
+    torchvision's Resize(256) before CenterCrop(224).
+    """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise InputError(f"size must be a positive integer, got {size!r}")
+    resize = size if resize is None else resize
     image = img if isinstance(img, Image.Image) and img.mode == "RGB" else load_image(img)
     width, height = image.size
-    scale = size / min(width, height)
+    scale = resize / min(width, height)
     if width * scale * height * scale > MAX_RESIZED_PIXELS:
         raise ImageError(
-            img, f"aspect ratio {width}x{height} is too extreme: resizing the shorter side to {size} "
+            img, f"aspect ratio {width}x{height} is too extreme: resizing the shorter side to {resize} "
             f"would make an image of more than {MAX_RESIZED_PIXELS:,} pixels; crop it first"
         )
     transform = transforms.Compose([
-        transforms.Resize(size),
+        transforms.Resize(resize, interpolation=transforms.InterpolationMode(interpolation)),
         transforms.CenterCrop(size),
         transforms.ToTensor(),
         transforms.Normalize(mean=normalization.mean, std=normalization.std),
@@ -139,20 +148,26 @@ def _sample_array(text: str) -> np.ndarray:
         raise ImageError(text, f"scikit-image could not provide it offline ({error})") from None
 
 
-def _fetch(url: str) -> bytes:
+def _fetch(url: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """The body at ``url``, read at most ``max_bytes + 1`` bytes far: a larger body is refused, not buffered."""
     try:
         with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:
-            return response.read()
+            data = response.read(max_bytes + 1)
     except (urllib.error.URLError, OSError, ValueError) as error:
         raise ImageError(url, f"could not download it ({error}); download it yourself and pass the file path") from None
+    if len(data) > max_bytes:
+        raise ImageError(url, f"is larger than the limit of {max_bytes:,} bytes; stopped downloading")
+    return data
 
 
-def _read_file(path: Path, source) -> bytes:
+def _read_file(path: Path, source, max_bytes: int = MAX_BYTES) -> bytes:
     if not path.exists():
         raise ImageError(source, "no such file")
     if path.is_dir():
         raise ImageError(source, "is a directory, not an image file")
     try:
+        if path.stat().st_size > max_bytes:
+            raise ImageError(source, f"is larger than the limit of {max_bytes:,} bytes")
         data = path.read_bytes()
     except OSError as error:
         raise ImageError(source, f"cannot be read ({error.strerror or error})") from None

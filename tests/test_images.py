@@ -1,7 +1,9 @@
 """load_image, preprocess and fills: every source and mode, and a clear error for every bad input."""
 from __future__ import annotations
 
+import http.server
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -136,6 +138,45 @@ def test_unknown_sample_and_source_type():
 def test_unreachable_url_says_what_to_do():
     with pytest.raises(ImageError, match="download it yourself"):
         cnn_core.load_image("http://127.0.0.1:9/cat.jpg")
+
+
+class EndlessBody(http.server.BaseHTTPRequestHandler):
+    """Streams a body far larger than the limit under test, 64 KiB at a time, until the client hangs up."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+        chunk = b"\x00" * 65536
+        try:
+            for _ in range(1024):  # 64 MiB at most: the loop ends by itself
+                self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_oversized_url_body_stops_at_the_byte_limit():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EndlessBody)  # loopback only
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/huge.png"
+    try:
+        with pytest.raises(ImageError, match=r"larger than the limit of 1,000,000 bytes; stopped downloading") as error:
+            cnn_core.load_image(url, max_bytes=1_000_000)
+        assert url in str(error.value)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "big.png"
+    path.write_bytes(encode(Image.new("RGB", (64, 64))) + b"\x00" * 2000)
+    with pytest.raises(ImageError, match="larger than the limit of 1,000 bytes"):
+        cnn_core.load_image(path, max_bytes=1000)
 
 
 def test_preprocess_is_exactly_the_notebook_transform():
