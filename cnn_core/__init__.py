@@ -24,7 +24,11 @@ from .metrics import (
     Estimate, centre_of_mass, changed_region, colour_opponency, correlation, edge_energy, edge_strength, invariance,
     mean_ci, sparsity,
 )
-from .models import available_models, build_architecture, is_trained, load_model, random_twin
+from .models import (
+    ModelCard, available_models, build_architecture, is_trained, load_model, model_card, preprocess_for, random_twin,
+    with_card,
+)
+from .stages import ActivationSummary, by_stage, summarise_activations
 from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
 from .receptive import (
     ReceptiveField, effective_receptive_field, empirical_receptive_field, receptive_field, receptive_fields,
@@ -39,5 +43,6 @@ __all__ = [
     "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
     "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field", "fill_value",
     "is_trained", "layers", "load_image", "load_model", "normalize", "occlude", "occlusion_diff", "occlusion_map",
-    "preprocess", "receptive_field", "receptive_fields", "resolve", "sparsity", "vgg_aliases",
+    "preprocess", "receptive_field", "ModelCard", "model_card", "preprocess_for", "with_card", "ActivationSummary",
+    "by_stage", "summarise_activations", "receptive_fields", "resolve", "sparsity", "vgg_aliases",
 ]

@@ -44,29 +44,39 @@ def _ramp_basis(size: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 def edge_energy(weight: torch.Tensor) -> torch.Tensor:
-    """Per filter: the share of its mean-removed energy that lies in oriented first-derivative structure.
+    """Per filter: the share of its whole energy that lies in oriented first-derivative structure.
 
-    Each colour channel's kernel has its mean removed, then is projected on the horizontal and
-    vertical ramps. A Sobel kernel scores 0.89; a random square kernel of side k, 2 / (k² - 1).
+    Each colour channel's kernel is projected on the horizontal and vertical linear ramps; the
+    projections' energy is divided by the filter's total energy, its flat (mean) part included,
+    so a filter that is mostly a flat blob scores low however clean its faint ramp is.
+    3x3 kernels score: Sobel 0.889, an odd Gabor (sin(πx/2)·exp(-(x²+y²)) on [-1, 1]²) 0.790, a red-green
+    colour edge 1.000,
+    a flat colour blob 0.000, a flat blob with a 1% ramp 0.0001, a centre-surround 0.000, an
+    i.i.d. random kernel 2/9 = 0.222 on average (2 / k² for side k).
     """
     w = weight.detach().double()
     if w.dim() != 4 or w.shape[-1] != w.shape[-2] or w.shape[-1] < 2:
         raise ValueError(f"edge_energy takes square conv kernels [out, in, k, k], got {list(w.shape)}")
-    centred = (w - w.mean(dim=(2, 3), keepdim=True)).flatten(2)  # out, in, k*k
-    projected = centred @ _ramp_basis(w.shape[-1], w.dtype).T
-    return projected.pow(2).sum(dim=(1, 2)) / centred.pow(2).sum(dim=(1, 2)).clamp_min(1e-30)
+    flat = w.flatten(2)  # out, in, k*k
+    projected = flat @ _ramp_basis(w.shape[-1], w.dtype).T
+    return projected.pow(2).sum(dim=(1, 2)) / flat.pow(2).sum(dim=(1, 2)).clamp_min(1e-30)
 
 
 def colour_opponency(weight: torch.Tensor) -> torch.Tensor:
-    """Per filter: the share of its energy in colour contrast of its mean (a red-vs-green blob scores high).
+    """Per filter: the share of its energy that is chromatic, at every tap.
 
-    The per-channel means of the kernel, minus their average over channels, carry the filter's
-    response to flat colour differences; a random RGB filter puts 2 / (3 k²) of its energy there.
+    At each kernel position the three input channels' weights are split into their average (the
+    achromatic, luminance part) and the rest (colour contrast); the score is the rest's share of
+    the energy. A filter blind to colour scores 0, one that sees only colour differences 1.
+    3x3 RGB kernels score: Sobel or Gabor or centre-surround applied alike to R, G and B 0.000,
+    a red-green colour edge 1.000, a red-vs-green flat blob 1.000, an i.i.d. random kernel 2/3 on
+    average ((C - 1) / C for C input channels).
     """
     w = weight.detach().double()
-    means = w.mean(dim=(2, 3))
-    chroma = means - means.mean(dim=1, keepdim=True)
-    return w.shape[-1] * w.shape[-2] * chroma.pow(2).sum(dim=1) / w.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-30)
+    if w.dim() != 4 or w.shape[1] < 2:
+        raise ValueError(f"colour_opponency takes kernels [out, in >= 2, k, k], got {list(w.shape)}")
+    chroma = w - w.mean(dim=1, keepdim=True)
+    return chroma.pow(2).sum(dim=(1, 2, 3)) / w.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-30)
 
 
 def edge_strength(pixels: torch.Tensor) -> torch.Tensor:

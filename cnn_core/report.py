@@ -38,14 +38,15 @@ class ClaimResult:
     outcome: str  # passed, failed, skipped, xfailed, xpassed
     measured: float | None = None
     threshold: str | None = None
-    expected: str | None = None  # from the claims matrix: holds or fails
+    expected: str | None = None  # the claims matrix's recorded verdict
+    verdict: str | None = None  # CONFIRMED, REFUTED or NOT MEASURED, for claims-matrix claims
     detail: str = ""
     reason: str = ""  # why it failed, was skipped or is expected to fail
     series: list[float] = field(default_factory=list)
 
 
 def write_report(results: list[ClaimResult], folder: Path, figures: dict[str, list[Callable[[], object]]] | None,
-                 environment: dict) -> Path:
+                 environment: dict, verdicts: list[dict] | None = None) -> Path:
     """Write claims.json, the figures and index.html into ``folder``; return the page's path."""
     folder.mkdir(parents=True, exist_ok=True)
     results = sorted(results, key=lambda r: r.id)
@@ -54,10 +55,11 @@ def write_report(results: list[ClaimResult], folder: Path, figures: dict[str, li
         "schema": SCHEMA_VERSION,
         "environment": environment,
         "summary": _counts(results),
+        "verdicts": verdicts or [],
         "claims": [{**asdict(r), "figures": drawn.get(r.block, [])} for r in results],
     }, indent=2, sort_keys=True) + "\n")
     page = folder / "index.html"
-    page.write_text(_html(results, folder, drawn, missing, environment))
+    page.write_text(_html(results, folder, drawn, missing, environment, verdicts or []))
     return page
 
 
@@ -88,7 +90,27 @@ def _draw(figures: dict[str, list[Callable[[], object]]], folder: Path) -> tuple
     return drawn, ""
 
 
-def _html(results, folder: Path, drawn: dict[str, str], missing: str, environment: dict) -> str:
+STATUS_COLOURS = {"CONFIRMED": "#1a7f37", "REFUTED": "#cf222e", "NOT MEASURED": "#6e7781"}
+
+
+def _verdict_table(verdicts: list[dict]) -> str:
+    """The notebook's sentences, one row per sentence and subject, grouped by block."""
+    rows, block = [], None
+    for v in verdicts:
+        if v["block"] != block:
+            block = v["block"]
+            rows.append(f'<tr><th colspan=5 style="text-align:left">{html.escape(BLOCKS.get(block, block))}</th></tr>')
+        value = "" if v["measured"] is None else f"{v['measured']:.4g}"
+        rows.append(f"<tr><td>{html.escape(v['sentence'])}</td><td>{html.escape(v['subject'])}</td>"
+                    f'<td style="color:{STATUS_COLOURS[v["status"]]};font-weight:bold">{v["status"]}</td>'
+                    f"<td>{value}</td><td class=note>{html.escape(v['rule'])}{' · ' + html.escape(v['detail']) if v['detail'] else ''}</td></tr>")
+    if not rows:
+        return ""
+    return ("<h2>Verdicts</h2><table class=fit><tr><th>notebook sentence</th><th>model.weights</th><th>verdict</th>"
+            "<th>value</th><th>rule (random spread)</th></tr>" + "\n".join(rows) + "</table><h2>Every test</h2>")
+
+
+def _html(results, folder: Path, drawn: dict[str, str], missing: str, environment: dict, verdicts: list[dict]) -> str:
     colours = {"passed": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700", "xfailed": "#6e7781", "xpassed": "#cf222e"}
     rows = []
     for r in results:
@@ -116,12 +138,13 @@ def _html(results, folder: Path, drawn: dict[str, str], missing: str, environmen
 <style>
 body {{ font-family: sans-serif; margin: 2em; max-width: 1400px; }}
 table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }}
-th {{ background: #f3f3f3; position: sticky; top: 0; }} td.note {{ color: #555; max-width: 30em; }}
+th {{ background: #f3f3f3; position: sticky; top: 0; }} td.note {{ color: #555; max-width: 30em; overflow-wrap: anywhere; }}
+table.fit {{ width: 100%; table-layout: fixed; }}
 img {{ max-width: 100%; border: 1px solid #ddd; }}
 </style></head><body>
 <h1>cnn-claims: the notebook's claims, checked</h1>
 <p>{html.escape(counts)} · {html.escape(json.dumps(environment))}</p>
-<h2>Summary</h2>
+{_verdict_table(verdicts)}
 <table><tr><th>claim</th><th>notebook sentence</th><th>model / layer / weights</th><th>measured</th>
 <th>threshold · expectation</th><th>verdict</th><th>figure</th><th>note</th></tr>
 {chr(10).join(rows)}

@@ -18,7 +18,7 @@ def test_random_init_is_deterministic_and_leaves_the_global_rng_alone():
     assert torch.equal(torch.rand(1), expected_next)
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
-    assert not first.training and first.weights_source == "random(seed=0)"
+    assert not first.training and cnn_core.model_card(first).weights == "random(seed=0)"
     assert not cnn_core.is_trained(first)
 
 
@@ -36,13 +36,13 @@ def test_state_dict_file_round_trip(tmp_path):
     torch.save(trained.state_dict(), path)
     loaded = cnn_core.load_model("resnet18", weights=path)
     assert torch.equal(loaded.fc.bias, trained.fc.bias)
-    assert loaded.weights_source == f"file:{path}" and cnn_core.is_trained(loaded)
+    assert cnn_core.model_card(loaded).weights == f"file:{path}" and cnn_core.is_trained(loaded)
 
 
 def test_checkpoint_wrapped_state_dict_is_accepted(tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save({"state_dict": cnn_core.load_model("resnet18").state_dict(), "epoch": 3}, path)
-    assert cnn_core.load_model("resnet18", weights=path).weights_source.startswith("file:")
+    assert cnn_core.model_card(cnn_core.load_model("resnet18", weights=path)).weights.startswith("file:")
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -64,7 +64,7 @@ def test_auto_without_cached_weights_warns_and_falls_back(tmp_path, monkeypatch)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.warns(UserWarning, match="weights='imagenet'"):
         model = cnn_core.load_model("resnet18", weights="auto")
-    assert model.weights_source.startswith("random")
+    assert cnn_core.model_card(model).weights.startswith("random")
 
 
 def test_auto_uses_weights_already_in_the_cache(tmp_path, monkeypatch):
@@ -76,7 +76,7 @@ def test_auto_uses_weights_already_in_the_cache(tmp_path, monkeypatch):
         reference.fc.bias.fill_(0.5)
     torch.save(reference.state_dict(), cached)
     model = cnn_core.load_model("resnet18", weights="auto")
-    assert model.weights_source == "imagenet" and torch.equal(model.fc.bias, reference.fc.bias)
+    assert cnn_core.model_card(model).weights == "imagenet" and torch.equal(model.fc.bias, reference.fc.bias)
 
 
 def test_cuda_without_a_gpu_is_an_error_not_a_fallback():

@@ -62,7 +62,7 @@ def test_the_demo_images_are_recognised(tiny_vgg_folder, demo):
     right = {name for name, p, y in zip(names, predicted, labels) if p == y}
     assert {name for name in names if name.endswith("_1.jpeg")} <= right
     assert len(right) >= 14, sorted(set(names) - right)
-    assert model.class_names == TINY_VGG_CLASSES and model.normalization == cnn_core.UNIT
+    assert cnn_core.model_card(model).class_names == TINY_VGG_CLASSES and cnn_core.model_card(model).normalization == cnn_core.UNIT
 
 
 def test_flattening_in_torch_order_breaks_the_model(tiny_vgg_folder, demo, monkeypatch):
@@ -80,7 +80,7 @@ def test_random_twin_keeps_the_architecture_not_the_weights(tiny_vgg_folder):
     twin = cnn_core.random_twin(trained)
     assert [n for n, _ in twin.named_modules()] == [n for n, _ in trained.named_modules()]
     assert not torch.equal(twin.conv_1_1.weight, trained.conv_1_1.weight)
-    assert twin.weights_source.startswith("random") and not cnn_core.is_trained(twin)
+    assert cnn_core.model_card(twin).weights.startswith("random") and not cnn_core.is_trained(twin)
 
 
 @pytest.mark.parametrize("mutate, problem", [

@@ -1,0 +1,54 @@
+"""timm's models by name (``timm/NAME``): built with their own init, preprocessed by their
+``pretrained_cfg``, loaded from a state_dict path, and measured by the learned claims like any CNN."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnn_core
+
+timm = pytest.importorskip("timm", reason="timm's models need timm: pip install -e '.[dev]' brings it")
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "timm/resnet18"
+
+
+def test_a_timm_model_has_its_pretrained_cfg_as_its_card():
+    model = cnn_core.load_model(NAME, weights="none")
+    card = cnn_core.model_card(model)
+    cfg = model.pretrained_cfg
+    assert (card.label, card.trained, card.input_size) == ("timm/resnet18.random", False, cfg["input_size"][-1])
+    assert card.resize == int(cfg["input_size"][-1] / cfg["crop_pct"]) and card.interpolation == cfg["interpolation"]
+    assert card.normalization.mean == tuple(cfg["mean"]) and len(card.class_names) == 1000
+
+
+def test_a_timm_state_dict_path_loads_and_a_wrong_one_says_so(tmp_path):
+    source = cnn_core.load_model(NAME, weights="none", seed=3)
+    path = tmp_path / "mine.pth"
+    torch.save(source.state_dict(), path)
+    loaded = cnn_core.load_model(NAME, weights=path)
+    assert torch.equal(loaded.conv1.weight, source.conv1.weight)
+    assert cnn_core.model_card(loaded).label == "timm/resnet18.file-mine"
+    with pytest.raises(cnn_core.WeightsError, match="do not fit"):
+        cnn_core.load_model("timm/mobilenetv3_small_050", weights=path)
+
+
+def test_an_unknown_timm_name_suggests_close_ones():
+    with pytest.raises(cnn_core.ModelNotFound, match="did you mean 'timm/resnet18'"):
+        cnn_core.load_model("timm/resnet81")
+
+
+def test_learned_claims_run_on_a_timm_model_with_a_weights_path(tmp_path):
+    """The held-out check's command: ``pytest claims -m learned --model timm/NAME --weights PATH``."""
+    path = tmp_path / "resnet18.pth"
+    torch.save(cnn_core.load_model(NAME, weights="none", seed=7).state_dict(), path)
+    result = subprocess.run([sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", "-m", "learned",
+                             "--model", NAME, "--weights", str(path), "-k", "not folder"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    # A random state_dict passed as "trained" must be REFUTED on the filter claims, as any random init is.
+    assert "L1-filters-detect-edges               timm/resnet18.file-resnet18" in result.stdout
+    assert "CONFIRMED" not in result.stdout.split("L1-filters-detect-edges")[1].split("\n")[0]
