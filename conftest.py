@@ -24,18 +24,17 @@ import torchvision
 from hypothesis import HealthCheck, settings
 
 import cnn_core
-from cnn_core.models import FIXTURES_ENV, imagenet_cache_path
-
-DEFAULT_MODELS = (
-    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "alexnet", "resnet18",
-)
+from claims import options
+from claims.options import DEFAULT_MODELS, RUN_OPTIONS, RunOptions
+from claims.subjects import Subject
+from cnn_core.models import FIXTURES_ENV, TINY_VGG
 
 # CI: the same examples every run, a bounded number of them. Locally: fresh examples each run.
 settings.register_profile(
-    "ci", derandomize=True, max_examples=6, deadline=None, database=None, print_blob=True,
+    "ci", derandomize=True, max_examples=3, deadline=None, database=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "dev"))
 
@@ -59,6 +58,8 @@ def pytest_addoption(parser):
                     help="benchmarks: also time torch.compile'd forward passes (compiling takes minutes)")
     group.addoption("--fixtures-dir", default=None,
                     help=f"folder holding tiny-vgg/ (CNN Explainer's trained model); default: ${FIXTURES_ENV}")
+    group.addoption("--record-expectations", action="store_true",
+                    help="write this run's verdicts and values into claims/expectations.toml (the regression gate)")
 
 
 def pytest_configure(config):
@@ -70,20 +71,11 @@ def pytest_configure(config):
     if worker is not None:
         # pytest-xdist workers share the cores: torch's threads per worker divide them, not multiply.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(worker["workercount"])))
-    if config.getoption("--fixtures-dir"):
-        os.environ[FIXTURES_ENV] = os.path.abspath(config.getoption("--fixtures-dir"))
+    config.stash[RUN_OPTIONS] = options.parse(config)
 
 
-def selected_models(config) -> list[str]:
-    choice = config.getoption("--model")
-    if choice == "default":
-        return list(DEFAULT_MODELS)
-    if choice == "all":
-        return cnn_core.available_models()
-    names = [name.strip() for name in choice.split(",") if name.strip()]
-    for name in names:
-        cnn_core.models.check_model_name(name)
-    return names
+def run_options(config) -> RunOptions:
+    return config.stash[RUN_OPTIONS]
 
 
 @functools.lru_cache(maxsize=None)
@@ -125,7 +117,11 @@ def pytest_generate_tests(metafunc):
     marker = metafunc.definition.get_closest_marker("models")
     patterns = marker.args if marker else ("*",)
     expected_failures = marker.kwargs.get("xfail", {}) if marker else {}
-    names = [n for n in selected_models(metafunc.config) if any(fnmatch.fnmatch(n, p) for p in patterns)]
+    run = run_options(metafunc.config)
+    if metafunc.definition.get_closest_marker("learned"):
+        names = list(run.learned_models)
+    else:
+        names = [n for n in run.models if n != TINY_VGG and any(fnmatch.fnmatch(n, p) for p in patterns)]
 
     def param(values, name, test_id):
         reason = expected_failures.get(name)
@@ -144,27 +140,43 @@ def pytest_generate_tests(metafunc):
 
 
 class ModelZoo:
-    """Each model is built once per session, with the weights asked for on the command line."""
+    """Each model is built once per session: a selected model with the run's weights, the suite's
+    own models (deliberate breaks, the erratum) with ``auto``; and each learned-claims subject once."""
 
-    def __init__(self, weights: str, device: torch.device):
-        self.weights = weights
-        self.device = device
+    def __init__(self, run: RunOptions):
+        self.run = run
+        self.device = run.device
         self._models: dict[str, torch.nn.Module] = {}
+        self._subjects: dict[str, Subject] = {}
 
     def get(self, name: str) -> torch.nn.Module:
         if name not in self._models:
             with warnings.catch_warnings():
-                # --weights auto without a cache is the normal offline case; the header says so once.
+                # --weights auto without weights offline is a normal case; the header says so once.
                 warnings.simplefilter("ignore", UserWarning)
-                self._models[name] = cnn_core.load_model(name, weights=self.weights, device=self.device)
-        return self._models[name]
+                self._models[name] = cnn_core.load_model(name, weights=self.run.weights_for(name), device=self.device,
+                                                         fixtures_dir=self.run.fixtures_dir)
+        # Shared across tests: one that left it in training mode (torch.fx tracing does, when it fails)
+        # must not change what the next one measures through BatchNorm or Dropout.
+        return self._models[name].eval()
+
+    def subject(self, name: str) -> Subject:
+        if name not in self._subjects:
+            def random_model(seed: int) -> torch.nn.Module:
+                if name == TINY_VGG:  # a TF.js model has no torchvision init: PyTorch's default one
+                    return cnn_core.random_twin(self.get(name), seed)
+                return cnn_core.load_model(name, "none", self.device, seed=seed)
+
+            self._subjects[name] = Subject(self.get(name), random_model, self.run.fixtures_dir, self.device,
+                                           measure_random=self.run.weights != "auto")
+        return self._subjects[name]
 
 
 @pytest.fixture(scope="session")
 def device(pytestconfig, worker_id) -> torch.device:
     """The run's device. With several GPUs, each pytest-xdist worker takes its own (gw0 -> cuda:0, ...);
     on CUDA, exactness claims need deterministic kernels and no TF32."""
-    resolved = cnn_core.models.resolve_device(pytestconfig.getoption("--device"))
+    resolved = run_options(pytestconfig).device
     if resolved.type == "cuda":
         if worker_id.startswith("gw") and resolved.index is None:
             resolved = torch.device("cuda", int(worker_id[2:]) % torch.cuda.device_count())
@@ -175,7 +187,7 @@ def device(pytestconfig, worker_id) -> torch.device:
 
 @pytest.fixture(scope="session")
 def zoo(pytestconfig, device) -> ModelZoo:
-    return ModelZoo(pytestconfig.getoption("--weights"), device)
+    return ModelZoo(run_options(pytestconfig))
 
 
 @pytest.fixture(scope="module")
@@ -183,19 +195,24 @@ def model(zoo, model_name) -> torch.nn.Module:
     return zoo.get(model_name)
 
 
+@pytest.fixture(scope="module")
+def subject(zoo, model_name) -> Subject:
+    return zoo.subject(model_name)
+
+
 @pytest.fixture(scope="session")
-def tiny_vgg_folder() -> Path:
+def tiny_vgg_folder(pytestconfig) -> Path:
     """CNN Explainer's Tiny VGG files, or a skip that says how to point the suite at them."""
-    folder = os.environ.get(FIXTURES_ENV)
-    if not folder or not (Path(folder) / "tiny-vgg" / "model.json").is_file():
+    folder = run_options(pytestconfig).fixtures_dir
+    if folder is None:
         pytest.skip(f"Tiny VGG not found: set {FIXTURES_ENV} (or pass --fixtures-dir) to the folder holding tiny-vgg/, "
                     f"e.g. ../shared/fixtures")
-    return Path(folder) / "tiny-vgg"
+    return folder / TINY_VGG
 
 
 @pytest.fixture(scope="session")
 def image(pytestconfig):
-    return cnn_core.load_image(pytestconfig.getoption("--image"))
+    return cnn_core.load_image(run_options(pytestconfig).image)
 
 
 @pytest.fixture(scope="session")
@@ -204,16 +221,15 @@ def image_tensor(image, device) -> torch.Tensor:
 
 
 def pytest_report_header(config):
-    models = selected_models(config)
-    weights = config.getoption("--weights")
-    lines = [f"cnn-claims: {len(models)} model(s): {', '.join(models[:12])}{' ...' if len(models) > 12 else ''}",
-             f"cnn-claims: image {config.getoption('--image')}, device {config.getoption('--device')}, "
-             f"hypothesis profile {settings._current_profile}"]
-    if weights == "auto":
-        cached = [m for m in models if (path := imagenet_cache_path(m)) is not None and path.is_file()]
-        missing = len(models) - len(cached)
-        lines.append(f"cnn-claims: weights auto: ImageNet weights cached for {len(cached)} model(s); "
-                     f"{missing} use random init (pass --weights imagenet once, with a network, to fetch them)")
+    run = run_options(config)
+    lines = [f"cnn-claims: {len(run.models)} model(s): {', '.join(run.models[:12])}{' ...' if len(run.models) > 12 else ''}"
+             f"; learned claims also on {TINY_VGG}" * (TINY_VGG in run.learned_models and TINY_VGG not in run.models),
+             f"cnn-claims: image {run.image}, device {run.device}, hypothesis profile {settings._current_profile}"]
+    if run.weights == "auto":
+        found = {name: cnn_core.models.offline_weights(name) for name in run.models}
+        trained = [f"{name} ({where})" for name, where in found.items() if where]
+        lines.append(f"cnn-claims: weights auto: ImageNet weights offline for {', '.join(trained) or 'no model'}; "
+                     f"{len(run.models) - len(trained)} use random init (--weights imagenet fetches them with a network)")
     else:
-        lines.append(f"cnn-claims: weights {weights}")
+        lines.append(f"cnn-claims: weights {run.weights}")
     return lines

@@ -1,34 +1,66 @@
-"""Fixtures of the claims matrix: subjects built once per session, and the end-of-run table."""
+"""The claim run: verdicts and results collected from the test reports, the end-of-run table,
+the claims report and ``--record-expectations``."""
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from claims import reporting
-from claims.matrix import summary_lines, verdicts_of
-from claims.subjects import CNN_SUBJECTS, build_subject
-
-_SUBJECTS: dict[str, object] = {}
-
-
-def pytest_generate_tests(metafunc):
-    if "subject_key" not in metafunc.fixturenames:
-        return
-    marker = metafunc.definition.get_closest_marker("subjects")
-    keys = marker.args if marker else CNN_SUBJECTS
-    metafunc.parametrize("subject_key", [pytest.param(k, marks=pytest.mark.xdist_group(k)) for k in keys],
-                         ids=[k.replace(".", "-") for k in keys], scope="module")
+from claims.matrix import verdicts_of, write_expectations
+from claims.rules import RULES, Spread, Verdict
+from cnn_core.report import ClaimResult
 
 
-@pytest.fixture(scope="module")
-def subject(subject_key, zoo, pytestconfig):
-    if subject_key not in _SUBJECTS:
-        _SUBJECTS[subject_key] = build_subject(subject_key, zoo, pytestconfig.getoption("--weights"))
-    return _SUBJECTS[subject_key]
+@dataclass(eq=False)  # a plugin object: hashed by identity
+class ClaimRun:
+    """Everything a run learns about the claims; built from test reports, so it works under xdist too."""
+
+    verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    results: dict[str, ClaimResult] = field(default_factory=dict)
+    report: Path | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Registered as a plugin, the run sees every report (on the xdist controller too)."""
+        if report.when == "call":
+            for verdict in verdicts_of(report.user_properties):
+                self.verdicts[(verdict.claim, verdict.subject)] = verdict
+        description = dict(report.user_properties).get("claim")
+        if description and (report.when == "call" or (report.when == "setup" and not report.passed)):
+            self.results[report.nodeid] = reporting.result_from(report, description)
+
+    def table(self) -> list[str]:
+        """CONFIRMED / REFUTED / NOT MEASURED per notebook claim and subject, with the numbers; the
+        subjects a claim was not measured on share one line per reason."""
+        if not self.verdicts:
+            return []
+        lines = [f"{'claim':<37} {'model.weights':<31} {'verdict':<10} {'value':>9}  {'random spread / rule':<40} recorded"]
+        for block in sorted({RULES[claim].block for claim, _ in self.verdicts}):
+            lines.append(f"-- notebook block {block}")
+            for claim in sorted({claim for claim, _ in self.verdicts if RULES[claim].block == block}):
+                lines.append(f"   \"{RULES[claim].sentence}\"")
+                unmeasured: dict[str, list[str]] = {}
+                for (name, subject), v in sorted(self.verdicts.items()):
+                    if name != claim:
+                        continue
+                    if v.measured is None:
+                        unmeasured.setdefault(v.detail, []).append(subject)
+                        continue
+                    spread = str(Spread(v.random)) if v.random else v.threshold
+                    lines.append(f"{claim:<37} {subject:<31} {v.status:<10} {v.measured:>9.4g}  {spread:<40} "
+                                 f"{v.expected or 'not recorded'}")
+                for reason, subjects in unmeasured.items():
+                    lines.append(f"{claim:<37} NOT MEASURED on {', '.join(subjects)}: {reason}")
+        return lines
 
 
-_VERDICTS: list = []
-_RESULTS: dict[str, object] = {}
-_REPORT: list = []
+CLAIM_RUN = pytest.StashKey[ClaimRun]()
+
+
+def pytest_configure(config):
+    config.stash[CLAIM_RUN] = ClaimRun()
+    config.pluginmanager.register(config.stash[CLAIM_RUN], "cnn-claims-run")
 
 
 def pytest_collection_modifyitems(items):
@@ -39,34 +71,34 @@ def pytest_collection_modifyitems(items):
             item.user_properties.append(("claim", description))
 
 
-def pytest_runtest_logreport(report):
-    if report.when == "call":
-        _VERDICTS.extend(verdicts_of(report))
-    description = dict(report.user_properties).get("claim")
-    if description and (report.when == "call" or (report.when == "setup" and not report.passed)):
-        _RESULTS[report.nodeid] = reporting.result_from(report, description)
-
-
 def pytest_sessionfinish(session):
     config = session.config
-    if config.getoption("--report") and not hasattr(config, "workerinput"):
-        _REPORT.append(reporting.write(config, list(_RESULTS.values())))
+    if hasattr(config, "workerinput"):
+        return
+    run = config.stash[CLAIM_RUN]
+    if config.getoption("--record-expectations") and run.verdicts:
+        write_expectations(list(run.verdicts.values()))
+    if config.getoption("--report"):
+        run.report = reporting.write(config, list(run.results.values()), list(run.verdicts.values()))
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    lines = summary_lines(_VERDICTS)
+    run = config.stash[CLAIM_RUN]
+    lines = run.table()
     if lines:
-        terminalreporter.section("claims matrix (claims/expectations.toml)")
+        terminalreporter.section("the notebook's claims: CONFIRMED / REFUTED / NOT MEASURED")
         for line in lines:
             terminalreporter.write_line(line)
-    if _REPORT:
+        if config.getoption("--record-expectations"):
+            terminalreporter.write_line("recorded into claims/expectations.toml")
+    if run.report is not None:
         terminalreporter.section("claims")
         by_claim: dict[tuple[str, str], dict[str, int]] = {}
-        for result in _RESULTS.values():
+        for result in run.results.values():
             counts = by_claim.setdefault((result.block, result.claim), {})
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
         for (block, claim), counts in sorted(by_claim.items()):
             verdict = "FAIL" if counts.get("failed") or counts.get("xpassed") else "ok  "
             terminalreporter.write_line(f"{verdict} block {block:<8} {claim:<64} "
                                         + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-        terminalreporter.write_line(f"report: {_REPORT[0]}")
+        terminalreporter.write_line(f"report: {run.report}")

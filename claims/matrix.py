@@ -1,17 +1,21 @@
-"""The claims matrix: for every (claim, model, weights), is the claim expected to hold?
+"""The claims matrix: for every (claim, subject), the verdict and the value recorded last time.
 
-``claims/expectations.toml`` records each expectation with the value that was measured when it
-was set. A run fails when an observed verdict differs from its expectation, in either
-direction, and says what it measured. That makes the suite a regression check: a change in
-torch, torchvision or the weights that moves a verdict is caught.
+``claims/expectations.toml`` is written by ``pytest claims --record-expectations``, never by
+hand. A run fails when a recorded verdict changes, in either direction, or when a recorded
+value moves beyond its rule's tolerance; a subject with nothing recorded is reported, not
+gated. That makes the suite a regression check on torch, torchvision and the weights.
+NOT MEASURED is a statement about the run (weights or images it lacks), not a measurement: it
+is neither recorded nor gated.
 """
 from __future__ import annotations
 
+import math
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
+
+from claims.rules import NOT_MEASURED, RULES, Verdict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,59 +23,68 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 EXPECTATIONS = Path(__file__).with_name("expectations.toml")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    claim: str
-    subject: str  # "model.weights", e.g. "tiny-vgg.trained"
-    holds: bool
-    measured: float
-    threshold: str
-    detail: str = ""
-    series: tuple[float, ...] = ()  # per-layer or per-block values behind the verdict, for figures
-    expected: bool | None = field(default=None, compare=False)
+HEADER = """\
+# The claims matrix, written by `pytest claims --record-expectations` (never edit by hand).
+# For each claim and model.weights subject: the verdict and the value measured when it was recorded.
+# A run fails when a verdict changes or a value moves beyond its rule's tolerance (claims/rules.py).
+"""
 
 
 def load_expectations(path: Path = EXPECTATIONS) -> dict[str, dict[str, dict]]:
+    if not path.is_file():
+        return {}
     with path.open("rb") as handle:
         return tomllib.load(handle)
 
 
-def check_expectation(verdict: Verdict, expectations: dict[str, dict[str, dict]]) -> Verdict:
-    """The verdict with its expectation attached; fails the test when they differ or none is recorded."""
+def with_expected(verdict: Verdict, expectations: dict[str, dict[str, dict]]) -> Verdict:
     entry = expectations.get(verdict.claim, {}).get(verdict.subject)
-    observed = (f"measured {verdict.measured:.4g} (holds if {verdict.threshold}) -> "
-                f"{'holds' if verdict.holds else 'does not hold'}{'; ' + verdict.detail if verdict.detail else ''}")
-    if entry is None:
-        pytest.fail(f"{verdict.claim} on {verdict.subject}: no expectation in {EXPECTATIONS.name}; {observed}", pytrace=False)
-    result = Verdict(**{**verdict.__dict__, "expected": bool(entry["holds"])})
-    if result.expected != verdict.holds:
-        pytest.fail(
-            f"{verdict.claim} on {verdict.subject}: expected to {'hold' if result.expected else 'fail'} "
-            f"(recorded measurement {entry.get('measured')}), but {observed}",
-            pytrace=False,
-        )
-    return result
+    return verdict if entry is None else Verdict(**{**verdict.__dict__, "expected": entry["status"]})
 
 
-def record(request: pytest.FixtureRequest, verdict: Verdict) -> None:
-    """Check ``verdict`` against the matrix; it travels with the test's report (also from xdist workers)."""
-    entry = load_expectations().get(verdict.claim, {}).get(verdict.subject)
-    expected = None if entry is None else bool(entry["holds"])
-    request.node.user_properties.append(("verdict", {**asdict(verdict), "expected": expected}))
-    check_expectation(verdict, load_expectations())
+def gate(verdict: Verdict, expectations: dict[str, dict[str, dict]]) -> None:
+    """Fails the test when a recorded verdict changed or its value moved beyond the rule's tolerance."""
+    entry = expectations.get(verdict.claim, {}).get(verdict.subject)
+    if entry is None or verdict.status == NOT_MEASURED:
+        return
+    observed = f"{verdict.status}, measured {verdict.measured} ({verdict.threshold}); {verdict.detail}"
+    if entry["status"] != verdict.status:
+        pytest.fail(f"{verdict.claim} on {verdict.subject}: recorded {entry['status']} "
+                    f"(measured {entry.get('measured')}), now {observed}", pytrace=False)
+    recorded = entry.get("measured")
+    if recorded is not None and verdict.measured is not None:
+        drift = RULES[verdict.claim].allowed_drift(recorded)
+        if not math.isclose(verdict.measured, recorded, rel_tol=0, abs_tol=drift):
+            pytest.fail(f"{verdict.claim} on {verdict.subject}: measured {verdict.measured}, recorded {recorded} "
+                        f"(allowed drift {drift:.3g}); {observed}", pytrace=False)
 
 
-def verdicts_of(report: pytest.TestReport) -> list[Verdict]:
-    return [Verdict(**value) for key, value in report.user_properties if key == "verdict"]
+def record(request: pytest.FixtureRequest, *verdicts: Verdict) -> None:
+    """Each verdict travels with the test's report (also from xdist workers), then is gated by the
+    matrix; with ``--record-expectations`` (accept mode) the run's values replace the recorded ones instead."""
+    expectations = load_expectations()
+    attached = [with_expected(verdict, expectations) for verdict in verdicts]
+    for verdict in attached:
+        request.node.user_properties.append(("verdict", verdict.to_json()))
+    if not request.config.getoption("--record-expectations"):
+        for verdict in attached:
+            gate(verdict, expectations)
 
 
-def summary_lines(verdicts: list[Verdict]) -> list[str]:
-    if not verdicts:
-        return []
-    lines = [f"{'claim':<44} {'model.weights':<20} {'measured':>10}  {'verdict':<13} expected"]
-    for v in sorted(verdicts, key=lambda v: (v.claim, v.subject)):
-        expected = "-" if v.expected is None else ("holds" if v.expected else "fails")
-        lines.append(f"{v.claim:<44} {v.subject:<20} {v.measured:>10.4g}  {'holds' if v.holds else 'fails':<13} {expected}")
-    return lines
+def verdicts_of(user_properties) -> list[Verdict]:
+    return [Verdict.from_json(value) for key, value in user_properties if key == "verdict"]
+
+
+def write_expectations(verdicts: list[Verdict], path: Path = EXPECTATIONS) -> None:
+    """Merge the run's verdicts into the matrix file (other subjects' rows are kept)."""
+    table = load_expectations(path)
+    for verdict in verdicts:
+        if verdict.status != NOT_MEASURED:
+            table.setdefault(verdict.claim, {})[verdict.subject] = {"status": verdict.status, "measured": verdict.measured}
+    lines = [HEADER]
+    for claim in sorted(table):
+        lines.append(f'\n["{claim}"]  # {RULES[claim].describe() if RULES[claim].threshold is not None else "learned: beyond the random spread"}')
+        for subject in sorted(table[claim]):
+            entry = table[claim][subject]
+            lines.append(f'"{subject}" = {{ status = "{entry["status"]}", measured = {entry["measured"]!r} }}')
+    path.write_text("\n".join(lines) + "\n")

@@ -10,11 +10,11 @@ import torch
 
 import cnn_core
 from claims.matrix import verdicts_of
-from claims.subjects import CAT_CLASSES
+from claims.options import RUN_OPTIONS
+from claims.probes import depth_probes
+from claims.rules import RULES, Verdict
 from cnn_core.report import ClaimResult, figure_depth, figure_filters, figure_first_maps, figure_occlusion, \
     figure_receptive_fields, figure_sensitivity, figure_sparsity, write_report
-
-NOTEBOOK_PROBES = {"early": "features.2", "middle": "features.16", "deep": "features.28"}
 
 
 def describe(item: pytest.Item) -> dict | None:
@@ -42,43 +42,60 @@ def result_from(report: pytest.TestReport, description: dict) -> ClaimResult:
         reason = " ".join(line[1:].strip() for line in lines[:3]) or report.longreprtext.splitlines()[-1]
     result = ClaimResult(report.nodeid, description["claim"], description["block"], description["sentence"],
                          description["subject"], outcome, reason=reason.removeprefix("Skipped: "))
-    for verdict in verdicts_of(report):
+    for verdict in verdicts_of(report.user_properties)[:1]:  # the model's own; its random control has a row of its own
         result.measured, result.threshold, result.detail = verdict.measured, verdict.threshold, verdict.detail
-        result.expected = None if verdict.expected is None else ("holds" if verdict.expected else "fails")
-        result.series = list(verdict.series)
+        result.expected, result.verdict, result.series = verdict.expected, verdict.status, list(verdict.series)
     return result
 
 
 def figures(config: pytest.Config, results: list[ClaimResult]) -> dict[str, list]:
-    """The notebook's figures, drawn from VGG16 as the run built it and the run's image."""
+    """The notebook's figures, drawn from the run's first selected CNN (VGG16 by default) on the run's
+    device, with the run's image; the cat-class sensitivity map needs an ImageNet head."""
+    run = config.stash[RUN_OPTIONS]
+    name = next((m for m in run.models if m.startswith("vgg16")), run.models[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = cnn_core.load_model("vgg16", weights=config.getoption("--weights"))
-    x = cnn_core.preprocess(cnn_core.load_image(config.getoption("--image")))
-    sparsity = {".".join(r.subject.rsplit("-", 1)): r.series  # "tiny-vgg-random" -> "tiny-vgg.random"
-                for r in results if r.claim == "test_activations_get_sparser_with_depth" and r.series}
-    effective = {layer: cnn_core.effective_receptive_field(model, layer, x)
-                 for layer in ("features.0", "features.2", "features.7", "features.14", "features.21", "features.28")}
-    weights = model.weights_source
-    return {
-        "1": [lambda: figure_first_maps(model, x, cnn_core.IMAGENET)],
-        "2": [lambda: figure_filters(model, x, cnn_core.IMAGENET)],
-        "3": [lambda: figure_depth(model, x, NOTEBOOK_PROBES), lambda: figure_sparsity(sparsity)],
-        "4": [lambda: figure_occlusion(model, x, cnn_core.IMAGENET, cnn_core.Box(50, 60, 150, 160), ["features.2", "features.28"]),
-              lambda: figure_receptive_fields(model, effective),
-              lambda: figure_sensitivity(model, x, cnn_core.IMAGENET, CAT_CLASSES,
-                                         f"occlusion sensitivity of the cat classes ({weights})")],
+        model = cnn_core.load_model(name, weights=run.weights_for(name), device=run.device, fixtures_dir=run.fixtures_dir)
+    card = cnn_core.model_card(model)
+    x = cnn_core.preprocess(cnn_core.load_image(run.image), card.input_size, card.normalization).to(run.device)
+    probes = depth_probes(model)
+    spatial = [layer.path for layer in cnn_core.layers(model, (card.input_size, card.input_size))
+               if not layer.container and layer.type == "Conv2d"]
+    sparsity = {r.subject: r.series for r in results if r.claim == "test_activations_get_sparser_with_depth" and r.series}
+    effective = {layer: cnn_core.effective_receptive_field(model, layer, x) for layer in spatial[:: max(1, len(spatial) // 6)]}
+    box = cnn_core.Box(50, 60, 150, 160)
+    drawn = {
+        "1": [lambda: figure_first_maps(model, x, card.normalization)],
+        "2": [lambda: figure_filters(model, x, card.normalization)],
+        "3": [lambda: figure_depth(model, x, probes)] + ([lambda: figure_sparsity(sparsity)] if sparsity else []),
+        "4": [lambda: figure_occlusion(model, x, card.normalization, box, [probes["early"], probes["deep"]]),
+              lambda: figure_receptive_fields(model, effective)],
     }
+    if card.head_trained and card.class_names and len(card.class_names) == 1000:
+        drawn["4"].append(lambda: figure_sensitivity(model, x, card.normalization, CAT_CLASSES,
+                                                     f"occlusion sensitivity of the cat classes ({card.label})"))
+    return drawn
+
+
+CAT_CLASSES = [281, 282, 283, 284, 285]  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
 def environment(config: pytest.Config) -> dict:
-    return {"torch": torch.__version__, "cnn_core_models": config.getoption("--model"),
-            "weights": config.getoption("--weights"), "image": config.getoption("--image"),
-            "device": config.getoption("--device")}
+    run = config.stash[RUN_OPTIONS]
+    return {"torch": torch.__version__, "models": ",".join(run.models), "weights": run.weights,
+            "image": run.image, "device": str(run.device)}
 
 
-def write(config: pytest.Config, results: list[ClaimResult]) -> Path:
+def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
+    """One row per notebook sentence and subject, grouped by block: what the report opens with."""
+    return [{"block": RULES[v.claim].block, "claim": v.claim, "sentence": RULES[v.claim].sentence, "subject": v.subject,
+             "status": v.status, "measured": v.measured, "rule": v.threshold, "random": list(v.random),
+             "detail": v.detail, "recorded": v.expected}
+            for v in sorted(verdicts, key=lambda v: (RULES[v.claim].block, v.claim, v.subject))]
+
+
+def write(config: pytest.Config, results: list[ClaimResult], verdicts: list[Verdict]) -> Path:
     folder = Path(config.getoption("--report"))
     if not folder.is_absolute():
         folder = Path(config.rootpath) / folder
-    return write_report(results, folder, figures(config, results), environment(config))
+    return write_report(results, folder, figures(config, results), environment(config), verdict_rows(verdicts))

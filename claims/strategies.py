@@ -19,5 +19,6 @@ def boxes(draw, image_size: int = 224, min_side: int = 1, max_side: int | None =
 
 
 def few_examples():
-    """Half the active profile's examples, for claims that run a deep float64 forward per example."""
-    return settings(max_examples=max(2, settings.default.max_examples // 2))
+    """A third of the active profile's examples (at least one), for claims that run a deep float64
+    forward per example; the thorough profile runs 33."""
+    return settings(max_examples=max(1, settings.default.max_examples // 3))

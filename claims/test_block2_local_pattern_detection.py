@@ -15,9 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnn_core
-from cnn_core.metrics import colour_opponency, correlation, edge_energy
 from claims.breaks import position_dependent
-from claims.matrix import Verdict, record
+from claims.matrix import record
 from claims.strategies import few_examples
 
 pytestmark = pytest.mark.structural
@@ -107,59 +106,32 @@ def test_planted_filter_is_found_where_it_was_planted(model, data):
 def test_pattern_claim_fails_without_weight_sharing(zoo):
     """Break: with a position-dependent term the peak drifts away from the planted pattern."""
     model = zoo.get("vgg16")
-    with position_dependent(model.features[0], strength=10.0):
+    # The ramp is measured in units of the planted filter's own peak response (its norm), so that
+    # it outweighs the pattern whatever the weights' scale (ImageNet's conv1_1 norms reach ~100).
+    peak = float(model.features[0].weight[0].detach().norm())
+    with position_dependent(model.features[0], strength=10.0 * peak):
         assert plant_and_find(model, channel=0, unit=(10, 10)) != (10, 10)
 
 
-# --- learned: what training puts into the filters (claims matrix) ----------------------------
-
-FILTER_RATIO = 1.5  # "trained ≫ random": at least half again the random twin's median
-
-
-def filter_score(model, metric) -> float:
-    return float(metric(model.get_submodule(cnn_core.first_conv(model)).weight).median())
-
+# --- learned: what training puts into the filters (claims matrix, against random inits) -------
 
 @pytest.mark.learned
 def test_first_layer_filters_detect_edges(subject, request):
     """"Each 3×3 filter detects a specific pattern (edge direction, color gradient, etc.)" — edges:
-    the median share of a first-layer filter's energy in oriented first-derivative structure is at
-    least FILTER_RATIO times its random twin's."""
-    ours, chance = filter_score(subject.model, edge_energy), filter_score(subject.twin, edge_energy)
-    record(request, Verdict("L1-filters-detect-edges", subject.key, ours / chance >= FILTER_RATIO, ours / chance,
-                                   f">= {FILTER_RATIO}", f"median edge energy {ours:.3f} vs random twin {chance:.3f}"))
+    the median first-layer filter puts more of its energy into oriented first-derivative (edge)
+    structure than random initialisations of the architecture do, beyond their spread."""
+    record(request, *subject.verdicts("L1-filters-detect-edges"))
 
 
 @pytest.mark.learned
 def test_first_layer_filters_detect_colours(subject, request):
-    """"... color gradient, etc.": the median share of a first-layer filter's energy in colour
-    contrast (red vs green, blue vs yellow) is at least FILTER_RATIO times its random twin's."""
-    ours, chance = filter_score(subject.model, colour_opponency), filter_score(subject.twin, colour_opponency)
-    record(request, Verdict("L1-filters-detect-colours", subject.key, ours / chance >= FILTER_RATIO,
-                                   ours / chance, f">= {FILTER_RATIO}",
-                                   f"median colour opponency {ours:.3f} vs random twin {chance:.3f}"))
-
-
-def edge_tracking(model, images) -> float:
-    """Mean correlation between |response| and the image's edge strength, over the more edge-like
-    half of the first-layer filters and over the images."""
-    path = cnn_core.first_conv(model)
-    conv = model.get_submodule(path)
-    responses = cnn_core.capture(model, images, path)[path].abs()
-    edges = cnn_core.edge_strength(cnn_core.denormalize(images, cnn_core.models.normalization_of(model)))
-    # Align the maps: a padded conv's map is the image's size, Sobel's is 2 pixels smaller.
-    trim = (responses.shape[-1] - edges.shape[-1]) // 2
-    responses = responses[..., trim:responses.shape[-2] - trim, trim:responses.shape[-1] - trim]
-    edge_like = torch.argsort(edge_energy(conv.weight), descending=True)[: max(1, conv.out_channels // 2)]
-    return float(torch.tensor([correlation(responses[i, c], edges[i]) for c in edge_like for i in range(len(images))]).mean())
+    """"... color gradient, etc.": the most colour-selective tenth of the first-layer filters put
+    more of their energy into colour contrast than random initialisations' do, beyond their spread."""
+    record(request, *subject.verdicts("L1-filters-detect-colours"))
 
 
 @pytest.mark.learned
 def test_activation_maps_show_where_edges_are(subject, request):
-    """"The activation map shows WHERE that pattern appears in the image": for the edge-like
-    filters, response strength follows the image's edge strength, FILTER_RATIO times more
-    closely than the random twin's filters do."""
-    ours, chance = edge_tracking(subject.model, subject.images), edge_tracking(subject.twin, subject.images)
-    ratio = ours / chance if chance > 0 else float("inf")
-    record(request, Verdict("L2-maps-show-where-edges-are", subject.key, ratio >= FILTER_RATIO, ratio,
-                                   f">= {FILTER_RATIO}", f"correlation {ours:.3f} vs random twin {chance:.3f}"))
+    """"The activation map shows WHERE that pattern appears in the image": the edge-like filters'
+    response strength follows the photos' edge strength more closely than random initialisations'."""
+    record(request, *subject.verdicts("L2-maps-show-where-edges-are"))

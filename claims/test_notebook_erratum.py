@@ -48,7 +48,7 @@ def test_the_notebook_hooks_store_post_relu_values(vgg16, image_tensor):
         assert not torch.equal(stored[conv], true[conv])
     shown, actual = cnn_core.sparsity(stored["features.28"]), cnn_core.sparsity(true["features.28"])
     assert actual == 0.0 and shown > 0.2, (
-        f"conv5_3 zeros: {actual:.1%} in the true output, {shown:.1%} in the notebook's map ({vgg16.weights_source})"
+        f"conv5_3 zeros: {actual:.1%} in the true output, {shown:.1%} in the notebook's map ({cnn_core.model_card(vgg16).label})"
     )
 
 
@@ -74,7 +74,7 @@ def test_the_overlay_cast_wraps_around(vgg16, image_tensor):
     outside = (scaled < 0) | (scaled >= 256)
     cast = scaled.astype(np.int64).astype(np.uint8)  # the notebook's cast, made well defined
     assert (cast[outside] != np.clip(scaled[outside], 0, 255).astype(np.uint8)).any()
-    assert outside.mean() > 0.05, f"{outside.mean():.1%} of the overlaid pixels wrap ({vgg16.weights_source})"
+    assert outside.mean() > 0.05, f"{outside.mean():.1%} of the overlaid pixels wrap ({cnn_core.model_card(vgg16).label})"
 
 
 def test_pretrained_true_is_the_deprecated_spelling(monkeypatch):

@@ -1,38 +1,72 @@
-"""The claims matrix: a verdict that moves, either way, fails the run and says what was measured."""
+"""The claims matrix: a verdict that moves, either way, or a value that drifts fails the run; the
+rules decide and print from the same numbers; recording is one command."""
 from __future__ import annotations
 
 import pytest
 
-from claims.matrix import EXPECTATIONS, Verdict, check_expectation, load_expectations
-from claims.subjects import ALL_SUBJECTS, CNN_SUBJECTS
+from claims.matrix import gate, load_expectations, write_expectations
+from claims.rules import CONFIRMED, NOT_MEASURED, REFUTED, RULES, Spread, Verdict
 
-VERDICT = Verdict("L3-sparser-with-depth", "tiny-vgg.trained", holds=False, measured=0.011, threshold=">= 0.05",
-                  detail="zeros per block: 0.28, 0.29")
-
-
-def test_an_agreeing_verdict_passes_and_carries_its_expectation():
-    checked = check_expectation(VERDICT, {"L3-sparser-with-depth": {"tiny-vgg.trained": {"holds": False}}})
-    assert checked.expected is False
+RULE = RULES["L3-sparser-with-depth"]
+RANDOM = Spread((0.10, 0.12, 0.11, 0.09, 0.13))  # mean 0.11, sd 0.0158: bar 0.11 + 3 x 0.0158 = 0.1574
 
 
-@pytest.mark.parametrize("recorded", [True, False], ids=["expected-to-hold", "expected-to-fail"])
-def test_a_flipped_expectation_fails_with_the_measured_numbers(recorded):
-    verdict = Verdict(**{**VERDICT.__dict__, "holds": not recorded})
-    expectations = {"L3-sparser-with-depth": {"tiny-vgg.trained": {"holds": recorded, "measured": 0.5}}}
-    with pytest.raises(pytest.fail.Exception, match=r"measured 0\.011 \(holds if >= 0\.05\).*zeros per block"):
-        check_expectation(verdict, expectations)
+def test_the_bar_is_the_random_mean_plus_the_effect_size_and_the_text_says_so():
+    assert RULE.bar(RANDOM) == pytest.approx(0.11 + 3 * 0.015811, abs=1e-5)
+    assert RULE.judge("m.imagenet", 0.158, RANDOM).status == CONFIRMED
+    assert RULE.judge("m.imagenet", 0.157, RANDOM).status == REFUTED
+    assert RULE.judge("m.imagenet", 0.158, RANDOM).threshold.startswith(">= 0.1574: random 0.11 ± 0.016 (n=5")
 
 
-def test_a_missing_expectation_fails_and_says_what_to_record():
-    with pytest.raises(pytest.fail.Exception, match="no expectation in expectations.toml; measured 0.011"):
-        check_expectation(VERDICT, {})
+def test_a_nil_random_spread_needs_the_resolution():
+    flat = Spread((0.2, 0.2, 0.2, 0.2, 0.2))
+    assert RULE.judge("m.imagenet", 0.2 + RULE.resolution * 0.99, flat).status == REFUTED
+    assert RULE.judge("m.imagenet", 0.2 + RULE.resolution * 1.01, flat).status == CONFIRMED
 
 
-def test_the_recorded_matrix_covers_every_claim_and_subject():
-    expectations = load_expectations(EXPECTATIONS)
-    for claim, entries in expectations.items():
-        subjects = ALL_SUBJECTS if claim.startswith("S-") else CNN_SUBJECTS
-        assert set(entries) == set(subjects), claim
-        assert all({"holds", "measured"} <= set(entry) for entry in entries.values()), claim
-    # the transformer is the proof that the structural claims can fail
-    assert not any(expectations[claim]["vit_b_16.random"]["holds"] for claim in expectations if claim.startswith("S-"))
+def test_values_keep_four_significant_digits():
+    assert RULE.judge("m.imagenet", 0.1668674516957253, RANDOM).measured == 0.1669
+
+
+VERDICT = RULE.judge("tiny-vgg.trained", 0.3, RANDOM)
+
+
+def test_an_agreeing_verdict_passes():
+    gate(VERDICT, {VERDICT.claim: {VERDICT.subject: {"status": CONFIRMED, "measured": 0.3}}})
+
+
+@pytest.mark.parametrize("recorded", [CONFIRMED, REFUTED])
+def test_a_changed_verdict_fails_with_the_measured_numbers(recorded):
+    flipped = RULE.judge("tiny-vgg.trained", 0.01 if recorded == CONFIRMED else 0.3, RANDOM)
+    with pytest.raises(pytest.fail.Exception, match=f"recorded {recorded} .*now {flipped.status}, measured"):
+        gate(flipped, {VERDICT.claim: {VERDICT.subject: {"status": recorded, "measured": 0.3}}})
+
+
+def test_not_measured_is_neither_gated_nor_recorded(tmp_path):
+    missing = RULE.not_measured("tiny-vgg.trained", "no images")
+    gate(missing, {VERDICT.claim: {VERDICT.subject: {"status": CONFIRMED, "measured": 0.3}}})
+    write_expectations([missing], tmp_path / "expectations.toml")
+    assert load_expectations(tmp_path / "expectations.toml") == {}
+
+
+def test_a_value_moved_by_half_fails_even_when_the_verdict_holds():
+    with pytest.raises(pytest.fail.Exception, match=r"measured 0.3, recorded 0.45"):
+        gate(VERDICT, {VERDICT.claim: {VERDICT.subject: {"status": CONFIRMED, "measured": 0.45}}})
+
+
+def test_an_unrecorded_subject_is_reported_not_gated():
+    gate(VERDICT, {})
+
+
+def test_recording_round_trips_and_keeps_other_rows(tmp_path):
+    path = tmp_path / "expectations.toml"
+    other = RULES["S-occlusion-stays-local"].judge("vit_b_16.random", 1.0)
+    write_expectations([other], path)
+    write_expectations([VERDICT], path)
+    table = load_expectations(path)
+    assert table[VERDICT.claim][VERDICT.subject] == {"status": CONFIRMED, "measured": 0.3}
+    assert table[other.claim][other.subject] == {"status": REFUTED, "measured": 1.0}
+
+
+def test_verdicts_survive_the_xdist_serializer():
+    assert Verdict.from_json(VERDICT.to_json()) == VERDICT

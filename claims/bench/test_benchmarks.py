@@ -9,13 +9,13 @@ import copy
 
 import pytest
 import torch
-from torchvision.models.feature_extraction import create_feature_extractor
+from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
 import cnn_core
 from claims.bench.conftest import devices
 from claims.notebook import detach_hooks
-
-NOTEBOOK_LAYERS = ["features.2", "features.16", "features.28"]
+from claims.options import RUN_OPTIONS
+from claims.probes import depth_probes
 CPU_BATCHES, GPU_BATCHES = (1, 8), (1, 64, 256)
 VARIANTS = {"cpu": ("fp32", "fp32-compiled"),
             "cuda": ("fp32", "tf32", "bf16", "bf16-channels_last", "bf16-channels_last-compiled")}
@@ -30,8 +30,15 @@ def cases(batches_for_gpu=GPU_BATCHES):
 
 @pytest.fixture(scope="module")
 def bench_model(zoo, pytestconfig):
-    choice = pytestconfig.getoption("--model")
-    return zoo.get("vgg16" if choice in ("default", "all") else choice.split(",")[0])
+    """The run's selection, as every claim takes it: VGG16 when selected (the default), else the first model."""
+    models = pytestconfig.stash[RUN_OPTIONS].models
+    return zoo.get("vgg16" if "vgg16" in models else models[0])
+
+
+@pytest.fixture(scope="module")
+def probes(bench_model) -> list[str]:
+    """The notebook's three hooked layers (VGG16), or their counterparts in another CNN."""
+    return list(depth_probes(bench_model).values())
 
 
 def prepared(model, device: str, batch: int, variant: str, smoke: bool):
@@ -70,20 +77,31 @@ def test_forward(timed, bench_model, hardware, batch, variant, tf32, pytestconfi
 CAPTURE_WAYS = ("forward", "notebook-hooks", "every-layer-hooked", "feature-extractor", "cnn_core-capture", "features-29")
 
 
+def feature_extractor(model, probes: list[str]):
+    """torchvision's extractor, traced from a copy: tracing switches the model to training mode and
+    back, and a failed trace would leave the shared model training (and its BatchNorm statistics moving)."""
+    nodes = set(get_graph_node_names(copy.deepcopy(model))[1])
+    missing = [probe for probe in probes if probe not in nodes]
+    if missing:
+        pytest.skip(f"torch.fx names no node {', '.join(missing)} in {type(model).__name__}: nothing to extract")
+    return create_feature_extractor(copy.deepcopy(model), probes)
+
+
 @pytest.mark.benchmark(group="capture")
 @pytest.mark.parametrize("way", CAPTURE_WAYS)
 @pytest.mark.parametrize("hardware, batch", [pytest.param(d, b, id=f"{d}-bs{b}") for d in devices()
                                              for b in (CPU_BATCHES if d == "cpu" else (1, 64))])
-def test_capture(timed, bench_model, hardware, batch, way):
+def test_capture(timed, bench_model, probes, hardware, batch, way):
     model, x = prepared(bench_model, hardware, batch, "fp32", timed.smoke)
-    extractor = create_feature_extractor(model, NOTEBOOK_LAYERS) if way == "feature-extractor" else None
+    extractor = feature_extractor(model, probes) if way == "feature-extractor" else None
+    truncated = cnn_core.tracing.truncate(model, probes[-1]) if way == "features-29" else None
     run = {
         "forward": lambda: model(x),
-        "notebook-hooks": lambda: detach_hooks(model, x, NOTEBOOK_LAYERS),
+        "notebook-hooks": lambda: detach_hooks(model, x, probes),
         "every-layer-hooked": lambda: detach_hooks(model, x, [name for name, _ in model.named_modules() if name]),
         "feature-extractor": lambda: extractor(x),
-        "cnn_core-capture": lambda: cnn_core.capture(model, x, NOTEBOOK_LAYERS),
-        "features-29": lambda: model.features[:29](x),
+        "cnn_core-capture": lambda: cnn_core.capture(model, x, probes),
+        "features-29": lambda: truncated(x),  # the network cut after the deep probe (VGG16: features[:29])
     }[way]
     with torch.no_grad():
         timed(run, hardware)
@@ -145,10 +163,10 @@ def test_occlusion(timed, bench_model, hardware, way):
 
 @pytest.mark.benchmark(group="listing")
 @pytest.mark.parametrize("what", ("layers", "receptive_fields", "empirical_receptive_field"))
-def test_listing(timed, bench_model, what):
+def test_listing(timed, bench_model, probes, what):
     run = {
         "layers": lambda: cnn_core.layers(bench_model),
         "receptive_fields": lambda: cnn_core.receptive_fields(bench_model),
-        "empirical_receptive_field": lambda: cnn_core.empirical_receptive_field(bench_model, "features.28"),
+        "empirical_receptive_field": lambda: cnn_core.empirical_receptive_field(bench_model, probes[-1]),
     }[what]
     timed(run, "cpu")

@@ -1,0 +1,125 @@
+"""The run's options, checked once before any test runs, and carried as one value on ``config.stash``.
+
+A bad ``--model``, ``--weights``, ``--image``, ``--images``, ``--device`` or ``--fixtures-dir``
+stops the run with one line (pytest's exit code 4) that names the option, the value and what
+is wrong.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnn_core
+from cnn_core.models import FIXTURES_ENV, TINY_VGG
+
+DEFAULT_MODELS = (
+    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "alexnet", "resnet18",
+    "mobilenet_v2",
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    models: tuple[str, ...]
+    default_selection: bool
+    weights: str  # none | imagenet | auto | a path
+    image: str
+    device: torch.device
+    images: str | None
+    fixtures_dir: Path | None
+    record_expectations: bool
+
+    @property
+    def learned_models(self) -> tuple[str, ...]:
+        """The models the learned claims measure: the selection, plus Tiny VGG by default when its files are here."""
+        tiny = self.default_selection and self.fixtures_dir is not None
+        return self.models + ((TINY_VGG,) if tiny and TINY_VGG not in self.models else ())
+
+    def weights_for(self, name: str) -> str:
+        """The run's weights for a selected model; the suite's own models (breaks, erratum) use ``auto``."""
+        return self.weights if name in self.models else "auto"
+
+
+RUN_OPTIONS = pytest.StashKey[RunOptions]()
+
+
+def usage_error(option: str, value, problem: str) -> pytest.UsageError:
+    return pytest.UsageError(f"{option} {value}: {problem}")
+
+
+def parse(config: pytest.Config) -> RunOptions:
+    models, default = _models(config.getoption("--model"))
+    fixtures = _fixtures(config.getoption("--fixtures-dir"))
+    weights = _weights(config.getoption("--weights"), models, fixtures)
+    image = config.getoption("--image")
+    try:
+        cnn_core.load_image(image)
+    except cnn_core.CnnCoreError as error:
+        raise usage_error("--image", image, getattr(error, "problem", str(error))) from None
+    images = config.getoption("--images")
+    if images:
+        try:
+            cnn_core.image_files(images)
+        except cnn_core.CnnCoreError as error:
+            raise usage_error("--images", images, getattr(error, "problem", str(error))) from None
+    try:
+        device = cnn_core.models.resolve_device(config.getoption("--device"))
+    except cnn_core.CnnCoreError as error:
+        raise usage_error("--device", config.getoption("--device"), str(error)) from None
+    return RunOptions(tuple(models), default, weights, image, device, images, fixtures,
+                      config.getoption("--record-expectations"))
+
+
+def _models(choice: str) -> tuple[list[str], bool]:
+    if choice == "default":
+        return list(DEFAULT_MODELS), True
+    if choice == "all":
+        return cnn_core.available_models(), False
+    names = [name.strip() for name in choice.split(",") if name.strip()]
+    if not names:
+        raise usage_error("--model", repr(choice), "names no model")
+    for name in names:
+        try:
+            cnn_core.models.check_model_name(name)
+        except cnn_core.ModelNotFound as error:
+            raise usage_error("--model", name, str(error)) from None
+    return names, False
+
+
+def _fixtures(folder: str | None) -> Path | None:
+    """``--fixtures-dir``, else ``$CNN_CLAIMS_FIXTURES`` (the one place the suite reads it), else None."""
+    option = "--fixtures-dir" if folder else FIXTURES_ENV
+    folder = folder or os.environ.get(FIXTURES_ENV)
+    if not folder:
+        return None
+    path = Path(folder).resolve()
+    if not (path / TINY_VGG / "model.json").is_file():
+        raise usage_error(option, folder, f"holds no {TINY_VGG}/model.json (give the folder that holds tiny-vgg/)")
+    return path
+
+
+def _weights(weights: str, models: list[str], fixtures: Path | None) -> str:
+    if weights in ("none", "imagenet", "auto"):
+        return weights
+    path = Path(weights)
+    if not path.is_file():
+        raise usage_error("--weights", weights, "is not none, imagenet, auto or an existing file")
+    problems = {}
+    for name in models:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                cnn_core.models.check_weights_file(name, path, fixtures)
+        except cnn_core.WeightsError as error:
+            problems[name] = str(error)
+    if problems:
+        name, problem = next(iter(problems.items()))
+        more = f" (and {len(problems) - 1} more selected models)" if len(problems) > 1 else ""
+        raise usage_error("--weights", weights, f"does not fit {name}{more}: {problem.split(': ', 1)[-1]}; "
+                                                f"select the model it belongs to with --model")
+    return weights

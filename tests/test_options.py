@@ -1,0 +1,34 @@
+"""A bad option stops the run before any test, with one line that names it: pytest's usage error, exit code 4."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BAD_OPTIONS = {
+    "model": (["--model", "vgg99"], "--model vgg99: unknown model 'vgg99'; did you mean 'vgg19'"),
+    "weights-not-a-state-dict": (["--model", "vgg16", "--weights", "/etc/passwd"],
+                                 "--weights /etc/passwd: does not fit vgg16"),
+    "weights-missing": (["--weights", "/nonexistent.pth"], "--weights /nonexistent.pth: is not none, imagenet, auto"),
+    "image": (["--image", "/nonexistent.jpg"], "--image /nonexistent.jpg: no such file"),
+    "images": (["--images", "/nonexistent/*.jpg"], "--images /nonexistent/*.jpg: matches no image files"),
+    "device": (["--device", "cuda"], "--device cuda: device 'cuda' was asked for but torch sees no CUDA GPU"),
+    "fixtures-dir": (["--fixtures-dir", "/tmp"], "--fixtures-dir /tmp: holds no tiny-vgg/model.json"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OPTIONS)
+def test_a_bad_option_stops_the_run_with_one_line(case):
+    arguments, message = BAD_OPTIONS[case]
+    if case == "device" and torch.cuda.is_available():
+        arguments, message = ["--device", "tpu"], "--device tpu: device 'tpu' is not a torch device"
+    result = subprocess.run([sys.executable, "-m", "pytest", "claims", "-p", "no:cacheprovider", *arguments],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 4, lines[-5:]
+    assert len(lines) == 1 and lines[0].startswith("ERROR: ") and message in lines[0], lines
