@@ -29,6 +29,8 @@ from .models import (
     with_card,
 )
 from .stages import ActivationSummary, by_stage, summarise_activations
+from . import incremental
+from .incremental import incremental_plan, occlusion_cost
 from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
 from .receptive import (
     ReceptiveField, effective_receptive_field, empirical_receptive_field, receptive_field, receptive_fields,
@@ -44,5 +46,5 @@ __all__ = [
     "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field", "fill_value",
     "is_trained", "layers", "load_image", "load_model", "normalize", "occlude", "occlusion_diff", "occlusion_map",
     "preprocess", "receptive_field", "ModelCard", "model_card", "preprocess_for", "with_card", "ActivationSummary",
-    "by_stage", "summarise_activations", "receptive_fields", "resolve", "sparsity", "vgg_aliases",
+    "by_stage", "summarise_activations", "incremental_plan", "occlusion_cost", "receptive_fields", "resolve", "sparsity", "vgg_aliases",
 ]

@@ -77,12 +77,14 @@ def test_sparsity_counts_exact_zeros():
     assert cnn_core.sparsity(torch.tensor([0.0, 1.0, 0.0, -2.0])) == 0.5
 
 
-def test_occlusion_map_matches_captum(zoo):
-    """captum's Occlusion, with the same windows, baseline and target, gives the same per-pixel map."""
-    occlusion = pytest.importorskip("captum.attr", reason="captum is optional: pip install captum").Occlusion
-    model = zoo.get("resnet18")
+@pytest.mark.parametrize("name, method", [("resnet18", "batched"), ("vgg11", "incremental")])
+def test_occlusion_map_matches_captum(zoo, name, method):
+    """captum's Occlusion, with the same windows, baseline and target, gives the same per-pixel map,
+    whole forward passes and incremental ones alike."""
+    occlusion = pytest.importorskip("captum.attr", reason="captum comes with the dev extra: pip install -e '.[dev]'").Occlusion
+    model = zoo.get(name)
     x = cnn_core.preprocess(cnn_core.load_image(), size=64)
-    ours = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=7)
+    ours = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=7, method=method)
     with torch.no_grad():
         theirs = occlusion(lambda images: model(images).softmax(dim=1)).attribute(
             x, sliding_window_shapes=(3, 16, 16), strides=(3, 8, 8), target=281, baselines=0.0,
@@ -124,5 +126,6 @@ def test_the_memory_budget_caps_the_batch(zoo, monkeypatch):
     monkeypatch.setattr(model, "forward", lambda x: sizes.append(len(x)) or real_forward(x))
     x = cnn_core.preprocess(cnn_core.load_image(), size=64)
     # conv1's output is the largest: 64 x 64 x 64 floats, 1 MiB; three of them per image
-    cnn_core.occlusion_map(model, x, window=32, stride=32, target=281, batch_size=64, memory_budget=7 << 20)
+    cnn_core.occlusion_map(model, x, window=32, stride=32, target=281, batch_size=64, memory_budget=7 << 20,
+                           method="batched")
     assert max(sizes) == 2

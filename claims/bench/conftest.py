@@ -50,8 +50,17 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         machine_info["cudnn"] = torch.backends.cudnn.version()
 
 
+def pytest_addoption(parser):
+    parser.getgroup("cnn-claims").addoption(
+        "--bench-update-baseline", action="store_true",
+        help="benchmarks: write into reports/bench/<machine>/ (the committed baseline) instead of reports/bench/latest/")
+
+
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    folder = Path(config.rootpath) / "reports" / "bench" / output_json["machine_info"]["cnn_claims_machine"]
+    """A run writes reports/bench/latest/; replacing a committed baseline is asked for, never a side effect."""
+    machine = output_json["machine_info"]["cnn_claims_machine"]
+    folder = Path(config.rootpath) / "reports" / "bench" / (machine if config.getoption("--bench-update-baseline")
+                                                             else "latest")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "benchmarks.json").write_text(json.dumps(output_json, indent=2, default=str))
     (folder / "summary.md").write_text(summary_markdown(output_json))

@@ -41,11 +41,17 @@ def summary_markdown(output: dict) -> str:
 
     occlusion = [b for b in benchmarks if b["group"] == "occlusion"]
     if occlusion:
-        lines += ["## Occlusion sensitivity map", "", "| device | way | ratio to batched |", "|---|---|---|"]
+        lines += ["## Occlusion sensitivity map", "",
+                  "Incremental: speed-up over batched, against its limit (1 / occlusion_cost, the share of conv "
+                  "multiply-adds an exact incremental sweep needs).", "",
+                  "| device | way | ratio to batched | speed-up | share of the limit |", "|---|---|---|---|---|"]
         batched = {_case(b, "way"): _mean(b) for b in occlusion if b["params"]["way"] == "batched"}
         for b in occlusion:
             base = batched.get(_case(b, "way"))
             if base:
-                lines.append(f"| {b['params']['hardware']} | {b['params']['way']} | {_mean(b) / base:.3f} |")
+                cost = b.get("extra_info", {}).get("occlusion_cost")
+                limit = f"{(base / _mean(b)) * cost:.0%} of {1 / cost:.1f}x" if cost and b["params"]["way"] == "incremental" else ""
+                lines.append(f"| {b['params']['hardware']} | {b['params']['way']} | {_mean(b) / base:.3f} | "
+                             f"{base / _mean(b):.2f}x | {limit} |")
         lines.append("")
     return "\n".join(lines) + "\n"

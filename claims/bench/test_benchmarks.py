@@ -108,11 +108,11 @@ def test_capture(timed, bench_model, probes, hardware, batch, way):
 
 
 def occlusion_setup(device: str, smoke: bool) -> dict:
-    """CPU: 49 windows (56 px, stride 28); GPU: the full 625 (32 px, stride 8) on 224x224."""
+    """CPU: 169 windows (32 px, stride 16); GPU: the full 625 (32 px, stride 8) on 224x224."""
     if smoke:
         return {"size": 32, "window": 16, "stride": 16, "batch_size": 4}
     if device == "cpu":
-        return {"size": 224, "window": 56, "stride": 28, "batch_size": 16}
+        return {"size": 224, "window": 32, "stride": 16, "batch_size": 16}
     return {"size": 224, "window": 32, "stride": 8, "batch_size": 64}
 
 
@@ -127,13 +127,17 @@ def naive_occlusion(model, x, window, stride, target):
 
 
 @pytest.mark.benchmark(group="occlusion")
-@pytest.mark.parametrize("way", ("naive-loop", "batched", "plain-forward-same-images", "captum"))
+@pytest.mark.parametrize("way", ("naive-loop", "batched", "incremental", "plain-forward-same-images", "captum"))
 @pytest.mark.parametrize("hardware", devices())
-def test_occlusion(timed, bench_model, hardware, way):
+def test_occlusion(timed, bench_model, hardware, way, benchmark):
     setup = occlusion_setup(hardware, timed.smoke)
     model, _ = prepared(bench_model, hardware, 1, "fp32", timed.smoke)
     x = cnn_core.preprocess(cnn_core.load_image(), size=setup["size"]).to(hardware)
     windows = ((setup["size"] - setup["window"]) // setup["stride"] + 1) ** 2
+    plan = cnn_core.incremental.incremental_plan(model)
+    if plan.supported:  # the limit of the incremental speed-up, for the summary's "share of the limit reached"
+        benchmark.extra_info["occlusion_cost"] = cnn_core.incremental.occlusion_cost(
+            model, setup["window"], setup["stride"], (setup["size"], setup["size"]))
     if way == "captum":
         occlusion = pytest.importorskip("captum.attr", reason="captum is optional: pip install captum").Occlusion
 
@@ -155,8 +159,11 @@ def test_occlusion(timed, bench_model, hardware, way):
         def run():
             return naive_occlusion(model, x, setup["window"], setup["stride"], 281)
     else:
+        if way == "incremental" and not plan.supported:
+            pytest.skip(f"{type(model).__name__} is not incremental: its chain stops at {plan.blocker}")
+
         def run():
-            return cnn_core.occlusion_map(model, x, setup["window"], setup["stride"], 281, setup["batch_size"])
+            return cnn_core.occlusion_map(model, x, setup["window"], setup["stride"], 281, setup["batch_size"], method=way)
     with torch.no_grad():
         timed(run, hardware, rounds=3, warmup=1)
 
