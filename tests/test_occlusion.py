@@ -41,7 +41,7 @@ def test_occlusion_diff_is_per_layer_and_zero_far_from_the_box(zoo, image_tensor
 def test_batched_occlusion_map_equals_one_window_at_a_time(zoo):
     model = zoo.get("resnet18")
     x = cnn_core.preprocess(cnn_core.load_image(), size=64)
-    batched = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=10)
+    batched = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=10, method="batched")
     with torch.no_grad():
         base = cnn_core.class_score(model(x), 281)
         naive = torch.stack([
@@ -109,11 +109,11 @@ class RunsOutOfMemoryAbove:
 def test_out_of_memory_halves_the_batch_and_goes_on(zoo, monkeypatch):
     model = zoo.get("resnet18")
     x = cnn_core.preprocess(cnn_core.load_image(), size=64)
-    expected = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=3)
+    expected = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=3, method="batched")
     limited = RunsOutOfMemoryAbove(model.forward, limit=3)
     monkeypatch.setattr(model, "forward", limited)
     with pytest.warns(ResourceWarning, match="out of memory with 12 images per batch; going on with 6"):
-        result = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=12)
+        result = cnn_core.occlusion_map(model, x, window=16, stride=8, target=281, batch_size=12, method="batched")
     first_try = limited.sizes.index(12)
     assert limited.sizes[first_try:first_try + 3] == [12, 6, 3]
     torch.testing.assert_close(result.drop, expected.drop, rtol=1e-4, atol=1e-6)  # batch size moves rounding only
