@@ -13,19 +13,18 @@ as ``vgg16-features.28``.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import os
 from pathlib import Path
 import warnings
 
 import pytest
 import torch
-import torchvision
 from hypothesis import HealthCheck, settings
 
 import cnn_core
 from claims import options
 from claims.options import DEFAULT_MODELS, RUN_OPTIONS, RunOptions
+from claims.probes import probe_layers
 from claims.subjects import Subject
 from cnn_core.models import FIXTURES_ENV, TINY_VGG
 
@@ -76,39 +75,6 @@ def pytest_configure(config):
 
 def run_options(config) -> RunOptions:
     return config.stash[RUN_OPTIONS]
-
-
-@functools.lru_cache(maxsize=None)
-def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:
-    """The layers of ``name``, read off its architecture on the meta device (no weights, no arithmetic).
-
-    A few architectures (RegNet) cannot be built on meta, and a few (Inception v3) need more than
-    224 pixels: those are built on the CPU and listed at the size their weights were trained at.
-    """
-    try:
-        return tuple(cnn_core.layers(cnn_core.build_architecture(name)))
-    except (NotImplementedError, RuntimeError):
-        crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size[0]
-        return tuple(cnn_core.layers(cnn_core.build_architecture(name, device="cpu").eval(), (crop, crop)))
-
-
-def probe_layers(name: str, kind: str) -> list[str]:
-    """Layers of ``name`` to check a claim at.
-
-    ``early``: the second convolution (the notebook's conv1_2, ``features.2`` in VGG16);
-    ``deep``: the last convolution (the notebook's conv5_3, ``features.28``);
-    ``spatial``: every leaf layer with a spatial [N, C, H, W] output.
-    """
-    spatial = [layer for layer in architecture_layers(name)
-               if not layer.container and layer.output_shape is not None and len(layer.output_shape) == 4]
-    convs = [layer.path for layer in spatial if layer.type == "Conv2d"]
-    if kind == "early":
-        return convs[1:2] or convs[:1]
-    if kind == "deep":
-        return convs[-1:]
-    if kind == "spatial":
-        return [layer.path for layer in spatial]
-    raise ValueError(f"unknown probe kind {kind!r}")
 
 
 def pytest_generate_tests(metafunc):

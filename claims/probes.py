@@ -7,10 +7,12 @@ ImageNet classes), found beside Tiny VGG in the fixtures folder.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torchvision
 
 import cnn_core
 from cnn_core import Box
@@ -20,16 +22,53 @@ from cnn_core.models import ModelCard
 NOTEBOOK_PROBES = {"early": "features.2", "middle": "features.16", "deep": "features.28"}
 
 
+def spatial_leaves(layers) -> list[cnn_core.Layer]:
+    """The leaf layers with a spatial [N, C, H, W] output, in the order they run."""
+    return [layer for layer in layers
+            if not layer.container and layer.output_shape is not None and len(layer.output_shape) == 4]
+
+
 def depth_probes(model: torch.nn.Module) -> dict[str, str]:
     """Early, middle and deep layers of any CNN: the notebook's own for VGG16; otherwise the second
     conv, the middle spatial layer and the last conv (in the order they run)."""
     if cnn_core.model_card(model).name == "vgg16":
         return dict(NOTEBOOK_PROBES)
     size = cnn_core.model_card(model).input_size
-    spatial = [layer for layer in cnn_core.layers(model, (size, size))
-               if not layer.container and layer.output_shape is not None and len(layer.output_shape) == 4]
+    spatial = spatial_leaves(cnn_core.layers(model, (size, size)))
     convs = [layer.path for layer in spatial if layer.type == "Conv2d"]
-    return {"early": convs[min(1, len(convs) - 1)], "middle": spatial[len(spatial) // 2].path, "deep": convs[-1]}
+    return {"early": (convs[1:2] or convs[:1])[0], "middle": spatial[len(spatial) // 2].path, "deep": convs[-1]}
+
+
+@functools.lru_cache(maxsize=None)
+def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:
+    """The layers of ``name``, read off its architecture on the meta device (no weights, no arithmetic).
+
+    A few architectures (RegNet) cannot be built on meta, and a few (Inception v3) need more than
+    224 pixels: those are built on the CPU and listed at the size their weights were trained at.
+    """
+    try:
+        return tuple(cnn_core.layers(cnn_core.build_architecture(name)))
+    except (NotImplementedError, RuntimeError):
+        crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size[0]
+        return tuple(cnn_core.layers(cnn_core.build_architecture(name, device="cpu").eval(), (crop, crop)))
+
+
+def probe_layers(name: str, kind: str) -> list[str]:
+    """Layers of ``name`` to check a claim at.
+
+    ``early``: the second convolution (the notebook's conv1_2, ``features.2`` in VGG16);
+    ``deep``: the last convolution (the notebook's conv5_3, ``features.28``);
+    ``spatial``: every leaf layer with a spatial [N, C, H, W] output.
+    """
+    spatial = spatial_leaves(architecture_layers(name))
+    convs = [layer.path for layer in spatial if layer.type == "Conv2d"]
+    if kind == "early":
+        return convs[1:2] or convs[:1]
+    if kind == "deep":
+        return convs[-1:]
+    if kind == "spatial":
+        return [layer.path for layer in spatial]
+    raise ValueError(f"unknown probe kind {kind!r}")
 
 
 @dataclass(frozen=True)

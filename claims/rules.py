@@ -89,11 +89,12 @@ class Rule:
 
     def judge(self, subject: str, value: float, spread: Spread | None = None, detail: str = "",
               series: tuple[float, ...] = ()) -> Verdict:
+        # Decided on the values as recorded, so that the printed spread, the bar and the verdict agree.
         value = rounded(value)
+        spread = Spread(tuple(rounded(v) for v in spread.values)) if spread else None
         holds = math.isfinite(value) and OPERATORS[self.op](value, self.bar(spread))
         return Verdict(self.claim, subject, CONFIRMED if holds else REFUTED, value, self.describe(spread),
-                       tuple(rounded(v) for v in spread.values) if spread else (), detail,
-                       tuple(rounded(v) for v in series))
+                       spread.values if spread else (), detail, tuple(rounded(v) for v in series))
 
     def not_measured(self, subject: str, reason: str) -> Verdict:
         return Verdict(self.claim, subject, NOT_MEASURED, None, self.describe() if self.threshold is not None

@@ -8,11 +8,11 @@ half (sparsity and abstraction grow with depth) is measured against random twins
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 import cnn_core
 from claims.matrix import record
+from claims.probes import spatial_leaves
 from claims.rules import RULES
 
 pytestmark = pytest.mark.structural
@@ -20,8 +20,7 @@ pytestmark = pytest.mark.structural
 
 def depth_violations(model: nn.Module) -> list[str]:
     """Every step along the network where channels fall or resolution grows."""
-    spatial = [layer for layer in cnn_core.layers(model)
-               if not layer.container and layer.output_shape is not None and len(layer.output_shape) == 4]
+    spatial = spatial_leaves(cnn_core.layers(model))
     violations = []
     for before, after in zip(spatial, spatial[1:]):
         (_, c0, h0, w0), (_, c1, h1, w1) = before.output_shape, after.output_shape

@@ -18,6 +18,7 @@ import cnn_core
 from cnn_core import Box
 from claims.breaks import global_context, mirrored
 from claims.matrix import record
+from claims.probes import probe_layers
 from claims.rules import RULES
 from claims.strategies import boxes, few_examples
 
@@ -246,8 +247,6 @@ def check_deep_structure(summary: dict, early: str, deep: str, box) -> None:
 
 
 def deep_probes(model_name: str) -> tuple[str, str]:
-    from conftest import probe_layers
-
     return probe_layers(model_name, "early")[0], probe_layers(model_name, "deep")[0]
 
 

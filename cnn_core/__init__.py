@@ -29,7 +29,6 @@ from .models import (
     with_card,
 )
 from .stages import ActivationSummary, by_stage, summarise_activations
-from . import incremental
 from .incremental import incremental_plan, occlusion_cost
 from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
 from .receptive import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from claims.matrix import gate, load_expectations, write_expectations
-from claims.rules import CONFIRMED, NOT_MEASURED, REFUTED, RULES, Spread, Verdict
+from claims.rules import CONFIRMED, REFUTED, RULES, Spread, Verdict
 
 RULE = RULES["L3-sparser-with-depth"]
 RANDOM = Spread((0.10, 0.12, 0.11, 0.09, 0.13))  # mean 0.11, sd 0.0158: bar 0.11 + 3 x 0.0158 = 0.1574
