@@ -66,14 +66,15 @@ def edge_tracking(probe: Probe) -> float:
                                for c in edge_like.tolist() for i in range(len(edges))]).mean())
 
 
+def inactive_by_stage(probe: Probe) -> list[float]:
+    """Per stage, the inactive share (<= 0) of its activations over the images, first stage first."""
+    return [float(torch.stack([call.inactive for call in stage]).mean()) for stage in probe.stages]
+
+
 def sparsity_trend(probe: Probe) -> float:
-    """Inactive share (<= 0) of the last stage's activations minus the first stage's, over the images."""
-    stages = probe.stages
-
-    def inactive(stage) -> float:
-        return float(torch.stack([call.inactive for call in stage]).mean())
-
-    return inactive(stages[-1]) - inactive(stages[0])
+    """Inactive share of the last stage's activations minus the first stage's."""
+    by_stage_share = inactive_by_stage(probe)
+    return by_stage_share[-1] - by_stage_share[0]
 
 
 def partner_rank(pooled: torch.Tensor, labels: torch.Tensor) -> float:

@@ -75,15 +75,14 @@ def probe_layers(name: str, kind: str) -> list[str]:
 class Photo:
     source: str
     object_fractions: tuple[float, float, float, float]  # top, left, bottom, right of the original
-    what: str
 
 
 # Objects that leave most of the crop to background, so that chance (a window centred on the
 # object by luck) stays well below one half.
 PHOTOS = (
-    Photo("sample:rocket", (0.30, 0.43, 0.97, 0.57), "the rocket on its launch pad"),
-    Photo("sample:coffee", (0.02, 0.33, 0.45, 0.70), "the cup of coffee, seen from above"),
-    Photo("sample:cat", (0.28, 0.30, 0.88, 0.72), "Chelsea's eyes, nose and mouth"),
+    Photo("sample:rocket", (0.30, 0.43, 0.97, 0.57)),  # the rocket on its launch pad
+    Photo("sample:coffee", (0.02, 0.33, 0.45, 0.70)),  # the cup of coffee, seen from above
+    Photo("sample:cat", (0.28, 0.30, 0.88, 0.72)),  # Chelsea's eyes, nose and mouth
 )
 
 
@@ -118,12 +117,9 @@ def demo_images(fixtures_dir: Path | None) -> list[tuple[Path, str]]:
 
 
 def probe_images(card: ModelCard, fixtures_dir: Path | None, device: torch.device) -> ProbeImages:
-    def prepared(source) -> torch.Tensor:
-        return cnn_core.preprocess(source, card.input_size, card.normalization, card.resize, card.interpolation)
-
     demos = demo_images(fixtures_dir)
     classes = sorted({label for _, label in demos})
-    labelled = torch.cat([prepared(path) for path, _ in demos]).to(device) if demos else None
-    return ProbeImages(torch.cat([prepared(p.source) for p in PHOTOS]).to(device),
+    labelled = torch.cat([card.preprocess(path) for path, _ in demos]).to(device) if demos else None
+    return ProbeImages(torch.cat([card.preprocess(p.source) for p in PHOTOS]).to(device),
                        tuple(object_box(p, card) for p in PHOTOS), labelled,
                        tuple(classes.index(label) for _, label in demos))

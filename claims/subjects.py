@@ -29,6 +29,10 @@ MEASURES: dict[str, Callable[[measures.Probe], float]] = {
     "L4-class-structure-grows-with-depth": measures.class_structure_gain,
     "L5-occluding-the-object-matters": measures.object_relevance,
 }
+# The numbers behind a claim's value, per stage, for the report's figures (the model's own only).
+SERIES: dict[str, Callable[[measures.Probe], list[float]]] = {
+    "L3-sparser-with-depth": measures.inactive_by_stage,
+}
 
 
 class Subject:
@@ -42,6 +46,7 @@ class Subject:
         self.images = probe_images(self.card, fixtures_dir, device)
         self._random_model = random_model
         self._values: dict[int | None, dict[str, float]] = {}
+        self._probe = measures.Probe(model, self.images)  # the model's own, kept: its series are reported too
 
     def why_not_measured(self, rule: Rule) -> str | None:
         if not self.card.trained and not self.measure_random:
@@ -60,11 +65,10 @@ class Subject:
         """Every measured claim's value for the model (seed None) or one random initialisation."""
         if seed not in self._values:
             if seed is None:
-                model = self.model
+                probe = self._probe
             else:
                 sys.__stderr__.write(f"\rcnn-claims: {self.card.name} random init seed {seed} ...")
-                model = self._random_model(seed).to(memory_format=torch.channels_last)
-            probe = measures.Probe(model, self.images)
+                probe = measures.Probe(self._random_model(seed).to(memory_format=torch.channels_last), self.images)
             self._values[seed] = {claim: MEASURES[claim](probe) for claim in self.measured_claims()}
         return self._values[seed]
 
@@ -77,4 +81,6 @@ class Subject:
         if reason is not None:
             return [rule.not_measured(label, reason) for label, _ in subjects]
         spread = Spread(tuple(self.values(seed)[claim] for seed in NULL_SEEDS))
-        return [rule.judge(label, self.values(seed)[claim], spread) for label, seed in subjects]
+        series = tuple(SERIES[claim](self._probe)) if claim in SERIES else ()
+        return [rule.judge(label, self.values(seed)[claim], spread, series=series if seed is None else ())
+                for label, seed in subjects]

@@ -73,6 +73,10 @@ class ModelCard:
     class_names: tuple[str, ...] | None = None
     provenance: str = ""
 
+    def preprocess(self, source) -> torch.Tensor:
+        """``source`` as this model takes it: ``[1, 3, input_size, input_size]``."""
+        return preprocess(source, self.input_size, self.normalization, self.resize, self.interpolation)
+
     @property
     def label(self) -> str:
         """``model.weights`` as the claims matrix names subjects: ``vgg16.imagenet-features``,
@@ -304,8 +308,7 @@ def _imagenet_card(name: str, weights: str, trained: bool, head_trained: bool, p
 
 def preprocess_for(model: nn.Module, source) -> torch.Tensor:
     """``source`` as ``model`` takes it, by its card's own preprocessing (resize, crop, normalisation)."""
-    card = model_card(model)
-    return preprocess(source, card.input_size, card.normalization, card.resize, card.interpolation)
+    return model_card(model).preprocess(source)
 
 
 def is_trained(model: nn.Module) -> bool:

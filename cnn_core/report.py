@@ -266,17 +266,17 @@ def figure_receptive_fields(model, effective: dict[str, float]):
 
 
 def figure_sparsity(sparsity: dict[str, list[float]]):
-    """Block 3: sparsity by block for trained models and their random twins (the L3 measurements)."""
+    """Block 3: inactive share by stage for each measured model (the L3 measurements)."""
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 4))
     for subject, values in sorted(sparsity.items()):
         axis.plot(range(1, len(values) + 1), values, marker="o", label=subject,
                   linestyle="--" if "random" in subject else "-")
-    axis.set_xlabel("block (ends at a pooling layer)")
+    axis.set_xlabel("stage (a stretch of equal resolution)")
     axis.set_xticks(range(1, 1 + max((len(v) for v in sparsity.values()), default=1)))
-    axis.set_ylabel("fraction of exact zeros after ReLU")
-    axis.set_title("Sparsity by depth: trained vs random twin")
+    axis.set_ylabel("inactive share of the activations (<= 0)")
+    axis.set_title("Sparsity by depth")
     if sparsity:
         axis.legend(fontsize=8)
     return figure
