@@ -119,7 +119,7 @@ def object_relevance(probe: Probe) -> float:
         drop = sensitivity.drop.double().clamp_min(0)
         rows, cols = drop.shape
         on_object = torch.tensor([[box.contains_point(*sensitivity.window_box(r, c).centre) for c in range(cols)]
-                                  for r in range(rows)])
+                                  for r in range(rows)], device=drop.device)
         chance = float(on_object.double().mean())
         share = float(drop[on_object].sum() / drop.sum()) if drop.sum() > 0 else chance
         excess.append(share - chance)

@@ -36,9 +36,9 @@ def sparsity(activation: torch.Tensor) -> float:
 
 # --- what training leaves in the weights and activations -----------------------------------------
 
-def _ramp_basis(size: int, dtype: torch.dtype) -> torch.Tensor:
+def _ramp_basis(size: int, like: torch.Tensor) -> torch.Tensor:
     """Orthonormal horizontal and vertical linear ramps: the first-derivative (edge) subspace of a kernel."""
-    ramp = torch.linspace(-1, 1, size, dtype=dtype)
+    ramp = torch.linspace(-1, 1, size, dtype=like.dtype, device=like.device)
     horizontal = ramp.view(1, -1).expand(size, size)
     return torch.stack([horizontal.flatten() / horizontal.norm(), horizontal.T.flatten() / horizontal.norm()])
 
@@ -58,7 +58,7 @@ def edge_energy(weight: torch.Tensor) -> torch.Tensor:
     if w.dim() != 4 or w.shape[-1] != w.shape[-2] or w.shape[-1] < 2:
         raise ValueError(f"edge_energy takes square conv kernels [out, in, k, k], got {list(w.shape)}")
     flat = w.flatten(2)  # out, in, k*k
-    projected = flat @ _ramp_basis(w.shape[-1], w.dtype).T
+    projected = flat @ _ramp_basis(w.shape[-1], w).T
     return projected.pow(2).sum(dim=(1, 2)) / flat.pow(2).sum(dim=(1, 2)).clamp_min(1e-30)
 
 
@@ -109,7 +109,7 @@ def invariance(original: torch.Tensor, *transformed: torch.Tensor) -> float:
     features = torch.nn.functional.normalize(features, dim=1)
     similarity = features @ features.T
     own = torch.cat([similarity[range(rows), [k * rows + i for i in range(rows)]] for k in range(1, len(transformed) + 1)])
-    others = similarity[:rows, :rows][~torch.eye(rows, dtype=torch.bool)]
+    others = similarity[:rows, :rows][~torch.eye(rows, dtype=torch.bool, device=similarity.device)]
     return float(own.mean() - others.mean())
 
 

@@ -180,7 +180,7 @@ def effective_receptive_field(model: nn.Module, layer: str, x: torch.Tensor, mas
     distance = torch.maximum((rows - centre_row).abs().view(-1, 1), (cols - centre_col).abs().view(1, -1))
     order = torch.argsort(distance.flatten())
     inside = torch.cumsum(weight.flatten()[order], dim=0) / total
-    radius = float(distance.flatten()[order][int(torch.searchsorted(inside, torch.tensor(mass, dtype=inside.dtype)))])
+    radius = float(distance.flatten()[order][int(torch.searchsorted(inside, torch.tensor(mass, dtype=inside.dtype, device=inside.device)))])
     return 2 * radius + 1
 
 

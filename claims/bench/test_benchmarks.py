@@ -47,8 +47,10 @@ def prepared(model, device: str, batch: int, variant: str, smoke: bool):
     batch = 1 if smoke else batch
     dtype = torch.bfloat16 if variant.startswith("bf16") else torch.float32
     layout = torch.channels_last if "channels_last" in variant else torch.contiguous_format
-    target = model if (device == "cpu" and variant == "fp32") else copy.deepcopy(model)
-    target = target.to(device=device, dtype=dtype, memory_format=layout)
+    # nn.Module.to moves in place: the session's shared model is copied unless it already is what is asked for.
+    weight = next(model.parameters())
+    as_asked = weight.device == torch.device(device) and weight.dtype == dtype and layout == torch.contiguous_format
+    target = model if as_asked else copy.deepcopy(model).to(device=device, dtype=dtype, memory_format=layout)
     if variant.endswith("-compiled"):
         target = torch.compile(target)
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device=device, dtype=dtype)
