@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from pathlib import Path
 import warnings
+from pathlib import Path
 
 import pytest
 import torch

@@ -9,8 +9,8 @@ import pytest
 
 from claims import reporting
 from claims.matrix import verdicts_of, write_expectations
+from claims.report import ClaimResult
 from claims.rules import RULES, Spread, Verdict
-from cnn_core.report import ClaimResult
 
 
 @dataclass(eq=False)  # a plugin object: hashed by identity

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import cnn_core
-from cnn_core.stages import ActivationSummary, by_stage, summarise_activations
 from claims.probes import ProbeImages
+from cnn_core.stages import ActivationSummary, by_stage, summarise_activations
 
 COLOUR_QUANTILE = 0.9  # "color gradient, etc.": some filters, not most, are colour detectors
 RELEVANCE_WINDOW, RELEVANCE_STRIDE = 4, 16 / 3  # windows of a quarter of the side, every 3/16: a 5 x 5 grid

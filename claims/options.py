@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import cnn_core
-from cnn_core.models import FIXTURES_ENV, TINY_VGG
+from cnn_core.models import FIXTURES_ENV, TINY_VGG, tiny_vgg_json
 
 DEFAULT_MODELS = (
     "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "alexnet", "resnet18",
@@ -98,8 +98,10 @@ def _fixtures(folder: str | None) -> Path | None:
     if not folder:
         return None
     path = Path(folder).resolve()
-    if not (path / TINY_VGG / "model.json").is_file():
-        raise usage_error(option, folder, f"holds no {TINY_VGG}/model.json (give the folder that holds tiny-vgg/)")
+    try:
+        tiny_vgg_json(path)
+    except cnn_core.WeightsError:
+        raise usage_error(option, folder, f"holds no {TINY_VGG}/model.json (give the folder that holds tiny-vgg/)") from None
     return path
 
 

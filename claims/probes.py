@@ -15,11 +15,9 @@ import torch
 import torchvision
 
 import cnn_core
+from claims.notebook import NOTEBOOK_PROBES
 from cnn_core import Box
 from cnn_core.models import ModelCard
-
-# The notebook's Block 3 hooks: model.features[2] / [16] / [28] of VGG16.
-NOTEBOOK_PROBES = {"early": "features.2", "middle": "features.16", "deep": "features.28"}
 
 
 def spatial_leaves(layers) -> list[cnn_core.Layer]:
@@ -32,7 +30,7 @@ def depth_probes(model: torch.nn.Module) -> dict[str, str]:
     """Early, middle and deep layers of any CNN: the notebook's own for VGG16; otherwise the second
     conv, the middle spatial layer and the last conv (in the order they run)."""
     if cnn_core.model_card(model).name == "vgg16":
-        return dict(NOTEBOOK_PROBES)
+        return {probe.depth: probe.layer for probe in NOTEBOOK_PROBES}
     size = cnn_core.model_card(model).input_size
     spatial = spatial_leaves(cnn_core.layers(model, (size, size)))
     convs = [layer.path for layer in spatial if layer.type == "Conv2d"]
@@ -109,17 +107,9 @@ class ProbeImages:
     labels: tuple[int, ...]
 
 
-def demo_images(fixtures_dir: Path | None) -> list[tuple[Path, str]]:
-    """CNN Explainer's demo images with their class (the file name's prefix), or [] without fixtures."""
-    if fixtures_dir is None or not (fixtures_dir / "tiny-vgg" / "images").is_dir():
-        return []
-    return [(path, path.name.split("_")[0]) for path in sorted((fixtures_dir / "tiny-vgg" / "images").glob("*.jpeg"))]
-
-
 def probe_images(card: ModelCard, fixtures_dir: Path | None, device: torch.device) -> ProbeImages:
-    demos = demo_images(fixtures_dir)
-    classes = sorted({label for _, label in demos})
+    demos = cnn_core.models.tiny_vgg_demo_images(fixtures_dir)
     labelled = torch.cat([card.preprocess(path) for path, _ in demos]).to(device) if demos else None
     return ProbeImages(torch.cat([card.preprocess(p.source) for p in PHOTOS]).to(device),
                        tuple(object_box(p, card) for p in PHOTOS), labelled,
-                       tuple(classes.index(label) for _, label in demos))
+                       tuple(label for _, label in demos))

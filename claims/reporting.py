@@ -10,11 +10,21 @@ import torch
 
 import cnn_core
 from claims.matrix import verdicts_of
+from claims.notebook import NOTEBOOK_BOX
 from claims.options import RUN_OPTIONS
 from claims.probes import depth_probes
+from claims.report import (
+    ClaimResult,
+    figure_depth,
+    figure_filters,
+    figure_first_maps,
+    figure_occlusion,
+    figure_receptive_fields,
+    figure_sensitivity,
+    figure_sparsity,
+    write_report,
+)
 from claims.rules import RULES, Verdict
-from cnn_core.report import ClaimResult, figure_depth, figure_filters, figure_first_maps, figure_occlusion, \
-    figure_receptive_fields, figure_sensitivity, figure_sparsity, write_report
 
 
 def describe(item: pytest.Item) -> dict | None:
@@ -63,7 +73,7 @@ def figures(config: pytest.Config, results: list[ClaimResult]) -> dict[str, list
                if not layer.container and layer.type == "Conv2d"]
     sparsity = {r.subject: r.series for r in results if r.claim == "test_activations_get_sparser_with_depth" and r.series}
     effective = {layer: cnn_core.effective_receptive_field(model, layer, x) for layer in spatial[:: max(1, len(spatial) // 6)]}
-    box = cnn_core.Box(50, 60, 150, 160)
+    box = NOTEBOOK_BOX
     drawn = {
         "1": [lambda: figure_first_maps(model, x, card.normalization)],
         "2": [lambda: figure_filters(model, x, card.normalization)],
@@ -77,7 +87,7 @@ def figures(config: pytest.Config, results: list[ClaimResult]) -> dict[str, list
     return drawn
 
 
-CAT_CLASSES = [281, 282, 283, 284, 285]  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
+CAT_CLASSES = (281, 282, 283, 284, 285)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
 def environment(config: pytest.Config) -> dict:

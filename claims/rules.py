@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 
 CONFIRMED, REFUTED, NOT_MEASURED = "CONFIRMED", "REFUTED", "NOT MEASURED"
 EFFECT_SIZE = 3.0  # random standard deviations beyond the random mean
 NULL_SEEDS = (1, 2, 3, 4, 5)
 CONTROL_SEED = 0  # the random control of a trained model: measured against NULL_SEEDS like it
 DIGITS = 4  # significant digits kept of every measured value: serial, -n 2 and any thread count agree
-OPERATORS = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
+OPERATORS = MappingProxyType({">=": operator.ge, "<=": operator.le, "==": operator.eq})
 
 
 def rounded(value: float) -> float:
@@ -108,7 +109,7 @@ def learned(claim, block, sentence, resolution, needs="") -> Rule:
     return Rule(claim, block, sentence, ">=", resolution=resolution, needs=needs)
 
 
-RULES = {rule.claim: rule for rule in (
+RULES = MappingProxyType({rule.claim: rule for rule in (
     learned("L1-filters-detect-edges", "2", "Each 3×3 filter detects a specific pattern (edge direction, ...)", 0.02),
     learned("L1-filters-detect-colours", "2", "... (..., color gradient, etc.)", 0.02),
     learned("L2-maps-show-where-edges-are", "2", "The activation map shows WHERE that pattern appears in the image", 0.02),
@@ -123,4 +124,4 @@ RULES = {rule.claim: rule for rule in (
          "==", 0.0, tolerance=0.0),
     Rule("S-fields-grow-gradually", "4", "CNNs trade spatial precision for semantic meaning gradually, "
          "not all at once", "<=", 2.0, tolerance=0.0),
-)}
+)})

@@ -10,8 +10,9 @@ Each random model is built once, measured for every claim, and let go.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 from torch import nn
@@ -21,18 +22,18 @@ from claims import measures
 from claims.probes import probe_images
 from claims.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, Verdict
 
-MEASURES: dict[str, Callable[[measures.Probe], float]] = {
+MEASURES: Mapping[str, Callable[[measures.Probe], float]] = MappingProxyType({
     "L1-filters-detect-edges": measures.filter_edges,
     "L1-filters-detect-colours": measures.filter_colours,
     "L2-maps-show-where-edges-are": measures.edge_tracking,
     "L3-sparser-with-depth": measures.sparsity_trend,
     "L4-class-structure-grows-with-depth": measures.class_structure_gain,
     "L5-occluding-the-object-matters": measures.object_relevance,
-}
+})
 # The numbers behind a claim's value, per stage, for the report's figures (the model's own only).
-SERIES: dict[str, Callable[[measures.Probe], list[float]]] = {
+SERIES: Mapping[str, Callable[[measures.Probe], list[float]]] = MappingProxyType({
     "L3-sparser-with-depth": measures.inactive_by_stage,
-}
+})
 
 
 class Subject:

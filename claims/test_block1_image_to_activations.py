@@ -5,34 +5,23 @@
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image
 from torch import nn
 
 import cnn_core
+from claims.structural import (
+    IMAGE_MODES,
+    check_conv_arithmetic,
+    check_first_conv_maps,
+    check_image_tensor,
+    conv_output_size,
+    random_image,
+)
 
 pytestmark = pytest.mark.structural
-
-IMAGE_MODES = ["RGB", "L", "1", "P", "RGBA", "LA", "CMYK", "I;16", "I", "F"]
-
-
-def random_image(mode: str, width: int, height: int, seed: int) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    if mode in ("I;16", "I"):
-        return Image.fromarray(rng.integers(0, 65536, (height, width), dtype=np.uint16)).convert(mode)
-    if mode == "F":
-        return Image.fromarray(rng.random((height, width), dtype=np.float32) * 255)
-    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).convert(mode)
-
-
-def check_image_tensor(x: torch.Tensor) -> None:
-    assert tuple(x.shape) == (1, 3, 224, 224), f"preprocessed image has shape {list(x.shape)}, not [1, 3, 224, 224]"
-    assert x.dtype == torch.float32
-    assert torch.isfinite(x).all()
 
 
 @given(
@@ -51,16 +40,6 @@ def test_image_claim_fails_without_the_centre_crop(monkeypatch):
         check_image_tensor(cnn_core.preprocess(random_image("RGB", 300, 200, seed=0)))
 
 
-def check_first_conv_maps(model: nn.Module, x: torch.Tensor) -> None:
-    path = cnn_core.first_conv(model)
-    maps = cnn_core.capture(model, x, path)[path]
-    weight = model.get_submodule(path).weight
-    assert tuple(weight.shape) == (64, 3, 3, 3), f"{path} has filters of shape {list(weight.shape)}, not [64, 3, 3, 3]"
-    assert tuple(maps.shape) == (x.shape[0], 64, *x.shape[2:]), (
-        f"{path} turns {list(x.shape)} into {list(maps.shape)}, not 64 maps of the input's size"
-    )
-
-
 @pytest.mark.models("vgg*")
 def test_first_conv_gives_64_maps_of_the_input_size(model, image_tensor):
     """"The first conv layer transforms it into `[batch, 64, 224, 224]` (64 feature maps)";
@@ -74,28 +53,6 @@ def test_first_conv_claim_fails_without_padding(zoo, image_tensor, monkeypatch):
     monkeypatch.setattr(model.features[0], "padding", (0, 0))
     with pytest.raises(AssertionError, match="not 64 maps of the input's size"):
         check_first_conv_maps(model, image_tensor)
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """The convolution arithmetic (Dumoulin & Visin, 2016), written out independently of torch."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def check_conv_arithmetic(model: nn.Module) -> int:
-    checked = 0
-    for layer in cnn_core.layers(model):
-        module = model.get_submodule(layer.path.partition("@")[0])
-        if not isinstance(module, nn.Conv2d) or isinstance(module.padding, str):
-            continue
-        expected = tuple(
-            conv_output_size(size, *params)
-            for size, params in zip(layer.input_shape[2:], zip(module.kernel_size, module.stride, module.padding, module.dilation))
-        )
-        assert layer.output_shape[2:] == expected, (
-            f"{layer.path}: {layer.input_shape[2:]} -> {layer.output_shape[2:]}, the arithmetic says {expected}"
-        )
-        checked += 1
-    return checked
 
 
 def test_every_conv_follows_the_convolution_arithmetic(model):

@@ -10,7 +10,6 @@ against the claims matrix (claims/expectations.toml).
 from __future__ import annotations
 
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,45 +17,14 @@ import cnn_core
 from claims.breaks import position_dependent
 from claims.matrix import record
 from claims.strategies import few_examples
+from claims.structural import (
+    SHIFT_UNITS,
+    check_equivariance,
+    plant_and_find,
+    plantable_units,
+)
 
 pytestmark = pytest.mark.structural
-
-SHIFT_UNITS = 2  # shifts of up to 2 units of the probed layer, in each direction
-
-
-def interior_units(field: cnn_core.ReceptiveField, axis: int) -> range:
-    """Units whose whole field lies inside the image: they never see the zero padding."""
-    first, span, jump = field.first[axis], field.size[axis], field.jump[axis]
-    begin = -(first // jump) if first < 0 else 0
-    end = (field.input_size[axis] - span - first) // jump + 1
-    return range(begin, min(max(begin, end), field.output_size[axis]))
-
-
-def shifted_pair(image: torch.Tensor, dy: int, dx: int, crop: int) -> torch.Tensor:
-    """Two ``crop``-pixel views of one larger image: the second is the first moved by (dy, dx) pixels."""
-    margin = (image.shape[-1] - crop) // 2
-    first = image[..., margin:margin + crop, margin:margin + crop]
-    second = image[..., margin + dy:margin + dy + crop, margin + dx:margin + dx + crop]
-    return torch.cat([first, second])
-
-
-def check_equivariance(model, layer, image, unit_shift, rtol, atol) -> None:
-    # The smallest view in which the layer has units that never see padding, whatever the shift.
-    natural = cnn_core.receptive_field(model, layer)
-    jump, size = natural.jump[0], natural.size[0]
-    crop = max(64, size + (2 * SHIFT_UNITS + 1) * jump)
-    field = cnn_core.receptive_field(model, layer, input_size=(crop, crop))
-    photo = cnn_core.preprocess(image, size=crop + 2 * SHIFT_UNITS * jump).to(next(model.parameters()).device)
-    (uy, ux), (jy, jx) = unit_shift, field.jump
-    maps = cnn_core.capture(model, shifted_pair(photo, uy * jy, ux * jx, crop), layer)[layer]
-    rows = [r for r in interior_units(field, 0) if r + uy in interior_units(field, 0)]
-    cols = [c for c in interior_units(field, 1) if c + ux in interior_units(field, 1)]
-    assert rows and cols, f"{layer} has no interior units in a {crop}px view: its field is {field.size}"
-    moved = maps[1][:, rows][:, :, cols]
-    original = maps[0][:, [r + uy for r in rows]][:, :, [c + ux for c in cols]]
-    # Same filters on the same pixels: equal up to float32 summation order (the conv kernels
-    # tile positions differently), so the tolerance is a few ulps of the activations' scale.
-    torch.testing.assert_close(moved, original, rtol=rtol, atol=atol * float(original.abs().max()))
 
 
 @few_examples()
@@ -72,25 +40,6 @@ def test_equivariance_claim_fails_without_weight_sharing(zoo, image):
     model = zoo.get("vgg16")
     with position_dependent(model.features[2], strength=1.0), pytest.raises(AssertionError):
         check_equivariance(model, "features.2", image, (1, 2), rtol=1e-4, atol=1e-5)
-
-
-def plant_and_find(model, channel: int, unit: tuple[int, int], size: int = 96) -> tuple[int, int]:
-    """Plant filter ``channel`` of the first conv in faint noise; return where its map peaks."""
-    path = cnn_core.first_conv(model)
-    field = cnn_core.receptive_field(model, path, input_size=(size, size))
-    weight = model.get_submodule(path).weight[channel].detach()
-    generator = torch.Generator().manual_seed(channel)
-    noise = 1e-3 * torch.randn(1, weight.shape[0], size, size, generator=generator).to(weight)
-    box = field.box(*unit, clip=False)
-    noise[0, :, box.slices[0], box.slices[1]] += weight / weight.norm()
-    response = cnn_core.capture(model, noise, path)[path][0, channel]
-    return divmod(int(torch.argmax(response)), response.shape[1])
-
-
-def plantable_units(model, size: int = 96) -> tuple[range, range]:
-    path = cnn_core.first_conv(model)
-    field = cnn_core.receptive_field(model, path, input_size=(size, size))
-    return interior_units(field, 0), interior_units(field, 1)
 
 
 @given(data=st.data())

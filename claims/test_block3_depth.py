@@ -8,27 +8,13 @@ half (sparsity and abstraction grow with depth) is measured against random twins
 from __future__ import annotations
 
 import pytest
-from torch import nn
 
 import cnn_core
 from claims.matrix import record
-from claims.probes import spatial_leaves
 from claims.rules import RULES
+from claims.structural import check_probe_shapes, depth_violations
 
 pytestmark = pytest.mark.structural
-
-
-def depth_violations(model: nn.Module) -> list[str]:
-    """Every step along the network where channels fall or resolution grows."""
-    spatial = spatial_leaves(cnn_core.layers(model))
-    violations = []
-    for before, after in zip(spatial, spatial[1:]):
-        (_, c0, h0, w0), (_, c1, h1, w1) = before.output_shape, after.output_shape
-        if c1 < c0:
-            violations.append(f"channels fall from {c0} ({before.path}) to {c1} ({after.path})")
-        if h1 > h0 or w1 > w0:
-            violations.append(f"resolution grows from {h0}x{w0} ({before.path}) to {h1}x{w1} ({after.path})")
-    return violations
 
 
 def test_channels_never_decrease_and_resolution_never_increases(model, request):
@@ -47,20 +33,6 @@ def test_depth_claim_fails_when_a_layer_upsamples(zoo, monkeypatch):
     monkeypatch.setattr(model.features[10], "padding", (5, 5))
     assert any("resolution grows" in v for v in depth_violations(model))
     assert RULES["S-channels-grow-resolution-falls"].judge("vgg16", len(depth_violations(model))).status == "REFUTED"
-
-
-NOTEBOOK_PROBES = {
-    # notebook comment                                      layer          shape it prints
-    "Early (layer 2): 64 channels, high resolution": ("features.2", (1, 64, 224, 224)),
-    "Middle (layer 16): 256 channels, medium resolution": ("features.16", (1, 256, 28, 28)),
-    "Deep (layer 28): 512 channels, low resolution": ("features.28", (1, 512, 14, 14)),
-}
-
-
-def check_probe_shapes(model: nn.Module, x) -> None:
-    maps = cnn_core.capture(model, x, [layer for layer, _ in NOTEBOOK_PROBES.values()])
-    for claim, (layer, shape) in NOTEBOOK_PROBES.items():
-        assert tuple(maps[layer].shape) == shape, f"{claim!r}: {layer} gives {list(maps[layer].shape)}"
 
 
 @pytest.mark.models("vgg16")

@@ -5,45 +5,33 @@ Deeper neurons have larger receptive fields but still maintain spatial correspon
 """
 from __future__ import annotations
 
-import copy
-import functools
-
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from torch import nn
 
 import cnn_core
-from cnn_core import Box
 from claims.breaks import global_context, mirrored
 from claims.matrix import record
-from claims.probes import probe_layers
-from claims.rules import RULES
 from claims.strategies import boxes, few_examples
+from claims.structural import (
+    EMPIRICAL_CANVAS,
+    TRANSFORMER,
+    TRANSFORMER_PROBE,
+    analytic_table,
+    check_deep_structure,
+    check_empirical_matches_analytic,
+    check_fields_grow,
+    check_locality,
+    check_textbook_fields,
+    deep_change_summary,
+    deep_probes,
+    float64_copy,
+    gradual_verdict,
+    locality_verdict,
+    locality_view,
+)
 
 pytestmark = pytest.mark.structural
-
-NOTEBOOK_BOX = cnn_core.Box(50, 60, 150, 160)  # perturbed_tensor[:, :, 50:150, 60:160] = 0
-
-
-# --- receptive fields grow ------------------------------------------------------------------
-
-def check_fields_grow(model: nn.Module) -> int:
-    checked = 0
-    for name, field in cnn_core.receptive_fields(model).items():
-        if field.is_global or field.input_field_size is None:
-            continue
-        module = model.get_submodule(name.partition("@")[0])
-        assert field.size >= field.input_field_size, f"{name}: field shrinks from {field.input_field_size} to {field.size}"
-        kernel = getattr(module, "kernel_size", 1)
-        kernel = kernel if isinstance(kernel, tuple) else (kernel, kernel)
-        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) and min(kernel) > 1:
-            assert all(a > b for a, b in zip(field.size, field.input_field_size)), (
-                f"{name} ({type(module).__name__}, kernel {kernel}) does not grow the field beyond {field.input_field_size}"
-            )
-        checked += 1
-    return checked
 
 
 def test_receptive_fields_grow_with_depth(model):
@@ -64,26 +52,6 @@ def test_growth_claim_fails_when_layers_only_subsample(zoo, monkeypatch):
         check_fields_grow(zoo.get("vgg16"))
 
 
-# Published values for VGG16 at 224x224 (Araujo, Norris & Sim, "Computing Receptive Fields of
-# Convolutional Neural Networks", Distill 2019; also the classic receptive-field tables):
-# layer alias -> (receptive field size, effective stride).
-VGG16_TEXTBOOK = {
-    "conv1_1": (3, 1), "conv1_2": (5, 1), "pool1": (6, 2),
-    "conv2_1": (10, 2), "conv2_2": (14, 2), "pool2": (16, 4),
-    "conv3_1": (24, 4), "conv3_2": (32, 4), "conv3_3": (40, 4), "pool3": (44, 8),
-    "conv4_1": (60, 8), "conv4_2": (76, 8), "conv4_3": (92, 8), "pool4": (100, 16),
-    "conv5_1": (132, 16), "conv5_2": (164, 16), "conv5_3": (196, 16), "pool5": (212, 32),
-}
-
-
-def check_textbook_fields(model: nn.Module) -> None:
-    for alias, (size, jump) in VGG16_TEXTBOOK.items():
-        field = cnn_core.receptive_field(model, alias)
-        assert (field.size, field.jump) == ((size, size), (jump, jump)), (
-            f"{alias}: field {field.size} with jump {field.jump}, the textbook says {size} with jump {jump}"
-        )
-
-
 @pytest.mark.models("vgg16", "vgg16_bn")
 def test_vgg16_receptive_fields_are_the_textbook_values(model):
     """"Each neuron in a deep layer only 'sees' a portion of the original image": VGG16's conv5_3
@@ -97,23 +65,6 @@ def test_textbook_claim_fails_when_a_pool_stride_changes(zoo, monkeypatch):
     monkeypatch.setattr(model.features[4], "stride", 1)
     with pytest.raises(AssertionError, match="pool1"):
         check_textbook_fields(model)
-
-
-# The size the notebook feeds. Fields wider than it (ResNet-18's layer4: 435 pixels) are compared
-# clipped to the image, which also checks how padding cuts the corner unit's field.
-EMPIRICAL_CANVAS = (224, 224)
-
-
-@functools.lru_cache(maxsize=16)
-def analytic_table(model: nn.Module) -> dict[str, cnn_core.ReceptiveField]:
-    return cnn_core.receptive_fields(model, EMPIRICAL_CANVAS)
-
-
-def check_empirical_matches_analytic(model: nn.Module, layer: str, table) -> None:
-    field = table[layer]
-    for unit in ((field.output_size[0] // 2, field.output_size[1] // 2), (0, 0)):
-        measured = cnn_core.empirical_receptive_field(model, layer, EMPIRICAL_CANVAS, unit=unit)
-        assert measured == field.box(*unit), f"{layer} unit {unit}: gradient support {measured}, analytic {field.box(*unit)}"
 
 
 @pytest.mark.probes("spatial")
@@ -131,35 +82,6 @@ def test_field_agreement_fails_when_the_analytic_ignores_padding(zoo, monkeypatc
     table = cnn_core.receptive_fields(model, EMPIRICAL_CANVAS)
     with pytest.raises(AssertionError, match="gradient support"):
         check_empirical_matches_analytic(model, "features.2", table)
-
-
-# --- occlusion is local ---------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=4)
-def float64_copy(model: nn.Module, layer: str) -> nn.Module:
-    """The model cut after ``layer``, in float64 (the copy holds only what that layer needs)."""
-    return copy.deepcopy(cnn_core.tracing.truncate(model, layer)).double()
-
-
-def units_outside(field: cnn_core.ReceptiveField, box: cnn_core.Box, difference: torch.Tensor) -> torch.Tensor:
-    """The difference map with every unit whose field overlaps ``box`` set to zero."""
-    rows, cols = field.units_touching(box)
-    outside = difference.clone()
-    outside[rows, cols] = 0
-    return outside
-
-
-def check_locality(field, box, difference: torch.Tensor, atol: float) -> None:
-    leak = float(units_outside(field, box, difference).abs().max())
-    assert leak <= atol, f"occluding {box} changes units whose fields miss it, by up to {leak:.3g}"
-
-
-def locality_view(model, layer: str, image) -> tuple[torch.Tensor, cnn_core.ReceptiveField]:
-    """The photo at the smallest size (64 to 224 px) where some units' fields can miss a box:
-    twice the layer's field. Early layers need only 64 px, which keeps float64 cheap."""
-    size = min(224, max(64, 2 * cnn_core.receptive_field(model, layer).size[0]))
-    x = cnn_core.preprocess(image, size=size).to(next(model.parameters()).device)
-    return x, cnn_core.receptive_field(model, layer, input_size=(size, size))
 
 
 @few_examples()
@@ -202,54 +124,6 @@ def test_early_change_is_the_box_grown_by_the_field_radius(model, layer, image, 
     assert cnn_core.changed_region(difference) == expected
 
 
-def deep_change_summary(model, early: str, deep: str, x, box) -> dict:
-    differences = cnn_core.occlusion_diff(model, x, box, [early, deep])
-    summary = {}
-    for name in (early, deep):
-        field = cnn_core.receptive_field(model, name)
-        difference = differences[name][0]
-        rows = field.start[0] + field.jump[0] * torch.arange(difference.shape[0], dtype=torch.float64)
-        cols = field.start[1] + field.jump[1] * torch.arange(difference.shape[1], dtype=torch.float64)
-        region = cnn_core.changed_region(difference)
-        covered = [field.box(r, c) for r in (region.top, region.bottom - 1) for c in (region.left, region.right - 1)]
-        inside = ((rows >= box.top - 0.5) & (rows <= box.bottom - 0.5)).view(-1, 1) & (
-            (cols >= box.left - 0.5) & (cols <= box.right - 0.5)).view(1, -1)
-        difference = difference.double().cpu()
-        summary[name] = {
-            "jump": field.jump[0],
-            "area": (max(b.bottom for b in covered) - min(b.top for b in covered))
-                    * (max(b.right for b in covered) - min(b.left for b in covered)),
-            "centre": cnn_core.centre_of_mass(difference, rows, cols),
-            "contrast": float(difference[inside].mean() / difference[~inside].mean())
-                        if inside.any() and (~inside).any() else float("inf"),
-        }
-    return summary
-
-
-# "Still spatially structured": units over the box change more than the rest, no more is claimed.
-# Measured on the cat over 12 random 64-128 px boxes: VGG16 ImageNet features 2.5-6.3, MobileNetV2
-# ImageNet 1.5-3.0 (hypothesis found a box at 1.50), random MobileNetV2 2.5-4.8, random ResNet18 1.9-2.9.
-STRUCTURE_CONTRAST = 1.0
-
-
-def check_deep_structure(summary: dict, early: str, deep: str, box) -> None:
-    assert summary[deep]["area"] > summary[early]["area"], "the deep change is not broader than the early one"
-    # The deep map samples the image every `jump` pixels: its centre of mass is located to within
-    # half a jump, so the box is widened by that much.
-    slack = summary[deep]["jump"] // 2
-    widened = Box(box.top - slack, box.left - slack, box.bottom + slack, box.right + slack)
-    assert widened.contains_point(*summary[deep]["centre"]), (
-        f"the deep change is centred at {summary[deep]['centre']}, outside {box} widened by {slack}"
-    )
-    assert summary[deep]["contrast"] > STRUCTURE_CONTRAST, (
-        f"units over the box change only {summary[deep]['contrast']:.2f}x more than the others"
-    )
-
-
-def deep_probes(model_name: str) -> tuple[str, str]:
-    return probe_layers(model_name, "early")[0], probe_layers(model_name, "deep")[0]
-
-
 @few_examples()
 @given(box=boxes(224, min_side=64, max_side=128))
 def test_deep_change_is_broader_but_still_centred_on_the_box(model, model_name, image_tensor, box):
@@ -271,75 +145,10 @@ def test_structure_claim_fails_when_the_deep_maps_are_mirrored(zoo, image_tensor
         check_deep_structure(summary, "features.2", "features.28", box)
 
 
-# --- the claims matrix: locality and gradual growth, which a transformer must fail -----------
-
-TRANSFORMER = "vit_b_16"  # the deliberate break of both claims: attention mixes every patch
-TRANSFORMER_PROBE = "encoder.layers.encoder_layer_0"
-
-
-def unit_grid(model: nn.Module, layer: str, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A layer's output as [N, C, H, W] maps, with each unit's centre in input pixels (rows, columns).
-
-    Conv maps use their receptive fields; transformer tokens [N, 1 + g*g, D] are laid back on their
-    g x g patch grid (the class token dropped).
-    """
-    size = output.shape
-    if len(size) == 4:
-        field = cnn_core.receptive_field(model, layer)
-        rows = field.start[0] + field.jump[0] * torch.arange(size[2], dtype=torch.float64)
-        cols = field.start[1] + field.jump[1] * torch.arange(size[3], dtype=torch.float64)
-        return output, rows, cols
-    grid = int(round((size[1] - 1) ** 0.5))
-    patch = cnn_core.models.input_size_of(model)[0] / grid
-    centres = patch * torch.arange(grid, dtype=torch.float64) + (patch - 1) / 2
-    return output[:, 1:].reshape(size[0], grid, grid, size[2]).permute(0, 3, 1, 2), centres, centres
-
-
-def far_units_changed(model: nn.Module, probe: str, x: torch.Tensor) -> tuple[float, int]:
-    """Blank a corner box (an eighth of the side); the fraction of far units (centre at least 0.6 of
-    the side away, along rows or columns) whose activation changed at all, in float64."""
-    size = x.shape[-1]
-    box = Box(0, 0, size // 8, size // 8)
-    model64 = float64_copy(model, probe)
-    x = x[:1].double()
-    both = torch.cat([x, cnn_core.occlude(x, box, "mean", cnn_core.models.normalization_of(model))])
-    output = cnn_core.capture(model64, both, probe)[probe]
-    grid, rows, cols = unit_grid(model, probe, output)
-    changed = (grid[0] != grid[1]).any(dim=0)
-    far = (rows.view(-1, 1) >= 0.6 * size) | (cols.view(1, -1) >= 0.6 * size)
-    return float(changed[far].double().mean()), int(far.sum())
-
-
-def locality_verdict(model: nn.Module, probe: str, x: torch.Tensor):
-    fraction, far = far_units_changed(model, probe, x)
-    return RULES["S-occlusion-stays-local"].judge(cnn_core.model_card(model).label, fraction,
-                                                  detail=f"{far} far units at {probe}")
-
-
 def test_occlusion_stays_local_in_deep_layers(model, model_name, image_tensor, request):
     """"Even deep layers maintain spatial correspondence with the input image!": blanking a corner
     leaves every far unit of the last conv exactly unchanged."""
     record(request, locality_verdict(model, deep_probes(model_name)[1], image_tensor))
-
-
-def largest_field_jump(model: nn.Module, probe: str) -> tuple[float, str]:
-    """The largest factor by which one layer widens the receptive field beyond the widest so far."""
-    widest, largest, where = None, 1.0, ""
-    for name, field in cnn_core.receptive_fields(model).items():
-        if field.output_size is None and not field.is_global:
-            continue
-        if widest is not None and field.size[0] / widest > largest:
-            largest, where = field.size[0] / widest, name
-        widest = max(widest or 0, field.size[0])
-        if name == probe:
-            break
-    return largest, where
-
-
-def gradual_verdict(model: nn.Module, probe: str):
-    factor, where = largest_field_jump(model, probe)
-    return RULES["S-fields-grow-gradually"].judge(cnn_core.model_card(model).label, factor,
-                                                  detail=f"largest jump at {where}")
 
 
 def test_receptive_fields_grow_gradually(model, model_name, request):

@@ -15,11 +15,9 @@ import torchvision
 from torchvision.models import VGG16_Weights, WeightsEnum
 
 import cnn_core
-from claims.notebook import detach_hooks
+from claims.notebook import NOTEBOOK_BOX, detach_hooks
 
 pytestmark = pytest.mark.structural
-
-NOTEBOOK_BOX = cnn_core.Box(50, 60, 150, 160)
 
 
 @pytest.fixture(scope="module")

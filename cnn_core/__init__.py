@@ -4,6 +4,7 @@ Models by name, images to tensors, layers by path or alias, activations as they 
 receptive fields, and occlusion. Every public name is importable from here.
 """
 from .activations import capture, check_input
+from .empirical_field import effective_receptive_field, empirical_receptive_field
 from .errors import (
     AmbiguousLayer,
     CnnCoreError,
@@ -16,24 +17,49 @@ from .errors import (
 )
 from .geometry import Box
 from .images import (
-    DEFAULT_IMAGE, IMAGENET, IMAGENET_MEAN, IMAGENET_STD, UNIT, ImageFolder, Normalization, collate_images, denormalize,
-    fill_value, image_files, load_image, normalize, preprocess,
+    DEFAULT_IMAGE,
+    IMAGENET,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    UNIT,
+    ImageFolder,
+    Normalization,
+    collate_images,
+    denormalize,
+    fill_value,
+    image_files,
+    load_image,
+    normalize,
+    preprocess,
 )
+from .incremental import incremental_plan, occlusion_cost
 from .layer_index import Layer, LayerRef, first_conv, layers, resolve, vgg_aliases
 from .metrics import (
-    Estimate, centre_of_mass, changed_region, colour_opponency, correlation, edge_energy, edge_strength, invariance,
-    mean_ci, sparsity,
+    Estimate,
+    centre_of_mass,
+    changed_region,
+    colour_opponency,
+    correlation,
+    edge_energy,
+    edge_strength,
+    invariance,
+    mean_ci,
+    sparsity,
 )
 from .models import (
-    ModelCard, available_models, build_architecture, is_trained, load_model, model_card, preprocess_for, random_twin,
+    ModelCard,
+    available_models,
+    build_architecture,
+    is_trained,
+    load_model,
+    model_card,
+    preprocess_for,
+    random_twin,
     with_card,
 )
-from .stages import ActivationSummary, by_stage, summarise_activations
-from .incremental import incremental_plan, occlusion_cost
 from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
-from .receptive import (
-    ReceptiveField, effective_receptive_field, empirical_receptive_field, receptive_field, receptive_fields,
-)
+from .receptive import ReceptiveField, receptive_field, receptive_fields
+from .stages import ActivationSummary, by_stage, summarise_activations
 
 __all__ = [
     "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",

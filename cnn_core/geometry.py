@@ -61,3 +61,8 @@ class Box:
         if self.top < 0 or self.left < 0 or self.bottom > height or self.right > width:
             raise InputError(f"{what} {self} reaches outside the {height}x{width} image; keep it within rows 0:{height} and columns 0:{width}")
         return self
+
+
+def as_pair(value) -> tuple[int, int]:
+    """A layer's size argument per axis: ``3`` -> ``(3, 3)``, ``(3, 5)`` unchanged."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)

@@ -24,16 +24,12 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from .geometry import Box
+from .geometry import Box, as_pair
 from .tracing import trace
 
 POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Hardtanh, nn.Sigmoid,
              nn.Tanh, nn.Identity, nn.Dropout, nn.BatchNorm2d)
 WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
-
-
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 @dataclass(frozen=True)
@@ -48,8 +44,8 @@ class Geometry:
     @classmethod
     def of(cls, module: nn.Module) -> Geometry:
         dilation = getattr(module, "dilation", 1)
-        return cls(_pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
-                   _pair(dilation))
+        return cls(as_pair(module.kernel_size), as_pair(module.stride or module.kernel_size), as_pair(module.padding),
+                   as_pair(dilation))
 
     def affected(self, axis: int, start: int, stop: int, out_size: int) -> tuple[int, int]:
         """Output units ``[lo, hi)`` whose window reads any input in ``[start, stop)``."""
@@ -265,4 +261,4 @@ def _shapes(chain, height: int, width: int) -> list[tuple[int, int, None]]:
 
 def _macs(conv: nn.Conv2d, shape) -> int:
     out_h, out_w, _ = shape
-    return out_h * out_w * conv.out_channels * (conv.in_channels // conv.groups) * math.prod(_pair(conv.kernel_size))
+    return out_h * out_w * conv.out_channels * (conv.in_channels // conv.groups) * math.prod(as_pair(conv.kernel_size))

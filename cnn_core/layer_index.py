@@ -8,6 +8,7 @@ call one ``relu`` twice), by ``path@k`` with ``k`` the 0-based call.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -119,14 +120,11 @@ def layers(model: nn.Module, input_size: tuple[int, int] | None = None, in_chann
     records = [(names[module], module, *shapes) for module, *shapes in _record_calls(model, (1, in_channels, *input_size))
                if module in names]
 
-    calls = Counter(path for path, *_ in records)
-    seen: dict[str, int] = {}
+    names = call_names([path for path, *_ in records])
     listing = []
-    for path, module, input_shape, output_shape in records:
-        index = seen.get(path, 0)
-        seen[path] = index + 1
+    for name, (path, module, input_shape, output_shape) in zip(names, records):
         listing.append(Layer(
-            path=path if calls[path] == 1 else f"{path}@{index}",
+            path=name,
             alias=alias_of(model, path),
             type=type(module).__name__,
             input_shape=input_shape,
@@ -134,6 +132,16 @@ def layers(model: nn.Module, input_size: tuple[int, int] | None = None, in_chann
             container=any(True for _ in module.children()),
         ))
     return listing
+
+
+def call_names(paths: Sequence[str]) -> list[str]:
+    """The layer name of each call, given the module path of each call in order: the path itself,
+    or ``path@k`` for the k-th call (from 0) of a module that runs more than once."""
+    calls, seen, names = Counter(paths), Counter(), []
+    for path in paths:
+        names.append(path if calls[path] == 1 else f"{path}@{seen[path]}")
+        seen[path] += 1
+    return names
 
 
 def call_counts(model: nn.Module, input_shape: tuple[int, ...]) -> dict[nn.Module, int]:
@@ -158,7 +166,7 @@ def _record_calls(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[
     handles = [module.register_forward_hook(record) for module in model.modules()]
     try:
         try:
-            _meta_pass(model, input_shape)
+            meta_pass(model, input_shape)
         except (NotImplementedError, RuntimeError):
             records.clear()
             with torch.no_grad():
@@ -169,11 +177,26 @@ def _record_calls(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[
     return records
 
 
-def _meta_pass(model: nn.Module, shape: tuple[int, ...]) -> None:
-    """Run ``model`` with every parameter and buffer swapped for a meta tensor: shapes only."""
-    state = {name: torch.empty_like(t, device="meta") for name, t in [*model.named_parameters(), *model.named_buffers()]}
+class _Call(nn.Module):
+    """``run(x)`` as a module owning ``model``, so that functional_call can swap ``model``'s state."""
+
+    def __init__(self, model: nn.Module, run: Callable | None):
+        super().__init__()
+        self.model = model
+        self._run = run  # a bound method or function, never a second registration of ``model``
+
+    def forward(self, x):
+        return self._run(x) if self._run is not None else self.model(x)
+
+
+def meta_pass(model: nn.Module, shape: tuple[int, ...], run: Callable | None = None):
+    """Run ``model`` (or ``run(x)``, which calls it) on a meta input of ``shape`` with every
+    parameter and buffer swapped for a meta tensor: shapes only, no arithmetic, no memory."""
+    state = {f"model.{name}": torch.empty_like(t, device="meta")
+             for name, t in [*model.named_parameters(), *model.named_buffers()]}
     with torch.no_grad():
-        torch.func.functional_call(model, state, (torch.zeros(shape, device="meta", dtype=_dtype(model)),))
+        return torch.func.functional_call(_Call(model, run), state,
+                                          (torch.zeros(shape, device="meta", dtype=_dtype(model)),))
 
 
 def _zeros_like_input(model: nn.Module, shape: tuple[int, ...]) -> torch.Tensor:

@@ -49,6 +49,8 @@ TINY_VGG_CLASSES = (
     "lifeboat", "ladybug", "pizza", "bell pepper", "school bus",
     "koala", "espresso", "red panda", "orange", "sport car",
 )
+# CNN Explainer's demo images are named <prefix>_<n>.jpeg; the prefix of each class, in class order.
+TINY_VGG_IMAGE_PREFIXES = ("boat", "bug", "pizza", "pepper", "bus", "koala", "espresso", "panda", "orange", "car")
 
 
 @dataclass(frozen=True)
@@ -164,18 +166,27 @@ def _timm():
     return timm
 
 
-def tiny_vgg_json(fixtures_dir: str | os.PathLike | None = None) -> Path:
-    """CNN Explainer's Tiny VGG ``model.json`` under ``fixtures_dir`` (default: ``$CNN_CLAIMS_FIXTURES``)."""
-    folder = fixtures_dir if fixtures_dir is not None else os.environ.get(FIXTURES_ENV)
-    if not folder:
+def tiny_vgg_json(fixtures_dir: str | os.PathLike | None) -> Path:
+    """CNN Explainer's Tiny VGG ``model.json``, under ``fixtures_dir/tiny-vgg/``."""
+    if not fixtures_dir:
         raise WeightsError(
-            f"Tiny VGG is read from CNN Explainer's files: set {FIXTURES_ENV} to the folder that holds "
-            f"tiny-vgg/ (for example ../shared/fixtures), or pass weights='path/to/model.json'"
+            f"Tiny VGG is read from CNN Explainer's files: pass fixtures_dir, the folder that holds tiny-vgg/ "
+            f"(the suite takes --fixtures-dir or {FIXTURES_ENV}; for example ../shared/fixtures), "
+            f"or weights='path/to/model.json'"
         )
-    path = Path(folder) / TINY_VGG / "model.json"
+    path = Path(fixtures_dir) / TINY_VGG / "model.json"
     if not path.is_file():
-        raise WeightsError(f"fixtures folder {os.fspath(folder)!r} holds no {TINY_VGG}/model.json")
+        raise WeightsError(f"fixtures folder {os.fspath(fixtures_dir)!r} holds no {TINY_VGG}/model.json")
     return path
+
+
+def tiny_vgg_demo_images(fixtures_dir: str | os.PathLike | None) -> list[tuple[Path, int]]:
+    """CNN Explainer's 20 labelled demo images under ``fixtures_dir/tiny-vgg/images/`` with each one's
+    class index (:data:`TINY_VGG_CLASSES`), sorted by name; [] without the folder."""
+    folder = Path(fixtures_dir) / TINY_VGG / "images" if fixtures_dir else None
+    if folder is None or not folder.is_dir():
+        return []
+    return [(path, TINY_VGG_IMAGE_PREFIXES.index(path.name.split("_")[0])) for path in sorted(folder.glob("*.jpeg"))]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -1,14 +1,11 @@
-"""Receptive fields, computed analytically and measured empirically.
+"""Receptive fields, computed analytically (the empirical twin is :mod:`.empirical_field`).
 
-Analytic: the model is traced with ``torch.fx`` and every node's field is propagated through
+The model is traced with ``torch.fx`` and every node's field is propagated through
 Conv2d, MaxPool2d, AvgPool2d and adaptive pools (kernel, stride, padding, dilation; ceil mode
 does not move fields). Where branches meet (ResNet's residual add) the field is the union of
 the branches' fields. An operation that mixes all positions (flatten, linear, attention,
 broadcasting a 1x1 map) makes the field global. Shapes come from a pass on the meta device.
 
-Empirical: the support of d(unit)/d(input) on a twin of the model whose every weight is
-positive, activations are identities and max pools are average pools, so that no gradient
-can vanish or cancel: the support is then exactly the receptive field (clipped to the image).
 """
 from __future__ import annotations
 
@@ -22,10 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import InputError, LayerNotFound, ReceptiveFieldError
-from .geometry import Box
-from .layer_index import resolve
+from .geometry import Box, as_pair
+from .layer_index import meta_pass, resolve
 from .models import input_size_of
-from .tracing import copy_until, layer_node, node_names, trace, truncate
+from .tracing import node_names, trace
 
 POINTWISE_MODULES = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
@@ -95,6 +92,19 @@ class ReceptiveField:
         left = self.first[1] + col * self.jump[1]
         return Box(top, left, top + self.size[0], left + self.size[1])
 
+    def unit_centres(self, axis: int, count: int | None = None) -> torch.Tensor:
+        """Each unit's field centre along ``axis`` (0 rows, 1 columns) in input pixels, float64,
+        for ``count`` units (default: the layer's output size)."""
+        count = self.output_size[axis] if count is None else count
+        return self.start[axis] + self.jump[axis] * torch.arange(count, dtype=torch.float64)
+
+    def interior_units(self, axis: int) -> range:
+        """The units along ``axis`` whose whole field lies inside the input: they never see padding."""
+        first, span, jump = self.first[axis], self.size[axis], self.jump[axis]
+        begin = -(first // jump) if first < 0 else 0
+        end = (self.input_size[axis] - span - first) // jump + 1
+        return range(begin, min(max(begin, end), self.output_size[axis]))
+
     def units_touching(self, box: Box) -> tuple[slice, slice]:
         """Rows and columns of the units whose field overlaps ``box`` (possibly empty slices)."""
         if self.is_global:
@@ -133,55 +143,6 @@ def receptive_field(model: nn.Module, layer: str, input_size: tuple[int, int] | 
     if ref.name not in table:
         raise LayerNotFound(layer, table, hint="that module does not take part in the traced forward pass")
     return dataclasses.replace(table[ref.name], layer=layer)
-
-
-def empirical_receptive_field(
-    model: nn.Module, layer: str, input_size: tuple[int, int] | None = None, unit: tuple[int, int] | None = None
-) -> Box:
-    """The input pixels whose change can reach one unit of ``layer`` (default: the centre unit).
-
-    Measured as the non-zero support of d(unit)/d(input) on the positive, linear twin.
-    """
-    input_size = tuple(input_size) if input_size is not None else input_size_of(model)
-    graph_module = trace(model)
-    twin = copy_until(graph_module, layer_node(model, graph_module, layer), replace=_support_twin_node)
-    pixels = torch.ones(1, 1, *input_size, dtype=torch.float64, requires_grad=True)
-    out = twin(pixels)
-    if out.dim() != 4:
-        raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
-    row, col = unit if unit is not None else (out.shape[2] // 2, out.shape[3] // 2)
-    if not (0 <= row < out.shape[2] and 0 <= col < out.shape[3]):
-        raise InputError(f"unit {(row, col)} is outside layer {layer!r}'s {out.shape[2]}x{out.shape[3]} map")
-    (gradient,) = torch.autograd.grad(out[0, :, row, col].sum(), pixels)
-    support = gradient[0, 0] > 0
-    rows = torch.nonzero(support.any(dim=1)).flatten()
-    cols = torch.nonzero(support.any(dim=0)).flatten()
-    return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
-
-
-def effective_receptive_field(model: nn.Module, layer: str, x: torch.Tensor, mass: float = 0.9) -> float:
-    """The side, in pixels, of the centred square holding ``mass`` of |d(centre unit)/d(input)|
-    on the real model and input (Luo et al., 2016): usually much smaller than the theoretical field."""
-    ref = resolve(model, layer)
-    cut = truncate(model, ref.name)
-    pixels = x.detach().clone().requires_grad_(True)
-    out = cut(pixels)
-    if out.dim() != 4:
-        raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
-    (gradient,) = torch.autograd.grad(out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum(), pixels)
-    weight = gradient[0].abs().sum(dim=0)
-    rows = torch.arange(weight.shape[0], dtype=weight.dtype, device=weight.device)
-    cols = torch.arange(weight.shape[1], dtype=weight.dtype, device=weight.device)
-    total = weight.sum()
-    if total <= 0:
-        return 0.0
-    centre_row = float((weight.sum(dim=1) * rows).sum() / total)
-    centre_col = float((weight.sum(dim=0) * cols).sum() / total)
-    distance = torch.maximum((rows - centre_row).abs().view(-1, 1), (cols - centre_col).abs().view(1, -1))
-    order = torch.argsort(distance.flatten())
-    inside = torch.cumsum(weight.flatten()[order], dim=0) / total
-    radius = float(distance.flatten()[order][int(torch.searchsorted(inside, torch.tensor(mass, dtype=inside.dtype, device=inside.device)))])
-    return 2 * radius + 1
 
 
 # --- analytic propagation ------------------------------------------------------------------
@@ -233,8 +194,8 @@ class _Propagator(fx.Interpreter):
                 padding = _conv_padding(module)
                 return "spatial", tuple(zip(module.kernel_size, module.stride, padding, module.dilation))
             if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-                kernel, stride, padding = (_pair(getattr(module, a)) for a in ("kernel_size", "stride", "padding"))
-                dilation = _pair(getattr(module, "dilation", 1))
+                kernel, stride, padding = (as_pair(getattr(module, a)) for a in ("kernel_size", "stride", "padding"))
+                dilation = as_pair(getattr(module, "dilation", 1))
                 return "spatial", tuple(zip(kernel, stride, padding, dilation))
             if isinstance(module, ADAPTIVE_POOLS):
                 return "adaptive", None
@@ -322,32 +283,13 @@ def _conv_padding(module: nn.Conv2d) -> tuple[int, int]:
     return module.padding
 
 
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 def _propagate(graph_module: fx.GraphModule, input_size: tuple[int, int]):
     if len(input_size) != 2 or any(not isinstance(s, int) or s < 1 for s in input_size):
         raise InputError(f"input_size must be two positive integers (height, width), got {input_size!r}")
     propagator = _Propagator(graph_module)
     channels = _input_channels(graph_module)
-    state = {
-        name: torch.empty_like(t, device="meta")
-        for name, t in [*graph_module.named_parameters(), *graph_module.named_buffers()]
-    }
-
-    class _Run(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.graph_module = graph_module
-
-        def forward(self, x):
-            return propagator.run(x)
-
-    wrapped = {f"graph_module.{name}": t for name, t in state.items()}
     try:
-        with torch.no_grad():
-            torch.func.functional_call(_Run(), wrapped, (torch.zeros(1, channels, *input_size, device="meta"),))
+        meta_pass(graph_module, (1, channels, *input_size), run=propagator.run)
     except ReceptiveFieldError:
         raise
     except Exception as error:
@@ -370,69 +312,4 @@ def _describe(name: str, field, shape, input_size) -> ReceptiveField:
     return ReceptiveField(
         name, (rows.size, cols.size), (rows.jump, cols.jump), (rows.first, cols.first), tuple(input_size), output_size,
         row_spans=rows.spans, col_spans=cols.spans,
-    )
-
-
-# --- the support twin ------------------------------------------------------------------------
-
-class _SupportConv(nn.Module):
-    """Averages all channels, then a positive kernel with the original geometry."""
-
-    def __init__(self, conv: nn.Conv2d):
-        super().__init__()
-        self.geometry = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation)
-        self.padding_mode = conv.padding_mode
-        self.pad = conv._reversed_padding_repeated_twice
-        kh, kw = conv.kernel_size
-        self.register_buffer("weight", torch.full((1, 1, kh, kw), 1.0 / (kh * kw), dtype=torch.float64))
-
-    def forward(self, x):
-        x = x.mean(dim=1, keepdim=True)
-        if self.padding_mode != "zeros":
-            return F.conv2d(F.pad(x, self.pad, mode=self.padding_mode), self.weight,
-                            stride=self.geometry["stride"], dilation=self.geometry["dilation"])
-        return F.conv2d(x, self.weight, **self.geometry)
-
-
-class _SupportPool(nn.Module):
-    """Average pooling with the geometry of a max or average pool: every input counts."""
-
-    def __init__(self, pool: nn.Module):
-        super().__init__()
-        if _pair(getattr(pool, "dilation", 1)) != (1, 1):
-            raise ReceptiveFieldError("empirical receptive fields do not support dilated pooling")
-        self.args = dict(kernel_size=pool.kernel_size, stride=pool.stride, padding=pool.padding, ceil_mode=pool.ceil_mode)
-
-    def forward(self, x):
-        return F.avg_pool2d(x, count_include_pad=True, **self.args)
-
-
-def _identity(x, *_args, **_kwargs):
-    return x
-
-
-def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
-    """Rewrite one node of the twin: positive linear modules, identities for activations."""
-    if node.op == "call_module":
-        return _twin_module(node.graph.owning_module.get_submodule(node.target), node)
-    if node.op == "call_function" and node.target in (F.relu, torch.relu, F.relu6, F.dropout):
-        copied.target = _identity
-    elif node.op == "call_method" and node.target in ("relu", "relu_"):
-        copied.op, copied.target = "call_function", _identity
-    elif node.op == "get_attr":
-        raise ReceptiveFieldError(f"empirical receptive fields cannot handle learned tensors used directly ({node.target})")
-    return None
-
-
-def _twin_module(module: nn.Module, node: fx.Node) -> nn.Module:
-    if isinstance(module, nn.Conv2d):
-        return _SupportConv(module)
-    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        return _SupportPool(module)
-    if isinstance(module, ADAPTIVE_POOLS):
-        return nn.AdaptiveAvgPool2d(module.output_size)
-    if isinstance(module, POINTWISE_MODULES):
-        return nn.Identity()
-    raise ReceptiveFieldError(
-        f"empirical receptive fields have no support-preserving twin for {type(module).__name__} ({node.target})"
     )

@@ -7,7 +7,7 @@ import torch.fx as fx
 from torch import nn
 
 from .errors import LayerNotFound, ReceptiveFieldError
-from .layer_index import resolve
+from .layer_index import call_names, resolve
 
 
 class _Tracer(fx.Tracer):
@@ -33,20 +33,15 @@ def trace(model: nn.Module, keep_whole: set[str] = frozenset()) -> fx.GraphModul
 
 def node_names(graph_module: fx.GraphModule) -> dict[str, fx.Node]:
     """Layer name (module path, ``path@k``, or container path) -> the node that outputs it."""
-    call_counts: dict[str, int] = {}
-    for node in graph_module.graph.nodes:
-        if node.op == "call_module":
-            call_counts[node.target] = call_counts.get(node.target, 0) + 1
+    calls = [node for node in graph_module.graph.nodes if node.op == "call_module"]
+    call_name = dict(zip(calls, call_names([node.target for node in calls])))
     names: dict[str, fx.Node] = {}
-    seen: dict[str, int] = {}
     for node in graph_module.graph.nodes:
         for container in node.meta.get("nn_module_stack") or {}:
             if container != node.target:
                 names[container] = node  # the last node inside a container is its output
-        if node.op == "call_module":
-            index = seen.get(node.target, 0)
-            seen[node.target] = index + 1
-            names[node.target if call_counts[node.target] == 1 else f"{node.target}@{index}"] = node
+        if node in call_name:
+            names[call_name[node]] = node
     return names
 
 

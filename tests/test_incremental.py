@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 import cnn_core
+from claims.options import DEFAULT_MODELS
 from cnn_core import incremental
 from cnn_core.incremental import Geometry, incremental_plan, occlusion_cost
-from claims.options import DEFAULT_MODELS
 
 INCREMENTAL_MODELS = [name for name in DEFAULT_MODELS if incremental_plan(cnn_core.build_architecture(name).eval()).supported]
 

@@ -8,20 +8,16 @@ import pytest
 import torch
 
 import cnn_core
-from cnn_core.models import TINY_VGG_CLASSES
+from cnn_core.models import TINY_VGG_CLASSES, tiny_vgg_demo_images
 from cnn_core.tfjs import ChannelsLastFlatten, load_tfjs_model
-
-PREFIX_CLASS = {"boat": 0, "bug": 1, "pizza": 2, "pepper": 3, "bus": 4, "koala": 5, "espresso": 6, "panda": 7,
-                "orange": 8, "car": 9}
 
 
 @pytest.fixture(scope="module")
 def demo(tiny_vgg_folder):
     """The demo images as [N, 3, 64, 64] pixels in [0, 1], their classes and file names."""
-    files = sorted((tiny_vgg_folder / "images").glob("*.jpeg"))
-    pixels = torch.cat([cnn_core.preprocess(f, size=64, normalization=cnn_core.UNIT) for f in files])
-    labels = torch.tensor([PREFIX_CLASS[f.name.split("_")[0]] for f in files])
-    return pixels, labels, [f.name for f in files]
+    demos = tiny_vgg_demo_images(tiny_vgg_folder.parent)
+    pixels = torch.cat([cnn_core.preprocess(path, size=64, normalization=cnn_core.UNIT) for path, _ in demos])
+    return pixels, torch.tensor([label for _, label in demos]), [path.name for path, _ in demos]
 
 
 def keras_forward(folder, pixels: torch.Tensor) -> np.ndarray:
@@ -97,7 +93,6 @@ def test_unsupported_or_inconsistent_files_raise_weights_error(tiny_vgg_folder, 
         load_tfjs_model(tmp_path)
 
 
-def test_missing_fixture_says_how_to_point_at_it(monkeypatch):
-    monkeypatch.delenv("CNN_CLAIMS_FIXTURES", raising=False)
-    with pytest.raises(cnn_core.WeightsError, match="set CNN_CLAIMS_FIXTURES"):
+def test_missing_fixture_says_how_to_point_at_it():
+    with pytest.raises(cnn_core.WeightsError, match="pass fixtures_dir.*CNN_CLAIMS_FIXTURES"):
         cnn_core.load_model("tiny-vgg", weights="auto")

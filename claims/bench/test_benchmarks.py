@@ -6,19 +6,24 @@ times mean something only on the machine that produced them.
 from __future__ import annotations
 
 import copy
+from types import MappingProxyType
 
 import pytest
 import torch
-from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+from torchvision.models.feature_extraction import (
+    create_feature_extractor,
+    get_graph_node_names,
+)
 
 import cnn_core
 from claims.bench.conftest import devices
 from claims.notebook import detach_hooks
 from claims.options import RUN_OPTIONS
 from claims.probes import depth_probes
+
 CPU_BATCHES, GPU_BATCHES = (1, 8), (1, 64, 256)
-VARIANTS = {"cpu": ("fp32", "fp32-compiled"),
-            "cuda": ("fp32", "tf32", "bf16", "bf16-channels_last", "bf16-channels_last-compiled")}
+VARIANTS = MappingProxyType({"cpu": ("fp32", "fp32-compiled"),
+            "cuda": ("fp32", "tf32", "bf16", "bf16-channels_last", "bf16-channels_last-compiled")})
 
 
 def cases(batches_for_gpu=GPU_BATCHES):

@@ -13,17 +13,27 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 
+from cnn_core import (
+    capture,
+    denormalize,
+    first_conv,
+    occlude,
+    occlusion_diff,
+    receptive_fields,
+)
+
 SCHEMA_VERSION = 1
-BLOCKS = {
+BLOCKS = MappingProxyType({
     "1": "Block 1 — Image → tensors → activations",
     "2": "Block 2 — Convolution as local pattern detection",
     "3": "Block 3 — Depth = abstraction",
     "4": "Block 4 — Spatial locality and receptive fields",
     "erratum": "Erratum — where the notebook is wrong",
-}
+})
 
 
 @dataclass
@@ -90,7 +100,7 @@ def _draw(figures: dict[str, list[Callable[[], object]]], folder: Path) -> tuple
     return drawn, ""
 
 
-STATUS_COLOURS = {"CONFIRMED": "#1a7f37", "REFUTED": "#cf222e", "NOT MEASURED": "#6e7781"}
+STATUS_COLOURS = MappingProxyType({"CONFIRMED": "#1a7f37", "REFUTED": "#cf222e", "NOT MEASURED": "#6e7781"})
 
 
 def _verdict_table(verdicts: list[dict]) -> str:
@@ -166,7 +176,6 @@ def _panels(rows: int, cols: int, width: float = 3.0):
 
 
 def _show_image(axis, x: torch.Tensor, normalization, title: str) -> None:
-    from .images import denormalize
 
     axis.imshow(denormalize(x, normalization)[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy())
     axis.set_title(title, fontsize=9)
@@ -174,8 +183,6 @@ def _show_image(axis, x: torch.Tensor, normalization, title: str) -> None:
 
 def figure_first_maps(model, x, normalization):
     """Block 1: the input and the first nine maps of the first conv (its true output)."""
-    from .activations import capture
-    from .layer_index import first_conv
 
     path = first_conv(model)
     maps = capture(model, x, path)[path][0].cpu()
@@ -191,8 +198,6 @@ def figure_first_maps(model, x, normalization):
 
 def figure_filters(model, x, normalization):
     """Block 2: first-layer filters, where each responds, and an overlay normalised before colouring."""
-    from .activations import capture
-    from .layer_index import first_conv
 
     path = first_conv(model)
     weight = model.get_submodule(path).weight.detach().cpu()
@@ -214,7 +219,6 @@ def figure_filters(model, x, normalization):
 
 def figure_depth(model, x, probes: dict[str, str]):
     """Block 3: the four highest-variance channels at early, middle and deep probes, with shapes."""
-    from .activations import capture
 
     maps = capture(model, x, list(probes.values()))
     figure, axes = _panels(len(probes), 5)
@@ -230,7 +234,6 @@ def figure_depth(model, x, probes: dict[str, str]):
 
 def figure_occlusion(model, x, normalization, box, layers: list[str]):
     """Block 4: the notebook's grey patch and true black, with early and deep difference maps."""
-    from .occlusion import occlude, occlusion_diff
 
     figure, axes = _panels(2, 1 + len(layers))
     for row, fill in enumerate(("mean", "black")):
@@ -248,7 +251,6 @@ def figure_receptive_fields(model, effective: dict[str, float]):
     """Block 4: theoretical field size, effective (gradient) field size and jump, layer by layer."""
     import matplotlib.pyplot as plt
 
-    from .receptive import receptive_fields
 
     fields = [(name, f) for name, f in receptive_fields(model).items() if not f.is_global and "." in name]
     figure, axis = plt.subplots(figsize=(10, 4))

@@ -1,0 +1,132 @@
+"""Receptive fields measured: what a unit's gradient reaches in the input.
+
+Empirical: the support of d(unit)/d(input) on a twin of the model whose every weight is
+positive, activations are identities and max pools are average pools, so that no gradient
+can vanish or cancel: the support is then exactly the receptive field (clipped to the image).
+Effective: how the gradient's mass is spread on the real model and input (Luo et al., 2016).
+"""
+from __future__ import annotations
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import InputError, ReceptiveFieldError
+from .geometry import Box, as_pair
+from .layer_index import resolve
+from .metrics import centre_of_mass, changed_region
+from .models import input_size_of
+from .receptive import ADAPTIVE_POOLS, POINTWISE_MODULES
+from .tracing import copy_until, layer_node, trace, truncate
+
+
+def empirical_receptive_field(
+    model: nn.Module, layer: str, input_size: tuple[int, int] | None = None, unit: tuple[int, int] | None = None
+) -> Box:
+    """The input pixels whose change can reach one unit of ``layer`` (default: the centre unit).
+
+    Measured as the non-zero support of d(unit)/d(input) on the positive, linear twin.
+    """
+    input_size = tuple(input_size) if input_size is not None else input_size_of(model)
+    graph_module = trace(model)
+    twin = copy_until(graph_module, layer_node(model, graph_module, layer), replace=_support_twin_node)
+    pixels = torch.ones(1, 1, *input_size, dtype=torch.float64, requires_grad=True)
+    out = twin(pixels)
+    if out.dim() != 4:
+        raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
+    row, col = unit if unit is not None else (out.shape[2] // 2, out.shape[3] // 2)
+    if not (0 <= row < out.shape[2] and 0 <= col < out.shape[3]):
+        raise InputError(f"unit {(row, col)} is outside layer {layer!r}'s {out.shape[2]}x{out.shape[3]} map")
+    (gradient,) = torch.autograd.grad(out[0, :, row, col].sum(), pixels)
+    return changed_region(gradient[0, 0] > 0)
+
+
+def effective_receptive_field(model: nn.Module, layer: str, x: torch.Tensor, mass: float = 0.9) -> float:
+    """The side, in pixels, of the centred square holding ``mass`` of |d(centre unit)/d(input)|
+    on the real model and input (Luo et al., 2016): usually much smaller than the theoretical field."""
+    ref = resolve(model, layer)
+    cut = truncate(model, ref.name)
+    pixels = x.detach().clone().requires_grad_(True)
+    out = cut(pixels)
+    if out.dim() != 4:
+        raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
+    (gradient,) = torch.autograd.grad(out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum(), pixels)
+    weight = gradient[0].abs().sum(dim=0)
+    rows = torch.arange(weight.shape[0], dtype=weight.dtype, device=weight.device)
+    cols = torch.arange(weight.shape[1], dtype=weight.dtype, device=weight.device)
+    total = weight.sum()
+    if total <= 0:
+        return 0.0
+    centre_row, centre_col = centre_of_mass(weight, rows, cols)
+    distance = torch.maximum((rows - centre_row).abs().view(-1, 1), (cols - centre_col).abs().view(1, -1))
+    order = torch.argsort(distance.flatten())
+    inside = torch.cumsum(weight.flatten()[order], dim=0) / total
+    radius = float(distance.flatten()[order][int(torch.searchsorted(inside, torch.tensor(mass, dtype=inside.dtype, device=inside.device)))])
+    return 2 * radius + 1
+
+
+
+# --- the support twin ------------------------------------------------------------------------
+
+class _SupportConv(nn.Module):
+    """Averages all channels, then a positive kernel with the original geometry."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.geometry = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation)
+        self.padding_mode = conv.padding_mode
+        self.pad = conv._reversed_padding_repeated_twice
+        kh, kw = conv.kernel_size
+        self.register_buffer("weight", torch.full((1, 1, kh, kw), 1.0 / (kh * kw), dtype=torch.float64))
+
+    def forward(self, x):
+        x = x.mean(dim=1, keepdim=True)
+        if self.padding_mode != "zeros":
+            return F.conv2d(F.pad(x, self.pad, mode=self.padding_mode), self.weight,
+                            stride=self.geometry["stride"], dilation=self.geometry["dilation"])
+        return F.conv2d(x, self.weight, **self.geometry)
+
+
+class _SupportPool(nn.Module):
+    """Average pooling with the geometry of a max or average pool: every input counts."""
+
+    def __init__(self, pool: nn.Module):
+        super().__init__()
+        if as_pair(getattr(pool, "dilation", 1)) != (1, 1):
+            raise ReceptiveFieldError("empirical receptive fields do not support dilated pooling")
+        self.args = dict(kernel_size=pool.kernel_size, stride=pool.stride, padding=pool.padding, ceil_mode=pool.ceil_mode)
+
+    def forward(self, x):
+        return F.avg_pool2d(x, count_include_pad=True, **self.args)
+
+
+def _identity(x, *_args, **_kwargs):
+    return x
+
+
+def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
+    """Rewrite one node of the twin: positive linear modules, identities for activations."""
+    if node.op == "call_module":
+        return _twin_module(node.graph.owning_module.get_submodule(node.target), node)
+    if node.op == "call_function" and node.target in (F.relu, torch.relu, F.relu6, F.dropout):
+        copied.target = _identity
+    elif node.op == "call_method" and node.target in ("relu", "relu_"):
+        copied.op, copied.target = "call_function", _identity
+    elif node.op == "get_attr":
+        raise ReceptiveFieldError(f"empirical receptive fields cannot handle learned tensors used directly ({node.target})")
+    return None
+
+
+def _twin_module(module: nn.Module, node: fx.Node) -> nn.Module:
+    if isinstance(module, nn.Conv2d):
+        return _SupportConv(module)
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        return _SupportPool(module)
+    if isinstance(module, ADAPTIVE_POOLS):
+        return nn.AdaptiveAvgPool2d(module.output_size)
+    if isinstance(module, POINTWISE_MODULES):
+        return nn.Identity()
+    raise ReceptiveFieldError(
+        f"empirical receptive fields have no support-preserving twin for {type(module).__name__} ({node.target})"
+    )
