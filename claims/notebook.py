@@ -6,6 +6,7 @@ from typing import NamedTuple
 import torch
 
 from cnn_core import Box
+from cnn_core.hooks import forward_hooks
 
 # Block 4: perturbed_tensor[:, :, 50:150, 60:160] = 0
 NOTEBOOK_BOX = Box(50, 60, 150, 160)
@@ -28,13 +29,8 @@ NOTEBOOK_PROBES = (
 
 def detach_hooks(model, x, names) -> dict[str, torch.Tensor]:
     """Block 3's way: hooks storing ``output.detach()`` on the layers ``names``, then a full forward."""
-    stored = {}
-    handles = [model.get_submodule(name).register_forward_hook(
-        lambda _m, _i, output, name=name: stored.__setitem__(name, output.detach())) for name in names]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    stored, name_of = {}, {model.get_submodule(name): name for name in names}
+    with forward_hooks(name_of, lambda module, _inputs, output: stored.__setitem__(name_of[module], output.detach())), \
+            torch.no_grad():
+        model(x)
     return stored

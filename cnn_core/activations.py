@@ -9,6 +9,7 @@ stops the forward pass right after the deepest requested layer, and always remov
 """
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Iterable
 
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from .errors import AmbiguousLayer, InputError
+from .hooks import forward_hooks
 from .layer_index import LayerRef, call_counts, resolve
 
 # Per model: how often each module runs in one forward pass (from a meta-device pass).
@@ -102,16 +104,9 @@ def _run(model, x, refs: dict[str, LayerRef], modules: dict[str, nn.Module], cop
         if len(outputs) == len(refs):
             raise _StopForward
 
-    handles = [module.register_forward_hook(hook) for module in wanted]
-    try:
-        # Version counters are what reveal in-place overwrites; inference mode has none, so leave it.
-        with torch.inference_mode(False), torch.no_grad():
-            model(x)
-    except _StopForward:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
+    # Version counters are what reveal in-place overwrites; inference mode has none, so leave it.
+    with forward_hooks(wanted, hook), torch.inference_mode(False), torch.no_grad(), contextlib.suppress(_StopForward):
+        model(x)
     missing = [name for name in refs if name not in outputs]
     if missing:
         raise InputError(f"layers {missing} did not run in the forward pass")

@@ -16,6 +16,7 @@ import torchvision
 from torch import nn
 
 from .errors import InputError, LayerNotFound
+from .hooks import forward_hooks
 from .models import input_size_of
 
 
@@ -163,17 +164,13 @@ def _record_calls(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[
     def record(module, inputs, output):
         records.append((module, shape_of(inputs[0]) if inputs else None, shape_of(output)))
 
-    handles = [module.register_forward_hook(record) for module in model.modules()]
-    try:
+    with forward_hooks(model.modules(), record):
         try:
             meta_pass(model, input_shape)
         except (NotImplementedError, RuntimeError):
             records.clear()
             with torch.no_grad():
                 model(_zeros_like_input(model, input_shape))
-    finally:
-        for handle in handles:
-            handle.remove()
     return records
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from .activations import check_input
 from .errors import InputError
+from .hooks import forward_hooks
 
 NONLINEARITIES = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.LeakyReLU, nn.ELU, nn.Mish, nn.PReLU,
                   nn.Hardtanh, nn.SELU, nn.CELU, nn.Softplus)
@@ -53,13 +54,8 @@ def summarise_activations(model: nn.Module, x: torch.Tensor) -> list[ActivationS
                                                (values <= 0).flatten(1).to(values.dtype).mean(dim=1).double(),
                                                values.mean(dim=(2, 3)).double()))
 
-    handles = [module.register_forward_hook(hook) for module in names]
-    try:
-        with torch.inference_mode():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with forward_hooks(names, hook), torch.inference_mode():
+        model(x)
     if not summaries:
         raise InputError(f"{type(model).__name__} has no nonlinearity with a spatial output "
                          f"(looked for {', '.join(t.__name__ for t in NONLINEARITIES)})")

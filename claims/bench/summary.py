@@ -10,6 +10,12 @@ def _case(benchmark: dict, drop: str) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in benchmark["params"].items() if k != drop))
 
 
+def _against(benchmarks: list[dict], reference: str) -> list[tuple[dict, float]]:
+    """Each benchmark with the mean time of the ``reference`` way in its own case (device, batch)."""
+    base = {_case(b, "way"): _mean(b) for b in benchmarks if b["params"]["way"] == reference}
+    return [(b, base[_case(b, "way")]) for b in benchmarks if _case(b, "way") in base]
+
+
 def summary_markdown(output: dict) -> str:
     """Capture ways relative to a plain forward, naive vs batched occlusion, and images per second."""
     machine = output["machine_info"]
@@ -31,12 +37,8 @@ def summary_markdown(output: dict) -> str:
     if capture:
         lines += ["## Capturing the notebook's three layers, relative to a plain forward", "",
                   "| device | batch | way | ratio to forward |", "|---|---|---|---|"]
-        plain = {_case(b, "way"): _mean(b) for b in capture if b["params"]["way"] == "forward"}
-        for b in capture:
-            base = plain.get(_case(b, "way"))
-            if base:
-                p = b["params"]
-                lines.append(f"| {p['hardware']} | {p['batch']} | {p['way']} | {_mean(b) / base:.3f} |")
+        lines += [f"| {b['params']['hardware']} | {b['params']['batch']} | {b['params']['way']} | {_mean(b) / base:.3f} |"
+                  for b, base in _against(capture, "forward")]
         lines.append("")
 
     occlusion = [b for b in benchmarks if b["group"] == "occlusion"]
@@ -45,13 +47,10 @@ def summary_markdown(output: dict) -> str:
                   "Incremental: speed-up over batched, against its limit (1 / occlusion_cost, the share of conv "
                   "multiply-adds an exact incremental sweep needs).", "",
                   "| device | way | ratio to batched | speed-up | share of the limit |", "|---|---|---|---|---|"]
-        batched = {_case(b, "way"): _mean(b) for b in occlusion if b["params"]["way"] == "batched"}
-        for b in occlusion:
-            base = batched.get(_case(b, "way"))
-            if base:
-                cost = b.get("extra_info", {}).get("occlusion_cost")
-                limit = f"{(base / _mean(b)) * cost:.0%} of {1 / cost:.1f}x" if cost and b["params"]["way"] == "incremental" else ""
-                lines.append(f"| {b['params']['hardware']} | {b['params']['way']} | {_mean(b) / base:.3f} | "
-                             f"{base / _mean(b):.2f}x | {limit} |")
+        for b, base in _against(occlusion, "batched"):
+            cost = b.get("extra_info", {}).get("occlusion_cost")
+            limit = f"{(base / _mean(b)) * cost:.0%} of {1 / cost:.1f}x" if cost and b["params"]["way"] == "incremental" else ""
+            lines.append(f"| {b['params']['hardware']} | {b['params']['way']} | {_mean(b) / base:.3f} | "
+                         f"{base / _mean(b):.2f}x | {limit} |")
         lines.append("")
     return "\n".join(lines) + "\n"
