@@ -4,7 +4,7 @@ Models by name, images to tensors, layers by path or alias, activations as they 
 receptive fields, and occlusion. Every public name is importable from here.
 """
 from .activations import capture, check_input
-from .empirical_field import effective_receptive_field, empirical_receptive_field
+from .empirical_field import effective_receptive_field, empirical_receptive_field, empirical_receptive_fields
 from .errors import (
     AmbiguousLayer,
     CnnCoreError,
@@ -68,7 +68,8 @@ __all__ = [
     "image_files", "mean_ci",
     "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
     "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
-    "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field", "fill_value",
+    "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field",
+    "empirical_receptive_fields", "fill_value",
     "is_trained", "layers", "load_image", "load_model", "normalize", "occlude", "occlusion_diff", "occlusion_map",
     "preprocess", "receptive_field", "ModelCard", "model_card", "preprocess_for", "with_card", "ActivationSummary",
     "by_stage", "summarise_activations", "incremental_plan", "occlusion_cost", "receptive_fields", "resolve", "sparsity", "vgg_aliases",

@@ -28,6 +28,14 @@ def empirical_receptive_field(
 
     Measured as the non-zero support of d(unit)/d(input) on the positive, linear twin.
     """
+    return empirical_receptive_fields(model, layer, input_size, [unit])[0]
+
+
+def empirical_receptive_fields(
+    model: nn.Module, layer: str, input_size: tuple[int, int] | None, units: list[tuple[int, int] | None]
+) -> list[Box]:
+    """:func:`empirical_receptive_field` for several units of one layer (``None``: the centre
+    unit), from one twin and one forward pass."""
     input_size = tuple(input_size) if input_size is not None else input_size_of(model)
     graph_module = trace(model)
     twin = copy_until(graph_module, layer_node(model, graph_module, layer), replace=_support_twin_node)
@@ -35,11 +43,14 @@ def empirical_receptive_field(
     out = twin(pixels)
     if out.dim() != 4:
         raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
-    row, col = unit if unit is not None else (out.shape[2] // 2, out.shape[3] // 2)
-    if not (0 <= row < out.shape[2] and 0 <= col < out.shape[3]):
-        raise InputError(f"unit {(row, col)} is outside layer {layer!r}'s {out.shape[2]}x{out.shape[3]} map")
-    (gradient,) = torch.autograd.grad(out[0, :, row, col].sum(), pixels)
-    return changed_region(gradient[0, 0] > 0)
+    boxes = []
+    for unit in units:
+        row, col = unit if unit is not None else (out.shape[2] // 2, out.shape[3] // 2)
+        if not (0 <= row < out.shape[2] and 0 <= col < out.shape[3]):
+            raise InputError(f"unit {(row, col)} is outside layer {layer!r}'s {out.shape[2]}x{out.shape[3]} map")
+        (gradient,) = torch.autograd.grad(out[0, :, row, col].sum(), pixels, retain_graph=True)
+        boxes.append(changed_region(gradient[0, 0] > 0))
+    return boxes
 
 
 def effective_receptive_field(model: nn.Module, layer: str, x: torch.Tensor, mass: float = 0.9) -> float:
