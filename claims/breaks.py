@@ -6,6 +6,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from cnn_core.hooks import forward_hooks
+
 
 @contextmanager
 def position_dependent(module: nn.Module, strength: float):
@@ -20,11 +22,8 @@ def position_dependent(module: nn.Module, strength: float):
         cols = torch.arange(width, dtype=output.dtype, device=output.device).view(1, -1) / width
         return output + strength * (rows + cols)
 
-    handle = module.register_forward_hook(add_ramp)
-    try:
+    with forward_hooks([module], add_ramp):
         yield module
-    finally:
-        handle.remove()
 
 
 @contextmanager
@@ -33,18 +32,40 @@ def global_context(module: nn.Module):
     def add_mean(_module, _inputs, output):
         return output + output.mean(dim=(2, 3), keepdim=True)
 
-    handle = module.register_forward_hook(add_mean)
-    try:
+    with forward_hooks([module], add_mean):
         yield module
-    finally:
-        handle.remove()
 
 
 @contextmanager
 def mirrored(module: nn.Module):
     """Turns ``module``'s maps upside down and left to right: what it computes is no longer where it was."""
-    handle = module.register_forward_hook(lambda _module, _inputs, output: output.flip(-2, -1))
-    try:
+    with forward_hooks([module], lambda _module, _inputs, output: output.flip(-2, -1)):
         yield module
-    finally:
-        handle.remove()
+
+
+@contextmanager
+def position_scaled(module: nn.Module, strength: float):
+    """Multiplies ``module``'s output by a gain that grows towards the bottom-right corner: each
+    position then applies its own copy of the filter (a locally connected layer), not a shared one."""
+    def scale(_module, _inputs, output):
+        height, width = output.shape[-2:]
+        rows = torch.arange(height, dtype=output.dtype, device=output.device).view(-1, 1) / height
+        cols = torch.arange(width, dtype=output.dtype, device=output.device).view(1, -1) / width
+        return output * (1 + strength * (rows + cols))
+
+    with forward_hooks([module], scale):
+        yield module
+
+
+@contextmanager
+def single_window(module: nn.Module, box_side: int):
+    """Zeroes ``module``'s output outside one ``box_side`` square at its centre: a filter that may fire in one place only."""
+    def keep_centre(_module, _inputs, output):
+        height, width = output.shape[-2:]
+        top, left = (height - box_side) // 2, (width - box_side) // 2
+        mask = torch.zeros_like(output)
+        mask[..., top:top + box_side, left:left + box_side] = 1
+        return output * mask
+
+    with forward_hooks([module], keep_centre):
+        yield module

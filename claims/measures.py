@@ -66,6 +66,31 @@ def edge_tracking(probe: Probe) -> float:
                                for c in edge_like.tolist() for i in range(len(edges))]).mean())
 
 
+def map_diversity(probe: Probe) -> float:
+    """How different the first conv's "filtered versions" of a photo are: 1 minus the mean
+    |correlation| between two channels' maps, over every pair of non-constant maps and the photos.
+    0: every map is the same picture up to scale; 1: no two maps are related linearly."""
+    conv = probe.model.get_submodule(cnn_core.first_conv(probe.model))
+    with torch.inference_mode():
+        responses = conv(probe.images.photos).double().flatten(2)  # photos, channels, positions
+    diversity = []
+    for maps in responses:
+        maps = maps[maps.std(dim=1) > 0]
+        standard = (maps - maps.mean(dim=1, keepdim=True)) / maps.std(dim=1, keepdim=True)
+        correlation = (standard @ standard.T) / (standard.shape[1] - 1)
+        pairs = ~torch.eye(len(maps), dtype=torch.bool, device=maps.device)
+        diversity.append(1 - float(correlation[pairs].abs().mean()))
+    return sum(diversity) / len(diversity)
+
+
+def early_probe_edges(probe: Probe) -> float:
+    """:func:`filter_edges` one conv deeper: the median edge share of the second conv with a
+    kernel of 3 or more (VGG16: conv1_2, the notebook's early probe ``features[2]``)."""
+    convs = [m for m in probe.model.modules() if isinstance(m, nn.Conv2d) and min(m.kernel_size) >= 3]
+    conv = convs[1] if len(convs) > 1 else convs[0]
+    return float(cnn_core.edge_energy(conv.weight).median())
+
+
 def inactive_by_stage(probe: Probe) -> list[float]:
     """Per stage, the inactive share (<= 0) of its activations over the images, first stage first."""
     return [float(torch.stack([call.inactive for call in stage]).mean()) for stage in probe.stages]
@@ -96,9 +121,23 @@ def partner_rank(pooled: torch.Tensor, labels: torch.Tensor) -> float:
 def class_structure_gain(probe: Probe) -> float:
     """How much nearer same-class images lie in the last stage's pooled features than in the first's
     (:func:`partner_rank`): the features become class-relevant with depth."""
-    stages = probe.stages
+    ranks = class_structure_by_stage(probe)
+    return ranks[-1] - ranks[0]
+
+
+def class_structure_by_stage(probe: Probe) -> list[float]:
+    """Per stage, :func:`partner_rank` of its last layer's pooled features, first stage first."""
     labels = torch.tensor(probe.images.labels)
-    return partner_rank(stages[-1][-1].pooled.cpu(), labels) - partner_rank(stages[0][-1].pooled.cpu(), labels)
+    return [partner_rank(stage[-1].pooled.cpu(), labels) for stage in probe.stages]
+
+
+def gradual_class_structure(probe: Probe) -> float:
+    """"Gradually, not all at once": the class-structure gain from the first stage to the last
+    minus the largest gain of any one stage step, i.e. what the other steps add. Near 0 when one
+    step does it all (or nothing grows)."""
+    ranks = class_structure_by_stage(probe)
+    steps = [after - before for before, after in zip(ranks, ranks[1:])]
+    return (ranks[-1] - ranks[0]) - max(steps) if steps else 0.0
 
 
 def object_relevance(probe: Probe) -> float:

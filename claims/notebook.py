@@ -34,3 +34,65 @@ def detach_hooks(model, x, names) -> dict[str, torch.Tensor]:
             torch.no_grad():
         model(x)
     return stored
+
+
+# --- the notebook's plotting and hooking code, reproduced where it misleads ------------------
+
+# Block 1, under "# Visualize: original image vs first 8 feature maps": the loop's panels.
+BLOCK1_MAP_PANELS = tuple(((i + 1) // 5, (i + 1) % 5) for i in range(9))  # for i in range(9): row, col = ...
+
+
+def crop_geometry(image_size: tuple[int, int], size: int = 224) -> tuple[float, float, float]:
+    """Resize(size) then CenterCrop(size) in the original's pixels: (scale, left, top), where one
+    tensor pixel spans ``scale`` original pixels and the crop starts at (left, top)."""
+    width, height = image_size
+    scale = min(width, height) / size
+    resized = (int(size * width / height), size) if width > height else (size, int(size * height / width))
+    return scale, round((resized[0] - size) / 2) * scale, round((resized[1] - size) / 2) * scale
+
+
+def overlay_misalignment(image_size: tuple[int, int], size: int = 224) -> float:
+    """Block 2's overlay, ``Image.fromarray(activation).resize(img.size)`` drawn over ``img``: the
+    largest distance, in original pixels, between where a map unit is drawn and where it is."""
+    width, height = image_size
+    scale, left, top = crop_geometry(image_size, size)
+    units = torch.arange(size, dtype=torch.float64) + 0.5
+    drawn_x, true_x = units * width / size, left + units * scale
+    drawn_y, true_y = units * height / size, top + units * scale
+    return float(max((drawn_x - true_x).abs().max(), (drawn_y - true_y).abs().max()))
+
+
+def hidden_share(image_size: tuple[int, int], size: int = 224) -> float:
+    """Block 4's ``axes[0, 0].imshow(img)`` beside the perturbed tensor: the share of the shown
+    original that the tensor (and so the perturbation and the difference maps) never contains."""
+    width, height = image_size
+    scale = min(width, height) / size
+    return 1 - (size * scale) ** 2 / (width * height)
+
+
+def permuted_entries(kernel: torch.Tensor) -> int:
+    """Block 2's ``filters[i].permute(1, 2, 0)  # [3, 3, 3] -> [3, 3, 3]``: how many of the
+    kernel's values sit at a different place in memory order after the permute."""
+    return int((kernel.flatten() != kernel.permute(1, 2, 0).flatten()).sum())
+
+
+def shown_channels(activation: torch.Tensor) -> torch.Tensor:
+    """Block 3's "4 random feature maps": ``torch.argsort(variances, descending=True)[:4]``."""
+    return torch.argsort(activation[0].var(dim=[1, 2]), descending=True)[:4]
+
+
+def block3_cell(model, x) -> dict[str, torch.Tensor]:
+    """Block 3's cell as written: three hooks registered, never removed, then a forward pass."""
+    activations = {}
+
+    def get_activation(name):
+        def hook(_model, _input, output):
+            activations[name] = output.detach()
+        return hook
+
+    model.features[2].register_forward_hook(get_activation("early"))
+    model.features[16].register_forward_hook(get_activation("middle"))
+    model.features[28].register_forward_hook(get_activation("deep"))
+    with torch.no_grad():
+        model(x)
+    return activations

@@ -110,12 +110,18 @@ def learned(claim, block, sentence, resolution, needs="") -> Rule:
 
 
 RULES = MappingProxyType({rule.claim: rule for rule in (
+    learned("L1-maps-differ", "1", "64 different filtered versions of the image, each highlighting different "
+            "local patterns", 0.02),
+    learned("L1-early-probe-detects-edges", "2", "Each 3×3 filter detects a specific pattern (edge direction, ...), "
+            "at the early probe conv1_2", 0.02),
     learned("L1-filters-detect-edges", "2", "Each 3×3 filter detects a specific pattern (edge direction, ...)", 0.02),
     learned("L1-filters-detect-colours", "2", "... (..., color gradient, etc.)", 0.02),
     learned("L2-maps-show-where-edges-are", "2", "The activation map shows WHERE that pattern appears in the image", 0.02),
     learned("L3-sparser-with-depth", "3", "DEEP: Very low resolution, sparse activations", 0.02),
     learned("L4-class-structure-grows-with-depth", "3", "Deep layers → abstract, class-relevant", 0.02,
             needs="labelled"),
+    learned("L4-class-structure-grows-gradually", "4", "CNNs trade spatial precision for semantic meaning "
+            "gradually, not all at once (the semantic half)", 0.02, needs="labelled"),
     learned("L5-occluding-the-object-matters", "4", "This is why Grad-CAM and similar methods work "
             "(Zeiler & Fergus: hiding the object lowers its class)", 0.02, needs="head"),
     Rule("S-channels-grow-resolution-falls", "3", "EARLY: High resolution ... DEEP: Very low resolution; "

@@ -10,6 +10,7 @@ import functools
 from types import MappingProxyType
 
 import numpy as np
+import skimage.measure
 import torch
 from PIL import Image
 from torch import nn
@@ -72,6 +73,29 @@ def check_conv_arithmetic(model: nn.Module) -> int:
     return checked
 
 
+def notebook_transform_by_hand(image: Image.Image, size: int = 224) -> torch.Tensor:
+    """The notebook's ``Resize(224), CenterCrop(224), ToTensor(), Normalize(ImageNet)`` computed with
+    PIL and numpy alone, in float64, from torchvision's documented arithmetic: the shorter side to
+    ``size`` (the longer truncated), PIL's bilinear resize, the crop's corner at round((side - size) / 2),
+    RGB bytes / 255 in channel order R, G, B, then (x - mean) / std per channel."""
+    rgb = image.convert("RGB")
+    width, height = rgb.size
+    resized = (size, int(size * height / width)) if width <= height else (int(size * width / height), size)
+    rgb = rgb.resize(resized, Image.BILINEAR)
+    left, top = int(round((resized[0] - size) / 2.0)), int(round((resized[1] - size) / 2.0))
+    pixels = np.asarray(rgb.crop((left, top, left + size, top + size)), dtype=np.float64) / 255.0
+    normalised = (pixels - np.array(cnn_core.IMAGENET_MEAN)) / np.array(cnn_core.IMAGENET_STD)
+    return torch.from_numpy(normalised.transpose(2, 0, 1).copy()).unsqueeze(0)
+
+
+def check_notebook_transform(x: torch.Tensor, image: Image.Image) -> None:
+    expected = notebook_transform_by_hand(image)
+    assert tuple(x.shape) == tuple(expected.shape), f"tensor {list(x.shape)}, the notebook's {list(expected.shape)}"
+    # float32 ToTensor and Normalize against float64 by hand: values up to 2.7, float32 spacing 2.4e-7.
+    error = (x.double().cpu() - expected).abs().amax(dim=(0, 2, 3))
+    assert float(error.max()) <= 1e-5, f"per channel (R, G, B) the tensor differs from the notebook's transform by up to {error.tolist()}"
+
+
 # === block2_local_pattern_detection ============================================================
 
 SHIFT_UNITS = 2  # shifts of up to 2 units of the probed layer, in each direction
@@ -121,6 +145,42 @@ def plantable_units(model, size: int = 96) -> tuple[range, range]:
     path = cnn_core.first_conv(model)
     field = cnn_core.receptive_field(model, path, input_size=(size, size))
     return field.interior_units(0), field.interior_units(1)
+
+
+def jacobian_values(layer: nn.Module, in_channels: int, side: int = 8) -> tuple[int, int]:
+    """(distinct non-zero entries of the layer's input-to-output Jacobian on a ``side`` x ``side``
+    input, the layer's weight count), in float64. A conv uses its own weights at every position,
+    so the Jacobian holds no more distinct values than it has weights; an unshared (locally
+    connected) layer would hold a set of them per position."""
+    twin = copy.deepcopy(layer).double()
+    x = torch.rand(1, in_channels, side, side, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    jacobian = torch.autograd.functional.jacobian(twin, x, vectorize=True)
+    return int(jacobian[jacobian != 0].unique().numel()), twin.weight.numel()
+
+
+def check_weight_sharing(layer: nn.Module, in_channels: int) -> None:
+    distinct, weights = jacobian_values(layer, in_channels)
+    assert distinct <= weights, (f"the layer uses {distinct} distinct weights over 8x8 positions, more than its "
+                                 f"{weights}: its positions do not share one filter")
+
+
+def firing_regions(maps: torch.Tensor, level: float = 0.5) -> list[int]:
+    """Per channel of ``[C, H, W]`` maps whose maximum is positive: the number of separate
+    (8-connected) regions where it exceeds ``level`` times that maximum."""
+    counts = []
+    for channel in maps.double().cpu():
+        peak = float(channel.max())
+        if peak > 0:
+            counts.append(int(skimage.measure.label((channel > level * peak).numpy(), connectivity=2).max()))
+    return counts
+
+
+def check_multiple_locations(maps: torch.Tensor) -> None:
+    counts = firing_regions(maps)
+    several = sum(count >= 2 for count in counts)
+    # "The same filter activates in MULTIPLE locations": most filters, not every one, fire in two or more places.
+    assert several > len(counts) / 2, (f"only {several} of {len(counts)} channels fire in two or more separate "
+                                       f"places (above half their maximum)")
 
 
 # === block3_depth ============================================================
@@ -351,3 +411,19 @@ def gradual_verdict(model: nn.Module, probe: str):
 
 
 # === notebook_erratum ============================================================
+
+
+def painted_colour(normalization: cnn_core.Normalization) -> torch.Tensor:
+    """The pixel colour (R, G, B in [0, 1]) that ``fill="mean"`` paints under ``normalization``."""
+    x = torch.zeros(1, 3, 4, 4, dtype=torch.float64)
+    painted = cnn_core.occlude(x, Box(0, 0, 2, 2), "mean", normalization)
+    return cnn_core.denormalize(painted, normalization)[0, :, 0, 0]
+
+
+def check_painted_grey(normalization: cnn_core.Normalization, label: str) -> None:
+    colour = painted_colour(normalization)
+    expected = torch.tensor(cnn_core.IMAGENET_MEAN, dtype=torch.float64)
+    # float64 round trip through (x - mean) / std and back: exact to 1e-12.
+    assert torch.allclose(colour, expected, atol=1e-12), (
+        f"{label}: occlusion paints {colour.tolist()}, not the ImageNet mean grey {list(expected.tolist())}")
+

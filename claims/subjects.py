@@ -23,16 +23,20 @@ from claims.probes import probe_images
 from claims.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, Verdict
 
 MEASURES: Mapping[str, Callable[[measures.Probe], float]] = MappingProxyType({
+    "L1-maps-differ": measures.map_diversity,
+    "L1-early-probe-detects-edges": measures.early_probe_edges,
     "L1-filters-detect-edges": measures.filter_edges,
     "L1-filters-detect-colours": measures.filter_colours,
     "L2-maps-show-where-edges-are": measures.edge_tracking,
     "L3-sparser-with-depth": measures.sparsity_trend,
     "L4-class-structure-grows-with-depth": measures.class_structure_gain,
+    "L4-class-structure-grows-gradually": measures.gradual_class_structure,
     "L5-occluding-the-object-matters": measures.object_relevance,
 })
 # The numbers behind a claim's value, per stage, for the report's figures (the model's own only).
 SERIES: Mapping[str, Callable[[measures.Probe], list[float]]] = MappingProxyType({
     "L3-sparser-with-depth": measures.inactive_by_stage,
+    "L4-class-structure-grows-gradually": measures.class_structure_by_stage,
 })
 
 

@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 from torch import nn
 
 import cnn_core
+from claims.matrix import record
 from claims.structural import (
     IMAGE_MODES,
     check_conv_arithmetic,
     check_first_conv_maps,
     check_image_tensor,
+    check_notebook_transform,
     conv_output_size,
     random_image,
 )
@@ -38,6 +40,23 @@ def test_image_claim_fails_without_the_centre_crop(monkeypatch):
     monkeypatch.setattr(cnn_core.images.transforms, "CenterCrop", lambda size: (lambda image: image))
     with pytest.raises(AssertionError, match=r"not \[1, 3, 224, 224\]"):
         check_image_tensor(cnn_core.preprocess(random_image("RGB", 300, 200, seed=0)))
+
+
+def test_the_tensor_is_the_notebooks_transform(image, image_tensor):
+    """"transforms.Resize(224), transforms.CenterCrop(224), transforms.ToTensor(),
+    transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])": the suite's
+    tensor of the photo equals that transform computed by hand (PIL and numpy), channel by channel."""
+    check_notebook_transform(image_tensor, image)
+
+
+@pytest.mark.parametrize("damage", ["channels-in-BGR-order", "not-normalised", "corner-crop"])
+def test_transform_claim_fails_when_the_transform_is_wrong(image, image_tensor, damage):
+    """Break: BGR channel order, a missing Normalize, or a crop at the corner instead of the centre."""
+    pixels = cnn_core.denormalize(image_tensor)
+    wrong = {"channels-in-BGR-order": image_tensor.flip(1), "not-normalised": pixels,
+             "corner-crop": cnn_core.preprocess(image.crop((0, 0, min(image.size), min(image.size))))}[damage]
+    with pytest.raises(AssertionError, match="differs from the notebook's transform"):
+        check_notebook_transform(wrong, image)
 
 
 @pytest.mark.models("vgg*")
@@ -83,3 +102,11 @@ def test_conv_arithmetic_claim_fails_when_a_stride_is_ignored(zoo, monkeypatch):
     monkeypatch.setattr(model.conv1, "forward", lambda x: real_forward(x)[:, :, :-1, :-1])
     with pytest.raises(AssertionError, match="conv1:"):
         check_conv_arithmetic(model)
+
+
+@pytest.mark.learned
+def test_the_64_maps_are_different_filtered_versions(subject, request):
+    """"The image becomes 64 'filtered' versions", "64 different filtered versions of the image, each
+    highlighting different local patterns": the first conv's maps of a photo are less alike (1 -
+    mean |correlation| between two maps) than random initialisations' maps are, beyond their spread."""
+    record(request, *subject.verdicts("L1-maps-differ"))

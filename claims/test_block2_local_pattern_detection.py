@@ -14,12 +14,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnn_core
-from claims.breaks import position_dependent
+from claims.breaks import position_dependent, position_scaled, single_window
 from claims.matrix import record
+from claims.probes import depth_probes
 from claims.strategies import few_examples
 from claims.structural import (
     SHIFT_UNITS,
     check_equivariance,
+    check_multiple_locations,
+    check_weight_sharing,
     plant_and_find,
     plantable_units,
 )
@@ -62,6 +65,36 @@ def test_pattern_claim_fails_without_weight_sharing(zoo):
         assert plant_and_find(model, channel=0, unit=(10, 10)) != (10, 10)
 
 
+def test_one_filter_is_shared_by_every_position(model):
+    """"Same filter, different locations → weight sharing (efficiency)": the first conv's map from
+    input to output, over 8x8 positions, uses no more distinct numbers than the conv has weights
+    (an unshared layer would need a set per position: 50,176 sets at 224x224). Exact in float64."""
+    path = cnn_core.first_conv(model)
+    check_weight_sharing(model.get_submodule(path), model.get_submodule(path).in_channels)
+
+
+def test_sharing_claim_fails_for_a_locally_connected_layer(zoo):
+    """Break: a gain that changes with position makes every position use its own copy of the filter."""
+    conv = zoo.get("vgg16").features[0]
+    with position_scaled(conv, strength=0.5), pytest.raises(AssertionError, match="do not share one filter"):
+        check_weight_sharing(conv, 3)
+
+
+def test_the_same_filter_fires_in_multiple_places(model, image_tensor):
+    """"Same filter activates in MULTIPLE locations": at the early probe (VGG16's conv1_2, the
+    notebook's ``features[2]``), most channels exceed half their maximum in two or more separate
+    regions of the photo."""
+    early = depth_probes(model)["early"]
+    check_multiple_locations(cnn_core.capture(model, image_tensor, early)[early][0])
+
+
+def test_multiple_places_claim_fails_when_a_filter_may_fire_once(zoo, image_tensor):
+    """Break: maps zeroed outside one 2x2 window can fire in one place only."""
+    model = zoo.get("vgg16")
+    with single_window(model.features[2], box_side=2), pytest.raises(AssertionError, match="two or more separate"):
+        check_multiple_locations(cnn_core.capture(model, image_tensor, "features.2")["features.2"][0])
+
+
 # --- learned: what training puts into the filters (claims matrix, against random inits) -------
 
 @pytest.mark.learned
@@ -84,3 +117,11 @@ def test_activation_maps_show_where_edges_are(subject, request):
     """"The activation map shows WHERE that pattern appears in the image": the edge-like filters'
     response strength follows the photos' edge strength more closely than random initialisations'."""
     record(request, *subject.verdicts("L2-maps-show-where-edges-are"))
+
+
+@pytest.mark.learned
+def test_early_probe_filters_detect_edges(subject, request):
+    """"Each 3×3 filter detects a specific pattern (edge direction, ...)" one conv deeper, at the
+    notebook's early probe (VGG16's conv1_2): its median filter puts more of its energy into edge
+    structure than random initialisations' do, beyond their spread."""
+    record(request, *subject.verdicts("L1-early-probe-detects-edges"))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import cnn_core
 from claims.breaks import global_context, mirrored
 from claims.matrix import record
+from claims.options import RUN_OPTIONS
 from claims.strategies import boxes, few_examples
 from claims.structural import (
     EMPIRICAL_CANVAS,
@@ -22,6 +23,7 @@ from claims.structural import (
     check_empirical_matches_analytic,
     check_fields_grow,
     check_locality,
+    check_painted_grey,
     check_textbook_fields,
     deep_change_summary,
     deep_probes,
@@ -174,3 +176,29 @@ def test_occluding_the_object_lowers_its_class(subject, request):
     of the model's top class under a sliding grey window falls on the object (rocket, cup, cat's
     face) more than chance, and more than in random initialisations of the architecture."""
     record(request, *subject.verdicts("L5-occluding-the-object-matters"))
+
+
+@pytest.mark.learned
+def test_class_structure_grows_gradually(subject, request):
+    """"CNNs trade spatial precision for semantic meaning gradually, not all at once" — the semantic
+    half: of the class structure gained from the first stage to the last (same-class images nearer
+    in pooled features), the stage steps other than the largest add more than random
+    initialisations' do, beyond their spread. The spatial half is S-fields-grow-gradually."""
+    record(request, *subject.verdicts("L4-class-structure-grows-gradually"))
+
+
+def test_occlusion_paints_the_mean_grey_for_every_preprocessing(pytestconfig, zoo):
+    """"perturbed_tensor[:, :, 50:150, 60:160] = 0  # Black out a region" paints the ImageNet mean
+    grey under ImageNet normalisation, and the suite's ``fill="mean"`` paints that same grey for
+    every selected model, whatever its own normalisation (Tiny VGG takes raw pixels)."""
+    for name in pytestconfig.stash[RUN_OPTIONS].learned_models:
+        card = cnn_core.model_card(zoo.get(name))
+        check_painted_grey(card.normalization, card.label)
+
+
+def test_grey_claim_fails_when_the_fill_ignores_the_normalisation(monkeypatch):
+    """Break: the fill computed for ImageNet normalisation whatever the model's: in raw pixels it is black."""
+    imagenet_fill = cnn_core.images.fill_value
+    monkeypatch.setattr(cnn_core.occlusion, "fill_value", lambda fill, like, _normalization: imagenet_fill(fill, like))
+    with pytest.raises(AssertionError, match="not the ImageNet mean grey"):
+        check_painted_grey(cnn_core.UNIT, "raw pixels")

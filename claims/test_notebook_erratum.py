@@ -6,6 +6,7 @@ printed with the weights they were measured on).
 """
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -15,7 +16,16 @@ import torchvision
 from torchvision.models import VGG16_Weights, WeightsEnum
 
 import cnn_core
-from claims.notebook import NOTEBOOK_BOX, detach_hooks
+from claims.notebook import (
+    BLOCK1_MAP_PANELS,
+    NOTEBOOK_BOX,
+    block3_cell,
+    detach_hooks,
+    hidden_share,
+    overlay_misalignment,
+    permuted_entries,
+    shown_channels,
+)
 
 pytestmark = pytest.mark.structural
 
@@ -110,3 +120,56 @@ def test_the_first_layer_is_a_64_filter_3x3_conv(vgg16):
     and ``# 64 filters, each 3x3x3 (RGB)``. Fact: correct, with stride 1 and padding 1."""
     conv = vgg16.features[0]
     assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding) == (3, 64, (3, 3), (1, 1), (1, 1))
+
+
+def test_the_first_figure_shows_nine_maps_not_eight():
+    """Notebook: ``# Visualize: original image vs first 8 feature maps`` above ``for i in range(9)``
+    on a 2 x 5 grid. Fact: the loop fills nine panels (maps 0 to 8), the grid's ten less the original."""
+    panels = set(BLOCK1_MAP_PANELS)
+    assert len(panels) == 9 and (0, 0) not in panels and panels <= {(r, c) for r in range(2) for c in range(5)}
+
+
+def test_the_overlay_is_stretched_over_the_uncropped_photo(image):
+    """Notebook: ``activation_resized = np.array(Image.fromarray(...).resize(img.size))`` drawn over
+    ``axes[i, 3].imshow(img)``. Fact: the map covers the 224 x 224 centre crop, but is stretched
+    over the whole uncropped photo, so every unit is drawn away from where it is."""
+    offset = overlay_misalignment(image.size)
+    assert offset > 0.1 * max(image.size), f"units drawn up to {offset:.1f} px away from their place in the {image.size} photo"
+
+
+def test_block4_shows_the_uncropped_photo_beside_the_cropped_tensor(image):
+    """Notebook: ``axes[0, 0].imshow(img)`` as the "Original Image" beside ``perturbed_tensor``.
+    Fact: the tensor is the 224 x 224 centre crop; the panel shows photo the network never saw."""
+    share = hidden_share(image.size)
+    assert share > 0.1, f"{share:.1%} of the shown original is outside the tensor"
+
+
+def test_the_permute_comment_hides_a_change_of_layout(vgg16):
+    """Notebook: ``filt = filters[i].permute(1, 2, 0).numpy()  # [3, 3, 3] -> [3, 3, 3]``. Fact: the
+    shape's numbers stay, but channels move from first to last (CHW to HWC, what imshow wants):
+    of conv1_1 filter 0's 27 values, all but the 3 on the c = h = w diagonal change place."""
+    moved = permuted_entries(vgg16.features[0].weight.detach()[0])
+    assert moved == 24, f"{moved} of 27 values change place under permute(1, 2, 0)"
+
+
+def test_the_four_random_maps_are_the_four_most_varied(vgg16, image_tensor):
+    """Notebook: ``# Show 4 random feature maps from this layer``. Fact: the next lines pick
+    ``torch.argsort(variances, descending=True)[:4]``, the four most varied channels, far from a
+    random draw: their variance is many times the median channel's."""
+    for layer in ("features.2", "features.16", "features.28"):
+        activation = detach_hooks(vgg16, image_tensor, [layer])[layer]
+        variances = activation[0].var(dim=[1, 2])
+        ratio = float(variances[shown_channels(activation)].min() / variances.median())
+        assert ratio > 1.5, f"{layer}: the least varied shown map has {ratio:.2f}x the median variance"
+
+
+def test_block3_hooks_accumulate_when_the_cell_runs_again(zoo, image_tensor):
+    """Notebook Block 3: ``model.features[2].register_forward_hook(get_activation('early'))`` with no
+    ``.remove()``. Fact: running the cell again adds a second hook per layer, so every forward
+    calls six hooks instead of three (Block 4 builds a "Fresh model to avoid hook accumulation")."""
+    model = copy.deepcopy(zoo.get("vgg16"))
+    for _ in range(2):
+        block3_cell(model, image_tensor)
+    hooks = sum(len(model.features[i]._forward_hooks) for i in (2, 16, 28))
+    assert hooks == 6, f"{hooks} hooks on the three probed layers after two runs of the cell"
+
