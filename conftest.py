@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import warnings
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from claims import options
 from claims.options import DEFAULT_MODELS, RUN_OPTIONS, RunOptions
 from claims.probes import probe_layers
 from claims.subjects import Subject
+from claims.zoo import MODEL_ZOO, ModelZoo
 from cnn_core.models import FIXTURES_ENV, TINY_VGG
 
 # CI: the same examples every run, a bounded number of them. Locally: fresh examples each run.
@@ -59,6 +59,9 @@ def pytest_addoption(parser):
                     help=f"folder holding tiny-vgg/ (CNN Explainer's trained model); default: ${FIXTURES_ENV}")
     group.addoption("--record-expectations", action="store_true",
                     help="write this run's verdicts and values into claims/expectations.toml (the regression gate)")
+    group.addoption("--mutants", action="store_true",
+                    help="the mutation check: run pytest claims --model vgg16 on copies with one wrong edit each "
+                         "(claims/mutants.py) and print which claims kill each; runs nothing else")
 
 
 def pytest_configure(config):
@@ -105,39 +108,6 @@ def pytest_generate_tests(metafunc):
                          scope="module")
 
 
-class ModelZoo:
-    """Each model is built once per session: a selected model with the run's weights, the suite's
-    own models (deliberate breaks, the erratum) with ``auto``; and each learned-claims subject once."""
-
-    def __init__(self, run: RunOptions):
-        self.run = run
-        self.device = run.device
-        self._models: dict[str, torch.nn.Module] = {}
-        self._subjects: dict[str, Subject] = {}
-
-    def get(self, name: str) -> torch.nn.Module:
-        if name not in self._models:
-            with warnings.catch_warnings():
-                # --weights auto without weights offline is a normal case; the header says so once.
-                warnings.simplefilter("ignore", UserWarning)
-                self._models[name] = cnn_core.load_model(name, weights=self.run.weights_for(name), device=self.device,
-                                                         fixtures_dir=self.run.fixtures_dir)
-        # Shared across tests: one that left it in training mode (torch.fx tracing does, when it fails)
-        # must not change what the next one measures through BatchNorm or Dropout.
-        return self._models[name].eval()
-
-    def subject(self, name: str) -> Subject:
-        if name not in self._subjects:
-            def random_model(seed: int) -> torch.nn.Module:
-                if name == TINY_VGG:  # a TF.js model has no torchvision init: PyTorch's default one
-                    return cnn_core.random_twin(self.get(name), seed)
-                return cnn_core.load_model(name, "none", self.device, seed=seed)
-
-            self._subjects[name] = Subject(self.get(name), random_model, self.run.fixtures_dir, self.device,
-                                           measure_random=self.run.weights != "auto")
-        return self._subjects[name]
-
-
 @pytest.fixture(scope="session")
 def device(pytestconfig, worker_id) -> torch.device:
     """The run's device. With several GPUs, each pytest-xdist worker takes its own (gw0 -> cuda:0, ...);
@@ -153,7 +123,9 @@ def device(pytestconfig, worker_id) -> torch.device:
 
 @pytest.fixture(scope="session")
 def zoo(pytestconfig, device) -> ModelZoo:
-    return ModelZoo(run_options(pytestconfig))
+    """The session's models, kept on the stash so that the report draws from the same ones."""
+    pytestconfig.stash[MODEL_ZOO] = ModelZoo(run_options(pytestconfig), device)
+    return pytestconfig.stash[MODEL_ZOO]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ import pytest
 
 from claims import reporting
 from claims.matrix import verdicts_of, write_expectations
+from claims.mutants import MUTANTS, mutation_table
+from claims.options import RUN_OPTIONS
 from claims.report import ClaimResult
 from claims.rules import RULES, Spread, Verdict
 
@@ -61,6 +63,18 @@ CLAIM_RUN = pytest.StashKey[ClaimRun]()
 def pytest_configure(config):
     config.stash[CLAIM_RUN] = ClaimRun()
     config.pluginmanager.register(config.stash[CLAIM_RUN], "cnn-claims-run")
+
+
+def pytest_sessionstart(session):
+    config = session.config
+    if not config.getoption("--mutants") or hasattr(config, "workerinput"):
+        return
+    run = config.stash[RUN_OPTIONS]
+    args = ["--model", "vgg16", "-p", "no:randomly"] + (["--fixtures-dir", str(run.fixtures_dir)] if run.fixtures_dir else [])
+    write = config.pluginmanager.get_plugin("terminalreporter").write_line
+    write(f"cnn-claims mutants: {len(MUTANTS)} mutants, each a full `pytest claims {' '.join(args)}` on a copy (about a minute each)")
+    all_killed = mutation_table(Path(config.rootpath), args, write)
+    pytest.exit("every mutant killed" if all_killed else "some mutant survived", returncode=0 if all_killed else 1)
 
 
 def pytest_collection_modifyitems(items):

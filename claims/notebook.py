@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import torch
 
-from cnn_core import Box
+from cnn_core import Box, resolve
 from cnn_core.hooks import forward_hooks
 
 # Block 4: perturbed_tensor[:, :, 50:150, 60:160] = 0
@@ -28,8 +28,9 @@ NOTEBOOK_PROBES = (
 
 
 def detach_hooks(model, x, names) -> dict[str, torch.Tensor]:
-    """Block 3's way: hooks storing ``output.detach()`` on the layers ``names``, then a full forward."""
-    stored, name_of = {}, {model.get_submodule(name): name for name in names}
+    """Block 3's way: hooks storing ``output.detach()`` on the layers ``names``, then a full forward.
+    A module hook cannot tell a module's calls apart: for ``path@k`` it keeps the last call's output."""
+    stored, name_of = {}, {model.get_submodule(resolve(model, name).path): name for name in names}
     with forward_hooks(name_of, lambda module, _inputs, output: stored.__setitem__(name_of[module], output.detach())), \
             torch.no_grad():
         model(x)

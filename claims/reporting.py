@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from claims.report import (
     write_report,
 )
 from claims.rules import RULES, Verdict
+from claims.zoo import MODEL_ZOO, ModelZoo
 
 
 def describe(item: pytest.Item) -> dict | None:
@@ -63,11 +63,11 @@ def figures(config: pytest.Config, results: list[ClaimResult]) -> dict[str, list
     device, with the run's image; the cat-class sensitivity map needs an ImageNet head."""
     run = config.stash[RUN_OPTIONS]
     name = next((m for m in run.models if m.startswith("vgg16")), run.models[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        model = cnn_core.load_model(name, weights=run.weights_for(name), device=run.device, fixtures_dir=run.fixtures_dir)
+    # The session's own model where this process has one (not on an xdist controller).
+    zoo = config.stash.get(MODEL_ZOO, None) or ModelZoo(run, run.device)
+    model = zoo.get(name)
     card = cnn_core.model_card(model)
-    x = cnn_core.preprocess(cnn_core.load_image(run.image), card.input_size, card.normalization).to(run.device)
+    x = cnn_core.preprocess(cnn_core.load_image(run.image), card.input_size, card.normalization).to(zoo.device)
     probes = depth_probes(model)
     spatial = [layer.path for layer in cnn_core.layers(model, (card.input_size, card.input_size))
                if not layer.container and layer.type == "Conv2d"]

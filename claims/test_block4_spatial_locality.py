@@ -190,10 +190,11 @@ def test_class_structure_grows_gradually(subject, request):
 def test_occlusion_paints_the_mean_grey_for_every_preprocessing(pytestconfig, zoo):
     """"perturbed_tensor[:, :, 50:150, 60:160] = 0  # Black out a region" paints the ImageNet mean
     grey under ImageNet normalisation, and the suite's ``fill="mean"`` paints that same grey for
-    every selected model, whatever its own normalisation (Tiny VGG takes raw pixels)."""
+    every selected model, whatever its own normalisation, and for raw pixels (Tiny VGG's input)."""
     for name in pytestconfig.stash[RUN_OPTIONS].learned_models:
         card = cnn_core.model_card(zoo.get(name))
         check_painted_grey(card.normalization, card.label)
+    check_painted_grey(cnn_core.UNIT, "raw pixels")
 
 
 def test_grey_claim_fails_when_the_fill_ignores_the_normalisation(monkeypatch):

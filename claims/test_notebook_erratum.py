@@ -55,6 +55,7 @@ def test_the_notebook_hooks_store_post_relu_values(vgg16, image_tensor):
         assert torch.equal(stored[conv], true[relu]), f"the notebook's {conv} is not its ReLU's output"
         assert not torch.equal(stored[conv], true[conv])
     shown, actual = cnn_core.sparsity(stored["features.28"]), cnn_core.sparsity(true["features.28"])
+    # shown, measured on the cat: 0.897 with VGG16's ImageNet conv weights, 0.488 with random ones.
     assert actual == 0.0 and shown > 0.2, (
         f"conv5_3 zeros: {actual:.1%} in the true output, {shown:.1%} in the notebook's map ({cnn_core.model_card(vgg16).label})"
     )
@@ -70,6 +71,7 @@ def test_black_out_paints_the_mean_grey_not_black(vgg16, image_tensor):
     as_notebook = cnn_core.occlusion_diff(vgg16, image_tensor, NOTEBOOK_BOX, layers, fill="mean")
     truly_black = cnn_core.occlusion_diff(vgg16, image_tensor, NOTEBOOK_BOX, layers, fill="black")
     change = {layer: float((truly_black[layer] - as_notebook[layer]).norm() / as_notebook[layer].norm()) for layer in layers}
+    # Measured: ImageNet conv weights 0.796 (conv1_2), 0.203 (conv5_3); random VGG16 1.505, 0.522.
     assert all(value > 0.1 for value in change.values()), f"relative change of the difference maps with true black: {change}"
 
 
@@ -81,6 +83,7 @@ def test_the_overlay_cast_wraps_around(vgg16, image_tensor):
     scaled = maps * 255
     outside = (scaled < 0) | (scaled >= 256)
     cast = scaled.astype(np.int64).astype(np.uint8)  # the notebook's cast, made well defined
+    # Share outside [0, 256), measured: 0.985 with ImageNet conv weights, 0.427 with random ones.
     assert (cast[outside] != np.clip(scaled[outside], 0, 255).astype(np.uint8)).any()
     assert outside.mean() > 0.05, f"{outside.mean():.1%} of the overlaid pixels wrap ({cnn_core.model_card(vgg16).label})"
 
@@ -160,6 +163,7 @@ def test_the_four_random_maps_are_the_four_most_varied(vgg16, image_tensor):
         activation = detach_hooks(vgg16, image_tensor, [layer])[layer]
         variances = activation[0].var(dim=[1, 2])
         ratio = float(variances[shown_channels(activation)].min() / variances.median())
+        # Smallest ratio measured: ImageNet conv weights 2.38 (conv1_2; 4.61, 156.8 deeper), random 8.18.
         assert ratio > 1.5, f"{layer}: the least varied shown map has {ratio:.2f}x the median variance"
 
 

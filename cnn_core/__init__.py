@@ -4,7 +4,11 @@ Models by name, images to tensors, layers by path or alias, activations as they 
 receptive fields, and occlusion. Every public name is importable from here.
 """
 from .activations import capture, check_input
-from .empirical_field import effective_receptive_field, empirical_receptive_field, empirical_receptive_fields
+from .empirical_field import (
+    effective_receptive_field,
+    empirical_receptive_field,
+    empirical_receptive_fields,
+)
 from .errors import (
     AmbiguousLayer,
     CnnCoreError,
