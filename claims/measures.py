@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import cnn_core
-from claims.probes import ProbeImages
+from claims.probes import ProbeImages, depth_probes
 from cnn_core.stages import ActivationSummary, by_stage, summarise_activations
 
 COLOUR_QUANTILE = 0.9  # "color gradient, etc.": some filters, not most, are colour detectors
@@ -89,6 +89,19 @@ def early_probe_edges(probe: Probe) -> float:
     convs = [m for m in probe.model.modules() if isinstance(m, nn.Conv2d) and min(m.kernel_size) >= 3]
     conv = convs[1] if len(convs) > 1 else convs[0]
     return float(cnn_core.edge_energy(conv.weight).median())
+
+
+def middle_field_growth(probe: Probe) -> float:
+    """"Middle layers → patterns, motifs, object parts", larger than the early layers' edges: the
+    effective field's spread (gradient-weighted RMS radius, Luo et al. 2016) of a middle probe unit
+    divided by an early probe unit's (VGG16: features[16] over features[2]), mean over the photos."""
+    probes = depth_probes(probe.model)
+    ratios = []
+    for photo in probe.images.photos:
+        x = photo.unsqueeze(0)
+        early = cnn_core.effective_field_spread(probe.model, probes["early"], x)
+        ratios.append(cnn_core.effective_field_spread(probe.model, probes["middle"], x) / early)
+    return sum(ratios) / len(ratios)
 
 
 def inactive_by_stage(probe: Probe) -> list[float]:

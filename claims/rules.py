@@ -117,6 +117,9 @@ RULES = MappingProxyType({rule.claim: rule for rule in (
     learned("L1-filters-detect-edges", "2", "Each 3×3 filter detects a specific pattern (edge direction, ...)", 0.02),
     learned("L1-filters-detect-colours", "2", "... (..., color gradient, etc.)", 0.02),
     learned("L2-maps-show-where-edges-are", "2", "The activation map shows WHERE that pattern appears in the image", 0.02),
+    # A ratio over the early probe's spread, which is 1-2 px: a 0.1 px change there moves the ratio
+    # by about 0.4, so differences under 0.5 are within what the early layer's sub-pixel spread decides.
+    learned("L3-middle-layers-see-larger-patterns", "3", "Middle layers → patterns, motifs, object parts", 0.5),
     learned("L3-sparser-with-depth", "3", "DEEP: Very low resolution, sparse activations", 0.02),
     learned("L4-class-structure-grows-with-depth", "3", "Deep layers → abstract, class-relevant", 0.02,
             needs="labelled"),

@@ -28,6 +28,7 @@ MEASURES: Mapping[str, Callable[[measures.Probe], float]] = MappingProxyType({
     "L1-filters-detect-edges": measures.filter_edges,
     "L1-filters-detect-colours": measures.filter_colours,
     "L2-maps-show-where-edges-are": measures.edge_tracking,
+    "L3-middle-layers-see-larger-patterns": measures.middle_field_growth,
     "L3-sparser-with-depth": measures.sparsity_trend,
     "L4-class-structure-grows-with-depth": measures.class_structure_gain,
     "L4-class-structure-grows-gradually": measures.gradual_class_structure,

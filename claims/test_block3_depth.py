@@ -66,3 +66,12 @@ def test_deeper_features_are_more_class_relevant(subject, request):
     """"Deep layers → abstract, class-relevant": pooled features of the last stage group 20 labelled
     ImageNet-class photos by class better than the first stage's do, by more than in random inits."""
     record(request, *subject.verdicts("L4-class-structure-grows-with-depth"))
+
+
+@pytest.mark.learned
+def test_middle_layers_see_larger_patterns(subject, request):
+    """"Early layers → edges, colors, simple textures; Middle layers → patterns, motifs, object
+    parts": a middle probe unit's effective receptive field (where 90% of its gradient on the photo
+    lies) is larger, relative to an early probe unit's, than in random initialisations, beyond their spread."""
+    record(request, *subject.verdicts("L3-middle-layers-see-larger-patterns"))
+

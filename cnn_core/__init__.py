@@ -5,6 +5,7 @@ receptive fields, and occlusion. Every public name is importable from here.
 """
 from .activations import capture, check_input
 from .empirical_field import (
+    effective_field_spread,
     effective_receptive_field,
     empirical_receptive_field,
     empirical_receptive_fields,
@@ -68,7 +69,7 @@ from .stages import ActivationSummary, by_stage, summarise_activations
 __all__ = [
     "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
     "Normalization", "UNIT", "first_conv", "random_twin", "colour_opponency", "correlation", "edge_energy",
-    "edge_strength", "invariance", "effective_receptive_field", "Estimate", "ImageFolder", "collate_images",
+    "edge_strength", "invariance", "effective_field_spread", "effective_receptive_field", "Estimate", "ImageFolder", "collate_images",
     "image_files", "mean_ci",
     "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
     "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",

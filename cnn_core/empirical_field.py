@@ -53,29 +53,44 @@ def empirical_receptive_fields(
     return boxes
 
 
-def effective_receptive_field(model: nn.Module, layer: str, x: torch.Tensor, mass: float = 0.9) -> float:
-    """The side, in pixels, of the centred square holding ``mass`` of |d(centre unit)/d(input)|
-    on the real model and input (Luo et al., 2016): usually much smaller than the theoretical field."""
-    ref = resolve(model, layer)
-    cut = truncate(model, ref.name)
+def _centre_unit_gradient(model: nn.Module, layer: str, x: torch.Tensor):
+    """|d(centre unit of ``layer``)/d(input)| summed over colour channels, float64, with each row's
+    and column's coordinate and the map's centre of mass (None when the gradient is all zero)."""
+    cut = truncate(model, resolve(model, layer).name)
     pixels = x.detach().clone().requires_grad_(True)
     out = cut(pixels)
     if out.dim() != 4:
         raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
     (gradient,) = torch.autograd.grad(out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum(), pixels)
-    weight = gradient[0].abs().sum(dim=0)
+    weight = gradient[0].abs().sum(dim=0).double()
     rows = torch.arange(weight.shape[0], dtype=weight.dtype, device=weight.device)
     cols = torch.arange(weight.shape[1], dtype=weight.dtype, device=weight.device)
-    total = weight.sum()
-    if total <= 0:
+    centre = centre_of_mass(weight, rows, cols) if weight.sum() > 0 else None
+    return weight, rows, cols, centre
+
+
+def effective_receptive_field(model: nn.Module, layer: str, x: torch.Tensor, mass: float = 0.9) -> float:
+    """The side, in pixels, of the centred square holding ``mass`` of |d(centre unit)/d(input)|
+    on the real model and input (Luo et al., 2016): usually much smaller than the theoretical field."""
+    weight, rows, cols, centre = _centre_unit_gradient(model, layer, x)
+    if centre is None:
         return 0.0
-    centre_row, centre_col = centre_of_mass(weight, rows, cols)
-    distance = torch.maximum((rows - centre_row).abs().view(-1, 1), (cols - centre_col).abs().view(1, -1))
+    distance = torch.maximum((rows - centre[0]).abs().view(-1, 1), (cols - centre[1]).abs().view(1, -1))
     order = torch.argsort(distance.flatten())
-    inside = torch.cumsum(weight.flatten()[order], dim=0) / total
+    inside = torch.cumsum(weight.flatten()[order], dim=0) / weight.sum()
     radius = float(distance.flatten()[order][int(torch.searchsorted(inside, torch.tensor(mass, dtype=inside.dtype, device=inside.device)))])
     return 2 * radius + 1
 
+
+def effective_field_spread(model: nn.Module, layer: str, x: torch.Tensor) -> float:
+    """The gradient-weighted root-mean-square distance, in pixels, of the input from the centre of
+    |d(centre unit)/d(input)|: the effective field's radius as a continuous number (the mass-based
+    side of :func:`effective_receptive_field` moves in whole pixels)."""
+    weight, rows, cols, centre = _centre_unit_gradient(model, layer, x)
+    if centre is None:
+        return 0.0
+    squared = (rows - centre[0]).pow(2).view(-1, 1) + (cols - centre[1]).pow(2).view(1, -1)
+    return float((weight * squared).sum() / weight.sum()) ** 0.5
 
 
 # --- the support twin ------------------------------------------------------------------------
