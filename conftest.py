@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 import cnn_core
 from claims import options
 from claims.options import DEFAULT_MODELS, RUN_OPTIONS, RunOptions
-from claims.probes import probe_layers
+from claims.probes import architecture_layers, probe_layers
 from claims.subjects import Subject
 from claims.zoo import MODEL_ZOO, ModelZoo
 from cnn_core.models import FIXTURES_ENV, TINY_VGG
@@ -80,6 +80,17 @@ def run_options(config) -> RunOptions:
     return config.stash[RUN_OPTIONS]
 
 
+ARCHITECTURES = pytest.StashKey[dict[str, tuple[cnn_core.Layer, ...]]]()
+
+
+def architecture(config, name: str) -> tuple[cnn_core.Layer, ...]:
+    """A model's layer listing, read once per run (collection asks for it per claim)."""
+    listings = config.stash.setdefault(ARCHITECTURES, {})
+    if name not in listings:
+        listings[name] = architecture_layers(name)
+    return listings[name]
+
+
 def pytest_generate_tests(metafunc):
     if "model_name" not in metafunc.fixturenames:
         return
@@ -103,7 +114,7 @@ def pytest_generate_tests(metafunc):
         return
     probes = metafunc.definition.get_closest_marker("probes")
     kinds = probes.args if probes else ("early", "deep")
-    pairs = [(n, layer) for n in names for kind in kinds for layer in probe_layers(n, kind)]
+    pairs = [(n, layer) for n in names for kind in kinds for layer in probe_layers(architecture(metafunc.config, n), kind)]
     metafunc.parametrize("model_name,layer", [param(pair, pair[0], f"{pair[0]}-{pair[1]}") for pair in pairs],
                          scope="module")
 

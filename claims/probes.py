@@ -7,7 +7,7 @@ ImageNet classes), found beside Tiny VGG in the fixtures folder.
 """
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +37,6 @@ def depth_probes(model: torch.nn.Module) -> dict[str, str]:
     return {"early": (convs[1:2] or convs[:1])[0], "middle": spatial[len(spatial) // 2].path, "deep": convs[-1]}
 
 
-@functools.lru_cache(maxsize=None)
 def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:
     """The layers of ``name``, read off its architecture on the meta device (no weights, no arithmetic).
 
@@ -51,14 +50,14 @@ def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:
         return tuple(cnn_core.layers(cnn_core.build_architecture(name, device="cpu").eval(), (crop, crop)))
 
 
-def probe_layers(name: str, kind: str) -> list[str]:
-    """Layers of ``name`` to check a claim at.
+def probe_layers(listing: Sequence[cnn_core.Layer], kind: str) -> list[str]:
+    """Layers of a model (its ``cnn_core.layers`` listing) to check a claim at.
 
     ``early``: the second convolution (the notebook's conv1_2, ``features.2`` in VGG16);
     ``deep``: the last convolution (the notebook's conv5_3, ``features.28``);
     ``spatial``: every leaf layer with a spatial [N, C, H, W] output.
     """
-    spatial = spatial_leaves(architecture_layers(name))
+    spatial = spatial_leaves(listing)
     convs = [layer.path for layer in spatial if layer.type == "Conv2d"]
     if kind == "early":
         return convs[1:2] or convs[:1]

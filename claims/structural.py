@@ -6,7 +6,6 @@ functions measure what a claim or its deliberate break needs. The test modules s
 from __future__ import annotations
 
 import copy
-import functools
 from types import MappingProxyType
 
 import numpy as np
@@ -255,7 +254,6 @@ def check_textbook_fields(model: nn.Module) -> None:
 EMPIRICAL_CANVAS = (224, 224)
 
 
-@functools.lru_cache(maxsize=16)
 def analytic_table(model: nn.Module) -> dict[str, cnn_core.ReceptiveField]:
     return cnn_core.receptive_fields(model, EMPIRICAL_CANVAS)
 
@@ -274,7 +272,6 @@ def check_empirical_matches_analytic(model: nn.Module, layer: str, table) -> Non
 
 # --- occlusion is local ---------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=4)
 def float64_copy(model: nn.Module, layer: str) -> nn.Module:
     """The model cut after ``layer``, in float64 (the copy holds only what that layer needs)."""
     return copy.deepcopy(cnn_core.tracing.truncate(model, layer)).double()
@@ -344,8 +341,9 @@ def check_deep_structure(summary: dict, early: str, deep: str, box) -> None:
     )
 
 
-def deep_probes(model_name: str) -> tuple[str, str]:
-    return probe_layers(model_name, "early")[0], probe_layers(model_name, "deep")[0]
+def deep_probes(model: nn.Module) -> tuple[str, str]:
+    listing = cnn_core.layers(model)
+    return probe_layers(listing, "early")[0], probe_layers(listing, "deep")[0]
 
 
 # --- the claims matrix: locality and gradual growth, which a transformer must fail -----------

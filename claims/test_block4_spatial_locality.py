@@ -36,6 +36,18 @@ from claims.structural import (
 pytestmark = pytest.mark.structural
 
 
+@pytest.fixture(scope="module")
+def fields(model) -> dict[str, cnn_core.ReceptiveField]:
+    """The model's analytic fields on the empirical canvas, once per model."""
+    return analytic_table(model)
+
+
+@pytest.fixture(scope="module")
+def model64(model, layer):
+    """The model cut after ``layer``, in float64, once per layer."""
+    return float64_copy(model, layer)
+
+
 def test_receptive_fields_grow_with_depth(model):
     """"Deeper neurons have larger receptive fields": no layer shrinks the field it receives, and
     every conv with a kernel larger than 1 and every pool strictly grows it."""
@@ -70,11 +82,11 @@ def test_textbook_claim_fails_when_a_pool_stride_changes(zoo, monkeypatch):
 
 
 @pytest.mark.probes("spatial")
-def test_empirical_receptive_field_equals_analytic(model, layer):
+def test_empirical_receptive_field_equals_analytic(model, layer, fields):
     """"Each neuron ... only 'sees' a portion of the original image": the pixels whose gradient
     reaches a unit (on a positive, linear twin, so none cancels) are exactly its analytic field,
     for the centre unit and for the corner unit, whose field is cut by the border."""
-    check_empirical_matches_analytic(model, layer, analytic_table(model))
+    check_empirical_matches_analytic(model, layer, fields)
 
 
 def test_field_agreement_fails_when_the_analytic_ignores_padding(zoo, monkeypatch):
@@ -88,13 +100,13 @@ def test_field_agreement_fails_when_the_analytic_ignores_padding(zoo, monkeypatc
 
 @few_examples()
 @given(data=st.data())
-def test_occlusion_changes_only_units_whose_field_overlaps_the_box(model, layer, image, data):
+def test_occlusion_changes_only_units_whose_field_overlaps_the_box(model, model64, layer, image, data):
     """"Perturbations affect corresponding spatial locations in activations": blanking a box
     leaves every unit whose receptive field misses the box exactly unchanged (float64), and
     unchanged to within float32 rounding in the float32 model."""
     x, field = locality_view(model, layer, image)
     box = data.draw(boxes(x.shape[-1]), label="box")
-    exact = cnn_core.occlusion_diff(float64_copy(model, layer), x.double(), box, layer)[layer][0]
+    exact = cnn_core.occlusion_diff(model64, x.double(), box, layer)[layer][0]
     check_locality(field, box, exact, atol=0.0)
     rounded = cnn_core.occlusion_diff(model, x, box, layer)[layer][0]
     # float32 convolutions may compute a tile of outputs together (Winograd, blocked GEMM), so a
@@ -115,12 +127,12 @@ def test_locality_claim_fails_when_a_layer_sees_the_whole_image(zoo, image_tenso
 
 @pytest.mark.probes("early")
 @given(data=st.data())
-def test_early_change_is_the_box_grown_by_the_field_radius(model, layer, image, data):
+def test_early_change_is_the_box_grown_by_the_field_radius(model, model64, layer, image, data):
     """"Early: localized change": at the second conv the changed units are exactly those whose
     field overlaps the box — the box grown by the field's radius, no more, no less (float64)."""
     x, field = locality_view(model, layer, image)
     box = data.draw(boxes(x.shape[-1]), label="box")
-    difference = cnn_core.occlusion_diff(float64_copy(model, layer), x.double(), box, layer)[layer][0]
+    difference = cnn_core.occlusion_diff(model64, x.double(), box, layer)[layer][0]
     rows, cols = field.units_touching(box)
     expected = cnn_core.Box(rows.start, cols.start, rows.stop, cols.stop)
     assert cnn_core.changed_region(difference) == expected
@@ -128,12 +140,12 @@ def test_early_change_is_the_box_grown_by_the_field_radius(model, layer, image, 
 
 @few_examples()
 @given(box=boxes(224, min_side=64, max_side=128))
-def test_deep_change_is_broader_but_still_centred_on_the_box(model, model_name, image_tensor, box):
+def test_deep_change_is_broader_but_still_centred_on_the_box(model, image_tensor, box):
     """"Early: localized change • Deep: broader but still spatially structured": the deep layer's
     change covers more of the image than the early one's, its centre of mass lies inside the box
     (to within half the deep layer's unit spacing), and units over the box change more than
     STRUCTURE_CONTRAST times as much as the rest."""
-    early, deep = deep_probes(model_name)
+    early, deep = deep_probes(model)
     check_deep_structure(deep_change_summary(model, early, deep, image_tensor, box), early, deep, box)
 
 
@@ -147,17 +159,17 @@ def test_structure_claim_fails_when_the_deep_maps_are_mirrored(zoo, image_tensor
         check_deep_structure(summary, "features.2", "features.28", box)
 
 
-def test_occlusion_stays_local_in_deep_layers(model, model_name, image_tensor, request):
+def test_occlusion_stays_local_in_deep_layers(model, image_tensor, request):
     """"Even deep layers maintain spatial correspondence with the input image!": blanking a corner
     leaves every far unit of the last conv exactly unchanged."""
-    record(request, locality_verdict(model, deep_probes(model_name)[1], image_tensor))
+    record(request, locality_verdict(model, deep_probes(model)[1], image_tensor))
 
 
-def test_receptive_fields_grow_gradually(model, model_name, request):
+def test_receptive_fields_grow_gradually(model, request):
     """"CNNs trade spatial precision for semantic meaning gradually, not all at once": up to the
     last conv, no layer widens the receptive field by more than the rule's factor beyond the
     widest field before it (a 3x3 conv at least doubles only a field narrower than 3 jumps)."""
-    record(request, gradual_verdict(model, deep_probes(model_name)[1]))
+    record(request, gradual_verdict(model, deep_probes(model)[1]))
 
 
 def test_a_vision_transformer_fails_locality_and_gradual_growth(zoo, image_tensor):
