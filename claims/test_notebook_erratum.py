@@ -16,16 +16,7 @@ import torchvision
 from torchvision.models import VGG16_Weights, WeightsEnum
 
 import cnn_core
-from claims.notebook import (
-    BLOCK1_MAP_PANELS,
-    NOTEBOOK_BOX,
-    block3_cell,
-    detach_hooks,
-    hidden_share,
-    overlay_misalignment,
-    permuted_entries,
-    shown_channels,
-)
+from claims import notebook
 
 pytestmark = pytest.mark.structural
 
@@ -49,7 +40,7 @@ def test_the_notebook_hooks_store_post_relu_values(vgg16, image_tensor):
     "early" and "deep" conv maps, "DEEP: ... sparse activations". Fact: ``detach`` shares memory and
     the next ``ReLU(inplace=True)`` overwrites it, so the notebook shows post-ReLU maps. conv5_3's
     true output has no zeros at all; every zero the notebook shows there comes from the overwrite."""
-    stored = detach_hooks(vgg16, image_tensor.clone(), ["features.2", "features.28"])
+    stored = notebook.detach_hooks(vgg16, image_tensor.clone(), ["features.2", "features.28"])
     true = cnn_core.capture(vgg16, image_tensor, ["features.2", "features.3", "features.28", "features.29"])
     for conv, relu in (("features.2", "features.3"), ("features.28", "features.29")):
         assert torch.equal(stored[conv], true[relu]), f"the notebook's {conv} is not its ReLU's output"
@@ -65,11 +56,11 @@ def test_black_out_paints_the_mean_grey_not_black(vgg16, image_tensor):
     """Notebook: ``perturbed_tensor[:, :, 50:150, 60:160] = 0  # Black out a region``. Fact: 0 in
     normalised space is the ImageNet mean colour, a grey (124, 116, 104); black is
     (0 - mean) / std. Painting true black changes the Block 4 difference maps substantially."""
-    grey = cnn_core.denormalize(cnn_core.occlude(image_tensor, NOTEBOOK_BOX, fill="mean"))[0, :, 50, 60]
+    grey = cnn_core.denormalize(cnn_core.occlude(image_tensor, notebook.NOTEBOOK_BOX, fill="mean"))[0, :, 50, 60]
     assert [round(float(v) * 255) for v in grey] == [124, 116, 104]
     layers = ["features.2", "features.28"]
-    as_notebook = cnn_core.occlusion_diff(vgg16, image_tensor, NOTEBOOK_BOX, layers, fill="mean")
-    truly_black = cnn_core.occlusion_diff(vgg16, image_tensor, NOTEBOOK_BOX, layers, fill="black")
+    as_notebook = cnn_core.occlusion_diff(vgg16, image_tensor, notebook.NOTEBOOK_BOX, layers, fill="mean")
+    truly_black = cnn_core.occlusion_diff(vgg16, image_tensor, notebook.NOTEBOOK_BOX, layers, fill="black")
     change = {layer: float((truly_black[layer] - as_notebook[layer]).norm() / as_notebook[layer].norm()) for layer in layers}
     # Measured: ImageNet conv weights 0.796 (conv1_2), 0.203 (conv5_3); random VGG16 1.505, 0.522.
     assert all(value > 0.1 for value in change.values()), f"relative change of the difference maps with true black: {change}"
@@ -128,7 +119,7 @@ def test_the_first_layer_is_a_64_filter_3x3_conv(vgg16):
 def test_the_first_figure_shows_nine_maps_not_eight():
     """Notebook: ``# Visualize: original image vs first 8 feature maps`` above ``for i in range(9)``
     on a 2 x 5 grid. Fact: the loop fills nine panels (maps 0 to 8), the grid's ten less the original."""
-    panels = set(BLOCK1_MAP_PANELS)
+    panels = set(notebook.BLOCK1_MAP_PANELS)
     assert len(panels) == 9 and (0, 0) not in panels and panels <= {(r, c) for r in range(2) for c in range(5)}
 
 
@@ -136,14 +127,14 @@ def test_the_overlay_is_stretched_over_the_uncropped_photo(image):
     """Notebook: ``activation_resized = np.array(Image.fromarray(...).resize(img.size))`` drawn over
     ``axes[i, 3].imshow(img)``. Fact: the map covers the 224 x 224 centre crop, but is stretched
     over the whole uncropped photo, so every unit is drawn away from where it is."""
-    offset = overlay_misalignment(image.size)
+    offset = notebook.overlay_misalignment(image.size)
     assert offset > 0.1 * max(image.size), f"units drawn up to {offset:.1f} px away from their place in the {image.size} photo"
 
 
 def test_block4_shows_the_uncropped_photo_beside_the_cropped_tensor(image):
     """Notebook: ``axes[0, 0].imshow(img)`` as the "Original Image" beside ``perturbed_tensor``.
     Fact: the tensor is the 224 x 224 centre crop; the panel shows photo the network never saw."""
-    share = hidden_share(image.size)
+    share = notebook.hidden_share(image.size)
     assert share > 0.1, f"{share:.1%} of the shown original is outside the tensor"
 
 
@@ -151,7 +142,7 @@ def test_the_permute_comment_hides_a_change_of_layout(vgg16):
     """Notebook: ``filt = filters[i].permute(1, 2, 0).numpy()  # [3, 3, 3] -> [3, 3, 3]``. Fact: the
     shape's numbers stay, but channels move from first to last (CHW to HWC, what imshow wants):
     of conv1_1 filter 0's 27 values, all but the 3 on the c = h = w diagonal change place."""
-    moved = permuted_entries(vgg16.features[0].weight.detach()[0])
+    moved = notebook.permuted_entries(vgg16.features[0].weight.detach()[0])
     assert moved == 24, f"{moved} of 27 values change place under permute(1, 2, 0)"
 
 
@@ -160,9 +151,9 @@ def test_the_four_random_maps_are_the_four_most_varied(vgg16, image_tensor):
     ``torch.argsort(variances, descending=True)[:4]``, the four most varied channels, far from a
     random draw: their variance is many times the median channel's."""
     for layer in ("features.2", "features.16", "features.28"):
-        activation = detach_hooks(vgg16, image_tensor, [layer])[layer]
+        activation = notebook.detach_hooks(vgg16, image_tensor, [layer])[layer]
         variances = activation[0].var(dim=[1, 2])
-        ratio = float(variances[shown_channels(activation)].min() / variances.median())
+        ratio = float(variances[notebook.shown_channels(activation)].min() / variances.median())
         # Smallest ratio measured: ImageNet conv weights 2.38 (conv1_2; 4.61, 156.8 deeper), random 8.18.
         assert ratio > 1.5, f"{layer}: the least varied shown map has {ratio:.2f}x the median variance"
 
@@ -173,7 +164,7 @@ def test_block3_hooks_accumulate_when_the_cell_runs_again(zoo, image_tensor):
     calls six hooks instead of three (Block 4 builds a "Fresh model to avoid hook accumulation")."""
     model = copy.deepcopy(zoo.get("vgg16"))
     for _ in range(2):
-        block3_cell(model, image_tensor)
+        notebook.block3_cell(model, image_tensor)
     hooks = sum(len(model.features[i]._forward_hooks) for i in (2, 16, 28))
     assert hooks == 6, f"{hooks} hooks on the three probed layers after two runs of the cell"
 
