@@ -43,13 +43,21 @@ def detach_hooks(model, x, names) -> dict[str, torch.Tensor]:
 BLOCK1_MAP_PANELS = tuple(((i + 1) // 5, (i + 1) % 5) for i in range(9))  # for i in range(9): row, col = ...
 
 
+def resize_and_crop_corner(image_size: tuple[int, int], size: int = 224) -> tuple[tuple[int, int], int, int]:
+    """torchvision's documented arithmetic for Resize(size) then CenterCrop(size): the resized
+    (width, height), the shorter side to ``size`` and the longer truncated, and the crop's corner
+    (left, top) in resized pixels, at round((side - size) / 2)."""
+    width, height = image_size
+    resized = (size, int(size * height / width)) if width <= height else (int(size * width / height), size)
+    return resized, int(round((resized[0] - size) / 2.0)), int(round((resized[1] - size) / 2.0))
+
+
 def crop_geometry(image_size: tuple[int, int], size: int = 224) -> tuple[float, float, float]:
     """Resize(size) then CenterCrop(size) in the original's pixels: (scale, left, top), where one
     tensor pixel spans ``scale`` original pixels and the crop starts at (left, top)."""
-    width, height = image_size
-    scale = min(width, height) / size
-    resized = (int(size * width / height), size) if width > height else (size, int(size * height / width))
-    return scale, round((resized[0] - size) / 2) * scale, round((resized[1] - size) / 2) * scale
+    scale = min(image_size) / size
+    _, left, top = resize_and_crop_corner(image_size, size)
+    return scale, left * scale, top * scale
 
 
 def overlay_misalignment(image_size: tuple[int, int], size: int = 224) -> float:

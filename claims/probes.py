@@ -32,9 +32,10 @@ def depth_probes(model: torch.nn.Module) -> dict[str, str]:
     if cnn_core.model_card(model).name == "vgg16":
         return {probe.depth: probe.layer for probe in NOTEBOOK_PROBES}
     size = cnn_core.model_card(model).input_size
-    spatial = spatial_leaves(cnn_core.layers(model, (size, size)))
-    convs = [layer.path for layer in spatial if layer.type == "Conv2d"]
-    return {"early": (convs[1:2] or convs[:1])[0], "middle": spatial[len(spatial) // 2].path, "deep": convs[-1]}
+    listing = cnn_core.layers(model, (size, size))
+    spatial = spatial_leaves(listing)
+    return {"early": probe_layers(listing, "early")[0], "middle": spatial[len(spatial) // 2].path,
+            "deep": probe_layers(listing, "deep")[0]}
 
 
 def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:

@@ -15,10 +15,11 @@ from PIL import Image
 from torch import nn
 
 import cnn_core
-from claims.notebook import NOTEBOOK_PROBES
-from claims.probes import probe_layers, spatial_leaves
+from claims.notebook import NOTEBOOK_PROBES, resize_and_crop_corner
+from claims.probes import spatial_leaves
 from claims.rules import RULES
 from cnn_core import Box
+from cnn_core.geometry import as_pair
 
 # === block1_image_to_activations ============================================================
 
@@ -78,10 +79,8 @@ def notebook_transform_by_hand(image: Image.Image, size: int = 224) -> torch.Ten
     ``size`` (the longer truncated), PIL's bilinear resize, the crop's corner at round((side - size) / 2),
     RGB bytes / 255 in channel order R, G, B, then (x - mean) / std per channel."""
     rgb = image.convert("RGB")
-    width, height = rgb.size
-    resized = (size, int(size * height / width)) if width <= height else (int(size * width / height), size)
+    resized, left, top = resize_and_crop_corner(rgb.size, size)
     rgb = rgb.resize(resized, Image.BILINEAR)
-    left, top = int(round((resized[0] - size) / 2.0)), int(round((resized[1] - size) / 2.0))
     pixels = np.asarray(rgb.crop((left, top, left + size, top + size)), dtype=np.float64) / 255.0
     normalised = (pixels - np.array(cnn_core.IMAGENET_MEAN)) / np.array(cnn_core.IMAGENET_STD)
     return torch.from_numpy(normalised.transpose(2, 0, 1).copy()).unsqueeze(0)
@@ -219,8 +218,7 @@ def check_fields_grow(model: nn.Module) -> int:
             continue
         module = model.get_submodule(name.partition("@")[0])
         assert field.size >= field.input_field_size, f"{name}: field shrinks from {field.input_field_size} to {field.size}"
-        kernel = getattr(module, "kernel_size", 1)
-        kernel = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+        kernel = as_pair(getattr(module, "kernel_size", 1))
         if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) and min(kernel) > 1:
             assert all(a > b for a, b in zip(field.size, field.input_field_size)), (
                 f"{name} ({type(module).__name__}, kernel {kernel}) does not grow the field beyond {field.input_field_size}"
@@ -339,11 +337,6 @@ def check_deep_structure(summary: dict, early: str, deep: str, box) -> None:
     assert summary[deep]["contrast"] > STRUCTURE_CONTRAST, (
         f"units over the box change only {summary[deep]['contrast']:.2f}x more than the others"
     )
-
-
-def deep_probes(model: nn.Module) -> tuple[str, str]:
-    listing = cnn_core.layers(model)
-    return probe_layers(listing, "early")[0], probe_layers(listing, "deep")[0]
 
 
 # --- the claims matrix: locality and gradual growth, which a transformer must fail -----------

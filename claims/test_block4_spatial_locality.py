@@ -13,6 +13,7 @@ import cnn_core
 from claims.breaks import global_context, mirrored
 from claims.matrix import record
 from claims.options import RUN_OPTIONS
+from claims.probes import depth_probes
 from claims.strategies import boxes, few_examples
 from claims.structural import (
     EMPIRICAL_CANVAS,
@@ -26,7 +27,6 @@ from claims.structural import (
     check_painted_grey,
     check_textbook_fields,
     deep_change_summary,
-    deep_probes,
     float64_copy,
     gradual_verdict,
     locality_verdict,
@@ -40,6 +40,12 @@ pytestmark = pytest.mark.structural
 def fields(model) -> dict[str, cnn_core.ReceptiveField]:
     """The model's analytic fields on the empirical canvas, once per model."""
     return analytic_table(model)
+
+
+@pytest.fixture(scope="module")
+def probes(model) -> dict[str, str]:
+    """The model's early, middle and deep probe layers, once per model."""
+    return depth_probes(model)
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +146,12 @@ def test_early_change_is_the_box_grown_by_the_field_radius(model, model64, layer
 
 @few_examples()
 @given(box=boxes(224, min_side=64, max_side=128))
-def test_deep_change_is_broader_but_still_centred_on_the_box(model, image_tensor, box):
+def test_deep_change_is_broader_but_still_centred_on_the_box(model, probes, image_tensor, box):
     """"Early: localized change • Deep: broader but still spatially structured": the deep layer's
     change covers more of the image than the early one's, its centre of mass lies inside the box
     (to within half the deep layer's unit spacing), and units over the box change more than
     STRUCTURE_CONTRAST times as much as the rest."""
-    early, deep = deep_probes(model)
+    early, deep = probes["early"], probes["deep"]
     check_deep_structure(deep_change_summary(model, early, deep, image_tensor, box), early, deep, box)
 
 
@@ -159,17 +165,17 @@ def test_structure_claim_fails_when_the_deep_maps_are_mirrored(zoo, image_tensor
         check_deep_structure(summary, "features.2", "features.28", box)
 
 
-def test_occlusion_stays_local_in_deep_layers(model, image_tensor, request):
+def test_occlusion_stays_local_in_deep_layers(model, probes, image_tensor, request):
     """"Even deep layers maintain spatial correspondence with the input image!": blanking a corner
     leaves every far unit of the last conv exactly unchanged."""
-    record(request, locality_verdict(model, deep_probes(model)[1], image_tensor))
+    record(request, locality_verdict(model, probes["deep"], image_tensor))
 
 
-def test_receptive_fields_grow_gradually(model, request):
+def test_receptive_fields_grow_gradually(model, probes, request):
     """"CNNs trade spatial precision for semantic meaning gradually, not all at once": up to the
     last conv, no layer widens the receptive field by more than the rule's factor beyond the
     widest field before it (a 3x3 conv at least doubles only a field narrower than 3 jumps)."""
-    record(request, gradual_verdict(model, deep_probes(model)[1]))
+    record(request, gradual_verdict(model, probes["deep"]))
 
 
 def test_a_vision_transformer_fails_locality_and_gradual_growth(zoo, image_tensor):
