@@ -6,6 +6,7 @@ receptive fields, and occlusion. Every public name is importable from here.
 from .activations import capture, check_input
 from .empirical_field import (
     effective_field_spread,
+    effective_field_spreads,
     effective_receptive_field,
     empirical_receptive_field,
     empirical_receptive_fields,
@@ -40,7 +41,6 @@ from .images import (
 from .incremental import incremental_plan, occlusion_cost
 from .layer_index import Layer, LayerRef, first_conv, layers, resolve, vgg_aliases
 from .metrics import (
-    Estimate,
     centre_of_mass,
     changed_region,
     colour_opponency,
@@ -48,7 +48,6 @@ from .metrics import (
     edge_energy,
     edge_strength,
     invariance,
-    mean_ci,
     sparsity,
 )
 from .models import (
@@ -69,8 +68,8 @@ from .stages import ActivationSummary, by_stage, summarise_activations
 __all__ = [
     "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
     "Normalization", "UNIT", "first_conv", "random_twin", "colour_opponency", "correlation", "edge_energy",
-    "edge_strength", "invariance", "effective_field_spread", "effective_receptive_field", "Estimate", "ImageFolder", "collate_images",
-    "image_files", "mean_ci",
+    "edge_strength", "invariance", "effective_field_spread", "effective_field_spreads", "effective_receptive_field", "ImageFolder", "collate_images",
+    "image_files",
     "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
     "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
     "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field",

@@ -53,18 +53,27 @@ def empirical_receptive_fields(
     return boxes
 
 
-def _centre_unit_gradient(model: nn.Module, layer: str, x: torch.Tensor):
-    """|d(centre unit of ``layer``)/d(input)| summed over colour channels, float64, with each row's
-    and column's coordinate and the map's centre of mass (None when the gradient is all zero)."""
+def _centre_unit_gradients(model: nn.Module, layer: str, x: torch.Tensor):
+    """Per image of ``x``: |d(centre unit of ``layer``)/d(input)| summed over colour channels,
+    float64 ``[N, H, W]``, with each row's and column's coordinate. The images are independent
+    (the model is in eval mode), so one backward pass of the centre units' sum gives every image's own."""
     cut = truncate(model, resolve(model, layer).name)
     pixels = x.detach().clone().requires_grad_(True)
     out = cut(pixels)
     if out.dim() != 4:
         raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
-    (gradient,) = torch.autograd.grad(out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum(), pixels)
-    weight = gradient[0].abs().sum(dim=0).double()
-    rows = torch.arange(weight.shape[0], dtype=weight.dtype, device=weight.device)
-    cols = torch.arange(weight.shape[1], dtype=weight.dtype, device=weight.device)
+    (gradient,) = torch.autograd.grad(out[:, :, out.shape[2] // 2, out.shape[3] // 2].sum(), pixels)
+    weight = gradient.abs().sum(dim=1).double()
+    rows = torch.arange(weight.shape[1], dtype=weight.dtype, device=weight.device)
+    cols = torch.arange(weight.shape[2], dtype=weight.dtype, device=weight.device)
+    return weight, rows, cols
+
+
+def _centre_unit_gradient(model: nn.Module, layer: str, x: torch.Tensor):
+    """:func:`_centre_unit_gradients` of one image, with the map's centre of mass (None when the
+    gradient is all zero)."""
+    weights, rows, cols = _centre_unit_gradients(model, layer, x[:1])
+    weight = weights[0]
     centre = centre_of_mass(weight, rows, cols) if weight.sum() > 0 else None
     return weight, rows, cols, centre
 
@@ -86,11 +95,22 @@ def effective_field_spread(model: nn.Module, layer: str, x: torch.Tensor) -> flo
     """The gradient-weighted root-mean-square distance, in pixels, of the input from the centre of
     |d(centre unit)/d(input)|: the effective field's radius as a continuous number (the mass-based
     side of :func:`effective_receptive_field` moves in whole pixels)."""
-    weight, rows, cols, centre = _centre_unit_gradient(model, layer, x)
-    if centre is None:
-        return 0.0
-    squared = (rows - centre[0]).pow(2).view(-1, 1) + (cols - centre[1]).pow(2).view(1, -1)
-    return float((weight * squared).sum() / weight.sum()) ** 0.5
+    return float(effective_field_spreads(model, layer, x[:1])[0])
+
+
+def effective_field_spreads(model: nn.Module, layer: str, x: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    """:func:`effective_field_spread` of every image of ``x`` (float64 ``[N]``; 0 where the
+    gradient is all zero), ``chunk`` images per backward pass."""
+    spreads = []
+    for start in range(0, len(x), chunk):
+        weights, rows, cols = _centre_unit_gradients(model, layer, x[start:start + chunk])
+        mass = weights.sum(dim=(1, 2))
+        safe = mass.clamp_min(torch.finfo(mass.dtype).tiny)
+        row = (weights.sum(dim=2) * rows).sum(dim=1) / safe
+        col = (weights.sum(dim=1) * cols).sum(dim=1) / safe
+        squared = (rows.view(1, -1, 1) - row.view(-1, 1, 1)).pow(2) + (cols.view(1, 1, -1) - col.view(-1, 1, 1)).pow(2)
+        spreads.append(torch.where(mass > 0, ((weights * squared).sum(dim=(1, 2)) / safe).sqrt(), torch.zeros_like(mass)))
+    return torch.cat(spreads)
 
 
 # --- the support twin ------------------------------------------------------------------------

@@ -1,8 +1,6 @@
 """Small measurements on activation maps, shared by claims and reports."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from .geometry import Box
@@ -111,25 +109,3 @@ def invariance(original: torch.Tensor, *transformed: torch.Tensor) -> float:
     own = torch.cat([similarity[range(rows), [k * rows + i for i in range(rows)]] for k in range(1, len(transformed) + 1)])
     others = similarity[:rows, :rows][~torch.eye(rows, dtype=torch.bool, device=similarity.device)]
     return float(own.mean() - others.mean())
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A mean over images with its 95% confidence interval (normal approximation)."""
-
-    mean: float
-    low: float
-    high: float
-    count: int
-
-    def __str__(self) -> str:
-        return f"{self.mean:.4f} [{self.low:.4f}, {self.high:.4f}] (n={self.count})"
-
-
-def mean_ci(values) -> Estimate:
-    data = torch.as_tensor(list(values), dtype=torch.float64)
-    if data.numel() == 0:
-        raise ValueError("mean_ci needs at least one value")
-    mean = float(data.mean())
-    half = 1.96 * float(data.std()) / data.numel() ** 0.5 if data.numel() > 1 else float("inf")
-    return Estimate(mean, mean - half, mean + half, data.numel())

@@ -74,6 +74,7 @@ class ModelCard:
     normalization: Normalization = IMAGENET
     class_names: tuple[str, ...] | None = None
     provenance: str = ""
+    published_top1: float | None = None  # the weights' published ImageNet-1k validation top-1, as a fraction
 
     def preprocess(self, source) -> torch.Tensor:
         """``source`` as this model takes it: ``[1, 3, input_size, input_size]``."""
@@ -314,6 +315,7 @@ def _imagenet_card(name: str, weights: str, trained: bool, head_trained: bool, p
         name, weights, trained, head_trained, input_size=transform.crop_size[0], resize=transform.resize_size[0],
         interpolation=transform.interpolation.value, normalization=Normalization(tuple(transform.mean), tuple(transform.std)),
         class_names=tuple(default.meta["categories"]), provenance=provenance,
+        published_top1=default.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1", 0) / 100 or None,
     )
 
 
