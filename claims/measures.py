@@ -1,12 +1,17 @@
 """The measurements behind the learned claims, one function per claim, for any CNN.
 
-Each takes a :class:`Probe` (a model and its :class:`~claims.probes.ProbeImages`) and returns one
-float, computed in float64 from the model's float32 activations. The same function measures the
-trained model and each random initialisation of its architecture; :mod:`claims.rules` compares them.
+Each takes a :class:`Probe` (a model and its :class:`~claims.probes.ProbeImages`) and returns a
+:class:`Sample`: one row per photo, computed in float64 from the model's float32 activations,
+and the function that turns the rows' mean into the claim's value, so that the same rows give
+the value and its interval over photos (:func:`claims.statistics.bootstrap`). A statistic of the
+weights alone has no rows. The same function measures the trained model and each random
+initialisation of its architecture; :mod:`claims.rules` compares them.
 """
 from __future__ import annotations
 
+import copy
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -14,11 +19,57 @@ import torch.nn.functional as F
 from torch import nn
 
 import cnn_core
-from claims.probes import ProbeImages, depth_probes
+from claims.probes import CLASS_GROUPS, ProbeImages, depth_probes
+from claims.statistics import Interval, bootstrap
 from cnn_core.stages import ActivationSummary, by_stage, summarise_activations
 
 COLOUR_QUANTILE = 0.9  # "color gradient, etc.": some filters, not most, are colour detectors
 RELEVANCE_WINDOW, RELEVANCE_STRIDE = 4, 16 / 3  # windows of a quarter of the side, every 3/16: a 5 x 5 grid
+FIELD_PHOTOS_PER_GROUP = 3  # L3-middle runs a backward pass per photo: 30 photos, not all 100
+CHUNK = 10  # photos per forward pass
+
+
+class NotMeasurable(Exception):
+    """The probe lacks what a measurement needs (images, a layer); the claim is NOT MEASURED."""
+
+
+def _first(means: torch.Tensor) -> float:
+    return float(means[0])
+
+
+def _last_minus_first(means: torch.Tensor) -> float:
+    return float(means[-1] - means[0])
+
+
+def _gradual(means: torch.Tensor) -> float:
+    """The gain from the first stage to the last minus the largest gain of any one stage step."""
+    steps = means[1:] - means[:-1]
+    return float((means[-1] - means[0]) - steps.max()) if len(steps) else 0.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A claim's measurement: ``rows`` (float64 ``[photos, k]``, one per photo) and how their
+    column means become the value; or, for a statistic of the weights alone, ``weights_value``."""
+
+    rows: torch.Tensor | None = None
+    value_of: Callable[[torch.Tensor], float] = _first
+    weights_value: float | None = None
+
+    @property
+    def value(self) -> float:
+        if self.rows is None:
+            return self.weights_value
+        return self.value_of(self.rows.reshape(len(self.rows), -1).mean(dim=0))
+
+    def interval(self) -> Interval:
+        if self.rows is None:
+            return Interval(self.weights_value, self.weights_value, self.weights_value, 0)
+        return bootstrap(self.rows, self.value_of)
+
+
+def of_weights(value: float) -> Sample:
+    return Sample(weights_value=float(value))
 
 
 @dataclass
@@ -29,102 +80,145 @@ class Probe:
     model: nn.Module
     images: ProbeImages
 
+    def needs(self, field: str) -> torch.Tensor:
+        images = getattr(self.images, field)
+        if images is None:
+            raise NotMeasurable(f"needs the ImageNet sample ({field}): pass --fixtures-dir (the folder holding "
+                                f"imagenet-sample/)")
+        return images
+
+    def _stages_of(self, images: torch.Tensor) -> list[list[ActivationSummary]]:
+        summaries = []
+        for chunk in images.split(CHUNK):
+            summaries.append(summarise_activations(self.model, chunk.contiguous(memory_format=torch.channels_last)))
+        # One summary per nonlinearity call over every photo: the chunks' rows, joined.
+        joined = [ActivationSummary(calls[0].module, calls[0].resolution, torch.cat([c.inactive for c in calls]),
+                                    torch.cat([c.pooled for c in calls])) for calls in zip(*summaries)]
+        return by_stage(joined)
+
     @functools.cached_property
     def stages(self) -> list[list[ActivationSummary]]:
-        images = self.images.labelled if self.images.labelled is not None else self.images.photos
-        # channels-last runs CPU convolutions ~1.4x faster; values agree to 1e-6, far below the 4 digits kept.
-        return by_stage(summarise_activations(self.model, images.contiguous(memory_format=torch.channels_last)))
+        return self._stages_of(self.needs("photos"))
 
     @functools.cached_property
-    def class_structure(self) -> list[float]:
-        """:func:`class_structure_by_stage`, computed once for the claims and the report that use it."""
+    def labelled_stages(self) -> list[list[ActivationSummary]]:
+        if self.images.labelled is self.images.photos:
+            return self.stages
+        if self.images.labelled is None:
+            raise NotMeasurable("needs labelled images: pass --fixtures-dir (the folder holding imagenet-sample/)")
+        return self._stages_of(self.images.labelled)
+
+    @functools.cached_property
+    def class_structure(self) -> torch.Tensor:
+        """:func:`partner_rank` per image and stage (``[images, stages]``), computed once."""
         labels = torch.tensor(self.images.labels)
-        return [partner_rank(stage[-1].pooled.cpu(), labels) for stage in self.stages]
+        return torch.stack([partner_rank(stage[-1].pooled.cpu(), labels) for stage in self.labelled_stages], dim=1)
 
     @property
-    def first_conv_weight(self) -> torch.Tensor:
-        return self.model.get_submodule(cnn_core.first_conv(self.model)).weight
+    def first_conv(self) -> nn.Conv2d:
+        return self.model.get_submodule(cnn_core.first_conv(self.model))
 
 
-def filter_edges(probe: Probe) -> float:
+def filter_edges(probe: Probe) -> Sample:
     """Median share of a first-layer filter's energy in oriented first-derivative (edge) structure."""
-    return float(cnn_core.edge_energy(probe.first_conv_weight).median())
+    return of_weights(cnn_core.edge_energy(probe.first_conv.weight).median())
 
 
-def filter_colours(probe: Probe) -> float:
+def filter_colours(probe: Probe) -> Sample:
     """Upper decile, over first-layer filters, of the share of a filter's energy that is chromatic."""
-    return float(torch.quantile(cnn_core.colour_opponency(probe.first_conv_weight), COLOUR_QUANTILE))
+    return of_weights(torch.quantile(cnn_core.colour_opponency(probe.first_conv.weight), COLOUR_QUANTILE))
 
 
-def edge_tracking(probe: Probe) -> float:
-    """Mean correlation, over the more edge-like half of the first-layer filters and the photos,
+def _standardised(maps: torch.Tensor) -> torch.Tensor:
+    """Each row of ``[k, positions]`` centred and scaled to unit sample deviation."""
+    return (maps - maps.mean(dim=1, keepdim=True)) / maps.std(dim=1, keepdim=True)
+
+
+def edge_tracking(probe: Probe) -> Sample:
+    """Per photo, the mean correlation over the more edge-like half of the first-layer filters
     between a filter's |response| and the photo's Sobel edge strength pooled to the map's grid."""
-    model, images = probe.model, probe.images
-    path = cnn_core.first_conv(model)
-    conv = model.get_submodule(path)
-    with torch.inference_mode():
-        responses = conv(images.photos).abs().double()
-    pixels = cnn_core.denormalize(images.photos, cnn_core.models.normalization_of(model)).double()
-    edges = F.adaptive_avg_pool2d(F.pad(cnn_core.edge_strength(pixels), (1, 1, 1, 1), mode="replicate").unsqueeze(1),
-                                  responses.shape[-2:])[:, 0]
+    photos, conv = probe.needs("photos"), probe.first_conv
     edge_like = torch.argsort(cnn_core.edge_energy(conv.weight), descending=True)[: max(1, conv.out_channels // 2)]
-    return float(torch.tensor([cnn_core.correlation(responses[i, c], edges[i])
-                               for c in edge_like.tolist() for i in range(len(edges))]).mean())
+    normalization = cnn_core.models.normalization_of(probe.model)
+    rows = []
+    for photo in photos.split(1):
+        with torch.inference_mode():
+            responses = conv(photo).abs().double()[0, edge_like]
+        pixels = cnn_core.denormalize(photo, normalization).double()
+        edges = F.adaptive_avg_pool2d(F.pad(cnn_core.edge_strength(pixels), (1, 1, 1, 1), mode="replicate").unsqueeze(1),
+                                      responses.shape[-2:])[0]
+        maps = torch.cat([responses, edges]).flatten(1)
+        standard = _standardised(maps)
+        correlation = (standard[:-1] @ standard[-1]) / (maps.shape[1] - 1)
+        rows.append(torch.nan_to_num(correlation).mean())  # a constant map correlates with nothing: 0
+    return Sample(torch.stack(rows))
 
 
-def map_diversity(probe: Probe) -> float:
-    """How different the first conv's "filtered versions" of a photo are: 1 minus the mean
-    |correlation| between two channels' maps, over every pair of non-constant maps and the photos.
+def map_diversity(probe: Probe) -> Sample:
+    """How different the first conv's "filtered versions" of a photo are: per photo, 1 minus the
+    mean |correlation| between two channels' maps, over every pair of non-constant maps.
     0: every map is the same picture up to scale; 1: no two maps are related linearly."""
-    conv = probe.model.get_submodule(cnn_core.first_conv(probe.model))
-    with torch.inference_mode():
-        responses = conv(probe.images.photos).double().flatten(2)  # photos, channels, positions
-    diversity = []
-    for maps in responses:
+    photos, conv = probe.needs("photos"), probe.first_conv
+    rows = []
+    for photo in photos.split(1):
+        with torch.inference_mode():
+            maps = conv(photo).double().flatten(2)[0]  # channels, positions
         maps = maps[maps.std(dim=1) > 0]
-        standard = (maps - maps.mean(dim=1, keepdim=True)) / maps.std(dim=1, keepdim=True)
+        standard = _standardised(maps)
         correlation = (standard @ standard.T) / (standard.shape[1] - 1)
         pairs = ~torch.eye(len(maps), dtype=torch.bool, device=maps.device)
-        diversity.append(1 - float(correlation[pairs].abs().mean()))
-    return sum(diversity) / len(diversity)
+        rows.append(1 - correlation[pairs].abs().mean())
+    return Sample(torch.stack(rows))
 
 
-def early_probe_edges(probe: Probe) -> float:
+def early_probe_edges(probe: Probe) -> Sample:
     """:func:`filter_edges` one conv deeper: the median edge share of the second conv with a
     kernel of 3 or more (VGG16: conv1_2, the notebook's early probe ``features[2]``)."""
     convs = [m for m in probe.model.modules() if isinstance(m, nn.Conv2d) and min(m.kernel_size) >= 3]
     conv = convs[1] if len(convs) > 1 else convs[0]
-    return float(cnn_core.edge_energy(conv.weight).median())
+    return of_weights(cnn_core.edge_energy(conv.weight).median())
 
 
-def middle_field_growth(probe: Probe) -> float:
-    """"Middle layers → patterns, motifs, object parts", larger than the early layers' edges: the
-    effective field's spread (gradient-weighted RMS radius, Luo et al. 2016) of a middle probe unit
-    divided by an early probe unit's (VGG16: features[16] over features[2]), mean over the photos."""
+def middle_field_growth(probe: Probe) -> Sample:
+    """"Middle layers → patterns, motifs, object parts", larger than the early layers' edges: per
+    photo, the effective field's spread (gradient-weighted RMS radius, Luo et al. 2016) of a middle
+    probe unit divided by an early probe unit's (VGG16: features[16] over features[2]).
+    Measured on FIELD_PHOTOS_PER_GROUP photos of each class group: each needs a backward pass."""
+    photos = probe.needs("photos")
+    keep = [i for i, label in enumerate(probe.images.labels)
+            if probe.images.labels[:i].count(label) < FIELD_PHOTOS_PER_GROUP] if probe.images.labelled is photos \
+        else list(range(min(len(photos), FIELD_PHOTOS_PER_GROUP * len(CLASS_GROUPS))))
+    chosen = photos[keep]
     probes = depth_probes(probe.model)
-    ratios = []
-    for photo in probe.images.photos:
-        x = photo.unsqueeze(0)
-        early = cnn_core.effective_field_spread(probe.model, probes["early"], x)
-        ratios.append(cnn_core.effective_field_spread(probe.model, probes["middle"], x) / early)
-    return sum(ratios) / len(ratios)
+    early = cnn_core.effective_field_spreads(probe.model, probes["early"], chosen)
+    middle = cnn_core.effective_field_spreads(probe.model, probes["middle"], chosen)
+    # A unit whose gradient is all zero on a photo (a dead ReLU) has no field there: no ratio.
+    alive = (early > 0) & (middle > 0)
+    if not alive.any():
+        raise NotMeasurable("the probe units' gradients are zero on every photo (dead units)")
+    return Sample(middle[alive] / early[alive])
 
 
 def inactive_by_stage(probe: Probe) -> list[float]:
-    """Per stage, the inactive share (<= 0) of its activations over the images, first stage first."""
-    return [float(torch.stack([call.inactive for call in stage]).mean()) for stage in probe.stages]
+    """Per stage, the inactive share (<= 0) of its activations over the photos, first stage first."""
+    return [float(value) for value in _inactive_rows(probe).mean(dim=0)]
 
 
-def sparsity_trend(probe: Probe) -> float:
+def _inactive_rows(probe: Probe) -> torch.Tensor:
+    """Per photo and stage, the inactive share of that stage's activations (``[photos, stages]``)."""
+    return torch.stack([torch.stack([call.inactive for call in stage]).mean(dim=0) for stage in probe.stages], dim=1)
+
+
+def sparsity_trend(probe: Probe) -> Sample:
     """Inactive share of the last stage's activations minus the first stage's."""
-    by_stage_share = inactive_by_stage(probe)
-    return by_stage_share[-1] - by_stage_share[0]
+    return Sample(_inactive_rows(probe), _last_minus_first)
 
 
-def partner_rank(pooled: torch.Tensor, labels: torch.Tensor) -> float:
-    """How near each image's same-class partners are: per image, the share of other-class images
-    that are less similar (cosine, features centred) than its same-class images, averaged.
-    0.5 is chance; 1 means every image's nearest neighbours share its class."""
+def partner_rank(pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """How near each image's same-class partners are: per image that has a partner, the share of
+    other-class images that are less similar (cosine, features centred) than its same-class
+    partners, averaged over its partners. 0.5 is chance; 1 means every image's nearest neighbours
+    share its class."""
     features = F.normalize(pooled - pooled.mean(dim=0), dim=1)
     similarity = features @ features.T
     same = labels.view(-1, 1) == labels.view(1, -1)
@@ -132,53 +226,62 @@ def partner_rank(pooled: torch.Tensor, labels: torch.Tensor) -> float:
     for i in range(len(labels)):
         partners = same[i].clone()
         partners[i] = False
+        if not partners.any():
+            continue
         others = similarity[i][~same[i]]
-        ranks += [float((others < similarity[i, j]).double().mean()) for j in torch.nonzero(partners).flatten().tolist()]
-    return sum(ranks) / len(ranks)
+        below = (others.view(1, -1) < similarity[i][partners].view(-1, 1)).double().mean(dim=1)
+        ranks.append(below.mean())
+    return torch.stack(ranks)
 
 
-def class_structure_gain(probe: Probe) -> float:
+def class_structure_gain(probe: Probe) -> Sample:
     """How much nearer same-class images lie in the last stage's pooled features than in the first's
     (:func:`partner_rank`): the features become class-relevant with depth."""
-    ranks = class_structure_by_stage(probe)
-    return ranks[-1] - ranks[0]
+    return Sample(probe.class_structure, _last_minus_first)
 
 
 def class_structure_by_stage(probe: Probe) -> list[float]:
     """Per stage, :func:`partner_rank` of its last layer's pooled features, first stage first."""
-    return probe.class_structure
+    return [float(value) for value in probe.class_structure.mean(dim=0)]
 
 
-def gradual_class_structure(probe: Probe) -> float:
+def gradual_class_structure(probe: Probe) -> Sample:
     """"Gradually, not all at once": the class-structure gain from the first stage to the last
     minus the largest gain of any one stage step, i.e. what the other steps add. Near 0 when one
     step does it all (or nothing grows)."""
-    ranks = class_structure_by_stage(probe)
-    steps = [after - before for before, after in zip(ranks, ranks[1:])]
-    return (ranks[-1] - ranks[0]) - max(steps) if steps else 0.0
+    return Sample(probe.class_structure, _gradual)
 
 
-def object_relevance(probe: Probe) -> float:
-    """Zeiler & Fergus: the share of the occlusion-sensitivity mass (drop of the model's own top
-    class) on windows centred on the object, minus the share of windows centred there (chance)."""
-    model, images = probe.model, probe.images
+def object_relevance(probe: Probe) -> Sample:
+    """Zeiler & Fergus: per boxed photo, the share of the occlusion-sensitivity mass (drop of the
+    model's own top class) on windows centred on the object, minus the share of windows centred there (chance)."""
+    model, objects = probe.model, probe.needs("objects")
     # Incremental where the model allows it (exact, several times faster); the others run whole passes.
     method = "incremental" if cnn_core.incremental_plan(model).supported else "batched"
+    with torch.inference_mode():
+        targets = torch.cat([model(chunk).argmax(dim=1) for chunk in objects.split(CHUNK)]).tolist()
     excess = []
-    for photo, box in zip(images.photos, images.object_boxes):
-        x = photo.unsqueeze(0)
-        size = x.shape[-1]
-        with torch.inference_mode():
-            target = int(model(x).argmax(dim=1))
-        sensitivity = cnn_core.occlusion_map(model, x, window=int(size // RELEVANCE_WINDOW),
+    for photo, box, target in zip(objects.split(1), probe.images.object_boxes, targets):
+        size = photo.shape[-1]
+        sensitivity = cnn_core.occlusion_map(model, photo, window=int(size // RELEVANCE_WINDOW),
                                              stride=int(size // RELEVANCE_STRIDE), target=target, batch_size=25,
                                              method=method)
         drop = sensitivity.drop.double().clamp_min(0)
         rows, cols = drop.shape
         on_object = torch.tensor([[box.contains_point(*sensitivity.window_box(r, c).centre) for c in range(cols)]
                                   for r in range(rows)], device=drop.device)
-        chance = float(on_object.double().mean())
-        share = float(drop[on_object].sum() / drop.sum()) if drop.sum() > 0 else chance
+        chance = on_object.double().mean()
+        share = drop[on_object].sum() / drop.sum() if drop.sum() > 0 else chance
         excess.append(share - chance)
-    return sum(excess) / len(excess)
+    return Sample(torch.stack(excess))
 
+
+def top1_accuracy(model: nn.Module, photos: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of preprocessed ``photos`` whose top class is their ImageNet class index in ``labels``."""
+    # A channels-last copy runs CPU convolutions ~1.5x faster; the shared model keeps its layout.
+    model = cnn_core.models.with_card(copy.deepcopy(model).to(memory_format=torch.channels_last), cnn_core.model_card(model))
+    hits = 0
+    with torch.inference_mode():
+        for chunk, truth in zip(photos.split(CHUNK), labels.split(CHUNK)):
+            hits += int((model(chunk.contiguous(memory_format=torch.channels_last)).argmax(dim=1).cpu() == truth).sum())
+    return hits / len(labels)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import cnn_core
-from cnn_core.models import FIXTURES_ENV, TINY_VGG, tiny_vgg_json
+from cnn_core.models import FIXTURES_ENV, PACKAGED, TINY_VGG, tiny_vgg_json
 
 DEFAULT_MODELS = (
     "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "alexnet", "resnet18",
@@ -33,12 +33,20 @@ class RunOptions:
     images: str | None
     fixtures_dir: Path | None
     record_expectations: bool
+    record_nulls: bool
 
     @property
     def learned_models(self) -> tuple[str, ...]:
         """The models the learned claims measure: the selection, plus Tiny VGG by default when its files are here."""
         tiny = self.default_selection and self.fixtures_dir is not None
         return self.models + ((TINY_VGG,) if tiny and TINY_VGG not in self.models else ())
+
+    @property
+    def classifiers(self) -> tuple[str, ...]:
+        """The models the top-1 oracle checks: the suite's own offline ImageNet classifiers, and a
+        user's selection."""
+        packaged = tuple(name for name, weights in PACKAGED.items() if weights.head_trained)
+        return tuple(dict.fromkeys((() if self.default_selection else self.models) + packaged))
 
     def weights_for(self, name: str) -> str:
         """The run's weights for a selected model; the suite's own models (breaks, erratum) use ``auto``."""
@@ -72,7 +80,7 @@ def parse(config: pytest.Config) -> RunOptions:
     except cnn_core.CnnCoreError as error:
         raise usage_error("--device", config.getoption("--device"), str(error)) from None
     return RunOptions(tuple(models), default, weights, image, device, images, fixtures,
-                      config.getoption("--record-expectations"))
+                      config.getoption("--record-expectations"), config.getoption("--record-nulls"))
 
 
 def _models(choice: str) -> tuple[list[str], bool]:

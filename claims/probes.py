@@ -1,12 +1,16 @@
-"""What the learned claims are measured on: photos with their objects marked, and labelled images.
+"""What the learned claims are measured on, and at which layers.
 
-Photos are scikit-image's (offline); each object box is given as fractions of the original
-photo (top, left, bottom, right) and mapped through each model's own resize and centre crop.
-The labelled images are CNN Explainer's 20 Tiny ImageNet demo images (two of each of ten
-ImageNet classes), found beside Tiny VGG in the fixtures folder.
+The photos are the ImageNet sample's (``imagenet-sample/`` in the fixtures folder: one photo per
+ImageNet-1k class, labelled): IMAGES_PER_GROUP photos from each of the CLASS_GROUPS, which are
+ImageNet classes under one WordNet hypernym. They serve every learned claim that is a statistic
+over photos, and their groups are the classes of the class-structure claims (L4). Tiny VGG keeps
+CNN Explainer's 20 Tiny ImageNet demo images (two of each of its ten classes) as its labelled set.
+L5 uses the sample photos boxed by hand in ``claims/object_boxes.csv``; each box, given as
+fractions of the original photo, is mapped through each model's own resize and centre crop.
 """
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,26 +74,88 @@ def probe_layers(listing: Sequence[cnn_core.Layer], kind: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Photo:
-    source: str
-    object_fractions: tuple[float, float, float, float]  # top, left, bottom, right of the original
+class ClassGroup:
+    """ImageNet-1k classes under one WordNet hypernym: inclusive ranges of class indices (the
+    indices follow sorted WordNet ids, so a subtree's classes lie together)."""
+
+    name: str
+    hypernym: str  # the WordNet synset the classes descend from
+    ranges: tuple[tuple[int, int], ...]
+
+    @property
+    def classes(self) -> list[int]:
+        return [index for low, high in self.ranges for index in range(low, high + 1)]
+
+    def picks(self, count: int) -> list[int]:
+        """``count`` classes spread evenly over the group (the first, then every len/count-th)."""
+        classes = self.classes
+        return [classes[i * len(classes) // count] for i in range(count)]
 
 
-# Objects that leave most of the crop to background, so that chance (a window centred on the
-# object by luck) stays well below one half.
-PHOTOS = (
-    Photo("sample:rocket", (0.30, 0.43, 0.97, 0.57)),  # the rocket on its launch pad
-    Photo("sample:coffee", (0.02, 0.33, 0.45, 0.70)),  # the cup of coffee, seen from above
-    Photo("sample:cat", (0.28, 0.30, 0.88, 0.72)),  # Chelsea's eyes, nose and mouth
+# Source: WordNet 3.0's noun hierarchy, as ImageNet-1k's synsets sit in it; the names in the
+# sample's labels.csv were read to check every range (tests/test_probes.py checks the hypernyms' spans).
+CLASS_GROUPS = (
+    ClassGroup("fish", "n02512053 fish", ((0, 6), (389, 397))),
+    ClassGroup("birds", "n01503061 bird", ((7, 24), (80, 100), (127, 146))),
+    ClassGroup("turtles, lizards, crocodiles", "n01661091 reptile (not snakes)", ((33, 50),)),
+    ClassGroup("snakes", "n01726692 snake", ((52, 68),)),
+    ClassGroup("dogs", "n02084071 dog", ((151, 268),)),
+    ClassGroup("wolves, foxes, wild dogs", "n02083346 canine (not dogs)", ((269, 280),)),
+    ClassGroup("cats", "n02120997 feline", ((281, 293),)),
+    ClassGroup("insects", "n02159955 insect", ((300, 326),)),
+    ClassGroup("primates", "n02469914 primate", ((365, 384),)),
+    ClassGroup("fruit and vegetables", "n07707451 vegetable, n07705931 edible fruit", ((936, 957),)),
 )
+IMAGES_PER_GROUP = 10
+CHECK_PER_GROUP = 2  # the recorded control is re-measured on this many photos of each group every run
+CHECK_OBJECTS = 4  # ... and on this many boxed photos
+SAMPLE = "imagenet-sample"
+TOP1_EVERY = 5  # the top-1 oracle classifies every 5th class's photo: 200 photos
+OBJECT_BOXES = Path(__file__).with_name("object_boxes.csv")
 
 
-def object_box(photo: Photo, card: ModelCard) -> Box:
+@dataclass(frozen=True)
+class BoxedPhoto:
+    path: Path
+    fractions: tuple[float, float, float, float]  # top, left, bottom, right of the original photo
+
+
+def sample_folder(fixtures_dir: Path | None) -> Path | None:
+    folder = Path(fixtures_dir) / SAMPLE if fixtures_dir else None
+    return folder if folder is not None and (folder / "labels.csv").is_file() else None
+
+
+def sample_files(folder: Path) -> dict[int, Path]:
+    """The sample's photos by ImageNet class index, from its labels.csv."""
+    with (folder / "labels.csv").open(newline="") as handle:
+        return {int(row["class_index"]): folder / row["file"] for row in csv.DictReader(handle)}
+
+
+def grouped_photos(folder: Path, per_group: int = IMAGES_PER_GROUP) -> list[tuple[Path, int]]:
+    """``per_group`` photos of each class group, with the group's index as their label."""
+    files = sample_files(folder)
+    return [(files[index], label) for label, group in enumerate(CLASS_GROUPS) for index in group.picks(per_group)]
+
+
+def classified_photos(folder: Path) -> list[tuple[Path, int]]:
+    """The top-1 oracle's photos with their ImageNet class index."""
+    return [(path, index) for index, path in sorted(sample_files(folder).items()) if index % TOP1_EVERY == 0]
+
+
+def boxed_photos(folder: Path) -> list[BoxedPhoto]:
+    files = sample_files(folder)
+    with OBJECT_BOXES.open(newline="") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        return [BoxedPhoto(files[int(row["class_index"])], tuple(float(row[k]) for k in ("top", "left", "bottom", "right")))
+                for row in rows]
+
+
+def object_box(photo: BoxedPhoto, card: ModelCard) -> Box:
     """The photo's object box in the pixels of ``card``'s preprocessed crop (torchvision's geometry)."""
-    width, height = cnn_core.load_image(photo.source).size
+    width, height = cnn_core.load_image(photo.path).size
     resized = (int(card.resize * height / width), card.resize) if width < height else (card.resize, int(card.resize * width / height))
     offset = (int(round((resized[0] - card.input_size) / 2.0)), int(round((resized[1] - card.input_size) / 2.0)))
-    top, left, bottom, right = photo.object_fractions
+    top, left, bottom, right = photo.fractions
 
     def clip(value: float, axis: int) -> int:
         return min(card.input_size, max(0, int(round(value * resized[axis])) - offset[axis]))
@@ -99,17 +165,55 @@ def object_box(photo: Photo, card: ModelCard) -> Box:
 
 @dataclass(frozen=True)
 class ProbeImages:
-    """One model's view of the probe images, preprocessed its own way."""
+    """One model's view of the probe images, preprocessed its own way; a field is None (or empty)
+    when the fixtures folder that holds it is missing."""
 
-    photos: torch.Tensor  # [P, 3, S, S]
-    object_boxes: tuple[Box, ...]
-    labelled: torch.Tensor | None  # [20, 3, S, S], or None without the fixtures
+    photos: torch.Tensor | None  # [P, 3, S, S]: the grouped sample photos
+    labelled: torch.Tensor | None  # [N, 3, S, S]: images of known class (the grouped photos, or Tiny VGG's own)
     labels: tuple[int, ...]
+    objects: torch.Tensor | None  # [B, 3, S, S]: the boxed photos
+    object_boxes: tuple[Box, ...]
+    name: str  # which images these are, for the recorded nulls
+
+    def check_subset(self) -> ProbeImages:
+        """A few of each: what the recorded control is re-measured on every run."""
+        def first_of_each(labels: tuple[int, ...], count: int) -> list[int]:
+            seen: dict[int, int] = {}
+            keep = []
+            for i, label in enumerate(labels):
+                if seen.get(label, 0) < count:
+                    seen[label] = seen.get(label, 0) + 1
+                    keep.append(i)
+            return keep
+
+        photo_labels = self.labels if self.labelled is self.photos else ()
+        photos = self.photos[first_of_each(photo_labels, CHECK_PER_GROUP)] if photo_labels else (
+            None if self.photos is None else self.photos[:CHECK_PER_GROUP * len(CLASS_GROUPS)])
+        if self.labelled is self.photos:
+            labelled, labels = photos, tuple(self.labels[i] for i in first_of_each(self.labels, CHECK_PER_GROUP))
+        else:
+            keep = first_of_each(self.labels, CHECK_PER_GROUP)
+            labelled = None if self.labelled is None else self.labelled[keep]
+            labels = tuple(self.labels[i] for i in keep) if self.labelled is not None else ()
+        objects = None if self.objects is None else self.objects[:CHECK_OBJECTS]
+        return ProbeImages(photos, labelled, labels, objects, self.object_boxes[:CHECK_OBJECTS], self.name + ":check")
 
 
 def probe_images(card: ModelCard, fixtures_dir: Path | None, device: torch.device) -> ProbeImages:
-    demos = cnn_core.models.tiny_vgg_demo_images(fixtures_dir)
-    labelled = torch.cat([card.preprocess(path) for path, _ in demos]).to(device) if demos else None
-    return ProbeImages(torch.cat([card.preprocess(p.source) for p in PHOTOS]).to(device),
-                       tuple(object_box(p, card) for p in PHOTOS), labelled,
-                       tuple(label for _, label in demos))
+    folder = sample_folder(fixtures_dir)
+
+    def stack(paths) -> torch.Tensor:
+        return torch.cat([card.preprocess(path) for path in paths]).to(device)
+
+    grouped = grouped_photos(folder) if folder else []
+    photos = stack(path for path, _ in grouped) if grouped else None
+    demos = cnn_core.models.tiny_vgg_demo_images(fixtures_dir) if card.name == cnn_core.models.TINY_VGG else []
+    if demos:
+        labelled, labels = stack(path for path, _ in demos), tuple(label for _, label in demos)
+    else:
+        labelled, labels = photos, tuple(label for _, label in grouped)
+    boxed = boxed_photos(folder) if folder else []
+    objects = stack(photo.path for photo in boxed) if boxed else None
+    name = (f"{SAMPLE}:{len(CLASS_GROUPS)}x{IMAGES_PER_GROUP}+{len(boxed)}boxed" if folder else "none") + (
+        f"+tiny-vgg-demos:{len(demos)}" if demos else "")
+    return ProbeImages(photos, labelled, labels, objects, tuple(object_box(photo, card) for photo in boxed), name)

@@ -49,7 +49,7 @@ class ClaimResult:
     measured: float | None = None
     threshold: str | None = None
     expected: str | None = None  # the claims matrix's recorded verdict
-    verdict: str | None = None  # CONFIRMED, REFUTED or NOT MEASURED, for claims-matrix claims
+    verdict: str | None = None  # CONFIRMED, REFUTED, INCONCLUSIVE or NOT MEASURED, for claims-matrix claims
     detail: str = ""
     reason: str = ""  # why it failed, was skipped or is expected to fail
     series: list[float] = field(default_factory=list)
@@ -100,7 +100,8 @@ def _draw(figures: dict[str, list[Callable[[], object]]], folder: Path) -> tuple
     return drawn, ""
 
 
-STATUS_COLOURS = MappingProxyType({"CONFIRMED": "#1a7f37", "REFUTED": "#cf222e", "NOT MEASURED": "#6e7781"})
+STATUS_COLOURS = MappingProxyType({"CONFIRMED": "#1a7f37", "REFUTED": "#cf222e", "INCONCLUSIVE": "#9a6700",
+                                   "NOT MEASURED": "#6e7781"})
 
 
 def _verdict_table(verdicts: list[dict]) -> str:
@@ -110,14 +111,15 @@ def _verdict_table(verdicts: list[dict]) -> str:
         if v["block"] != block:
             block = v["block"]
             rows.append(f'<tr><th colspan=5 style="text-align:left">{html.escape(BLOCKS.get(block, block))}</th></tr>')
-        value = "" if v["measured"] is None else f"{v['measured']:.4g}"
+        value = "" if v["measured"] is None else f"{v['measured']:.4g}" + (
+            f" [{v['low']:.4g}, {v['high']:.4g}] (n={v['images']})" if v.get("low") is not None else "")
         rows.append(f"<tr><td>{html.escape(v['sentence'])}</td><td>{html.escape(v['subject'])}</td>"
                     f'<td style="color:{STATUS_COLOURS[v["status"]]};font-weight:bold">{v["status"]}</td>'
                     f"<td>{value}</td><td class=note>{html.escape(v['rule'])}{' · ' + html.escape(v['detail']) if v['detail'] else ''}</td></tr>")
     if not rows:
         return ""
     return ("<h2>Verdicts</h2><table class=fit><tr><th>notebook sentence</th><th>model.weights</th><th>verdict</th>"
-            "<th>value</th><th>rule (random spread)</th></tr>" + "\n".join(rows) + "</table><h2>Every test</h2>")
+            "<th>value [95% interval over photos]</th><th>rule (random null, α per verdict)</th></tr>" + "\n".join(rows) + "</table><h2>Every test</h2>")
 
 
 def _html(results, folder: Path, drawn: dict[str, str], missing: str, environment: dict, verdicts: list[dict]) -> str:

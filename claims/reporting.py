@@ -24,7 +24,7 @@ from claims.report import (
     write_report,
 )
 from claims.rules import RULES, Verdict
-from claims.zoo import MODEL_ZOO, ModelZoo
+from claims.zoo import MODEL_ZOO, ModelZoo, terminal_progress
 
 
 def describe(item: pytest.Item) -> dict | None:
@@ -64,7 +64,7 @@ def figures(config: pytest.Config, results: list[ClaimResult]) -> dict[str, list
     run = config.stash[RUN_OPTIONS]
     name = next((m for m in run.models if m.startswith("vgg16")), run.models[0])
     # The session's own model where this process has one (not on an xdist controller).
-    zoo = config.stash.get(MODEL_ZOO, None) or ModelZoo(run, run.device)
+    zoo = config.stash.get(MODEL_ZOO, None) or ModelZoo(run, run.device, terminal_progress(config))
     model = zoo.get(name)
     card = cnn_core.model_card(model)
     x = cnn_core.preprocess(cnn_core.load_image(run.image), card.input_size, card.normalization).to(zoo.device)
@@ -100,7 +100,7 @@ def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
     """One row per notebook sentence and subject, grouped by block: what the report opens with."""
     return [{"block": RULES[v.claim].block, "claim": v.claim, "sentence": RULES[v.claim].sentence, "subject": v.subject,
              "status": v.status, "measured": v.measured, "rule": v.threshold, "random": list(v.random),
-             "detail": v.detail, "recorded": v.expected}
+             "detail": v.detail, "recorded": v.expected, "low": v.low, "high": v.high, "images": v.images, "bar": v.bar}
             for v in sorted(verdicts, key=lambda v: (RULES[v.claim].block, v.claim, v.subject))]
 
 

@@ -2,10 +2,15 @@
 initialisations and an effect size) and the regression tolerance, stored once and used both to
 decide the verdict and to print it.
 
-A learned claim holds when the trained model's value lies beyond the random spread:
-``value >= mean + max(EFFECT_SIZE * sd, resolution)`` over NULL_SEEDS random initialisations of the
-same architecture (its own init, seeds 1-5). ``resolution`` is the smallest difference in the
-metric's own units that counts as a finding, for when the random spread is nearly nil.
+A learned claim is judged against NULL_SEEDS random initialisations of the same architecture
+(its own init), whose values are recorded (:mod:`claims.nulls`). Its bar is the one-sided
+(1 - ALPHA) prediction bound of that null (:mod:`claims.statistics`), or ``resolution`` above the
+null mean if that is higher (the smallest difference in the metric's own units that counts as a
+finding, for when the random spread is nearly nil). Then, with the value's 95% interval over photos:
+
+- CONFIRMED: the value clears the bar (a random initialisation does so with probability ALPHA at most);
+- REFUTED: the whole interval lies short of the bar (for a statistic of the weights: the value does);
+- INCONCLUSIVE: neither; the verdict says about how many photos would decide it.
 """
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ import operator
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 
-CONFIRMED, REFUTED, NOT_MEASURED = "CONFIRMED", "REFUTED", "NOT MEASURED"
-EFFECT_SIZE = 3.0  # random standard deviations beyond the random mean
-NULL_SEEDS = (1, 2, 3, 4, 5)
-CONTROL_SEED = 0  # the random control of a trained model: measured against NULL_SEEDS like it
+from claims.statistics import ALPHA, Interval, images_to_decide, prediction_factor
+
+CONFIRMED, REFUTED, INCONCLUSIVE, NOT_MEASURED = "CONFIRMED", "REFUTED", "INCONCLUSIVE", "NOT MEASURED"
+NULL_SEEDS = tuple(range(1, 21))
+CONTROL_SEED = 0  # the random control of a trained model: judged against NULL_SEEDS like it
 DIGITS = 4  # significant digits kept of every measured value: serial, -n 2 and any thread count agree
 OPERATORS = MappingProxyType({">=": operator.ge, "<=": operator.le, "==": operator.eq})
 
@@ -49,13 +55,21 @@ class Spread:
 class Verdict:
     claim: str
     subject: str  # "model.weights", e.g. "mobilenet_v2.imagenet"
-    status: str  # CONFIRMED, REFUTED or NOT MEASURED
+    status: str  # CONFIRMED, REFUTED, INCONCLUSIVE or NOT MEASURED
     measured: float | None
     threshold: str  # the rule, with its numbers
     random: tuple[float, ...] = ()  # the random initialisations' values (learned claims)
     detail: str = ""
     series: tuple[float, ...] = ()
     expected: str | None = field(default=None, compare=False)  # the recorded status, attached by the gate
+    low: float | None = None  # the value's 95% interval over photos (None: a statistic of the weights, or structural)
+    high: float | None = None
+    images: int = 0  # the photos the value rests on
+    bar: float | None = None
+
+    @property
+    def interval(self) -> str:
+        return "" if self.low is None else f"[{self.low:.4g}, {self.high:.4g}]"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -74,32 +88,50 @@ class Rule:
     threshold: float | None = None  # a fixed threshold; None: derived from the random spread
     resolution: float = 0.0  # learned: the smallest difference that counts, in the metric's units
     tolerance: float = 0.05  # regression: relative change of a recorded value that fails the run
-    needs: str = ""  # what the measurement needs: "head" (a trained classifier), "labelled" images
+    needs: str = ""  # what the measurement needs beyond images: "head" (a trained classifier)
 
     def bar(self, spread: Spread | None) -> float:
         if self.threshold is not None:
             return self.threshold
-        margin = max(EFFECT_SIZE * spread.sd, self.resolution)
+        margin = max(prediction_factor(len(spread.values)) * spread.sd, self.resolution)
         return spread.mean + margin if self.op == ">=" else spread.mean - margin
 
     def describe(self, spread: Spread | None = None) -> str:
         if self.threshold is not None:
             return f"{self.op} {self.threshold:g}"
-        return (f"{self.op} {self.bar(spread):.4g}: random {spread} "
-                f"{'+' if self.op == '>=' else '-'} max({EFFECT_SIZE:g} sd, {self.resolution:g})")
+        if spread is None:
+            return f"{self.op} random mean {'+' if self.op == '>=' else '-'} max(t bound, {self.resolution:g}) (α = {ALPHA:g})"
+        return (f"{self.op} {self.bar(spread):.4g}: random {spread} {'+' if self.op == '>=' else '-'} "
+                f"max({prediction_factor(len(spread.values)):.2f} sd, {self.resolution:g}) (α = {ALPHA:g})")
 
-    def judge(self, subject: str, value: float, spread: Spread | None = None, detail: str = "",
+    def judge(self, subject: str, value: float | Interval, spread: Spread | None = None, detail: str = "",
               series: tuple[float, ...] = ()) -> Verdict:
         # Decided on the values as recorded, so that the printed spread, the bar and the verdict agree.
-        value = rounded(value)
+        if not isinstance(value, Interval):
+            value = Interval(value, value, value, 0)
+        estimate = Interval(rounded(value.value), rounded(value.low), rounded(value.high), value.count)
         spread = Spread(tuple(rounded(v) for v in spread.values)) if spread else None
-        holds = math.isfinite(value) and OPERATORS[self.op](value, self.bar(spread))
-        return Verdict(self.claim, subject, CONFIRMED if holds else REFUTED, value, self.describe(spread),
-                       spread.values if spread else (), detail, tuple(rounded(v) for v in series))
+        bar = self.bar(spread)
+        beyond = OPERATORS[self.op]
+        if math.isfinite(estimate.value) and beyond(estimate.value, bar):
+            status = CONFIRMED
+        elif not math.isfinite(estimate.value) or not beyond(estimate.high if self.op == ">=" else estimate.low, bar) \
+                or self.op == "==":
+            status = REFUTED
+        else:
+            status = INCONCLUSIVE
+            needed = images_to_decide(estimate, bar)
+            detail = "; ".join(filter(None, [detail, f"its 95% interval {estimate.low:.4g}..{estimate.high:.4g} reaches "
+                                                      f"the bar {bar:.4g}" + (f": about {needed} photos (now {estimate.count}) "
+                                                                              f"would decide it if the value held" if needed else "")]))
+        exact = estimate.exact
+        return Verdict(self.claim, subject, status, estimate.value, self.describe(spread),
+                       spread.values if spread else (), detail, tuple(rounded(v) for v in series),
+                       low=None if exact else estimate.low, high=None if exact else estimate.high,
+                       images=estimate.count, bar=None if spread is None else rounded(bar))
 
     def not_measured(self, subject: str, reason: str) -> Verdict:
-        return Verdict(self.claim, subject, NOT_MEASURED, None, self.describe() if self.threshold is not None
-                       else f"{self.op} random mean + max({EFFECT_SIZE:g} sd, {self.resolution:g})", detail=reason)
+        return Verdict(self.claim, subject, NOT_MEASURED, None, self.describe(), detail=reason)
 
     def allowed_drift(self, recorded: float) -> float:
         return self.tolerance * abs(recorded) + self.resolution / 4
@@ -121,10 +153,9 @@ RULES = MappingProxyType({rule.claim: rule for rule in (
     # by about 0.4, so differences under 0.5 are within what the early layer's sub-pixel spread decides.
     learned("L3-middle-layers-see-larger-patterns", "3", "Middle layers → patterns, motifs, object parts", 0.5),
     learned("L3-sparser-with-depth", "3", "DEEP: Very low resolution, sparse activations", 0.02),
-    learned("L4-class-structure-grows-with-depth", "3", "Deep layers → abstract, class-relevant", 0.02,
-            needs="labelled"),
+    learned("L4-class-structure-grows-with-depth", "3", "Deep layers → abstract, class-relevant", 0.02),
     learned("L4-class-structure-grows-gradually", "4", "CNNs trade spatial precision for semantic meaning "
-            "gradually, not all at once (the semantic half)", 0.02, needs="labelled"),
+            "gradually, not all at once (the semantic half)", 0.02),
     learned("L5-occluding-the-object-matters", "4", "This is why Grad-CAM and similar methods work "
             "(Zeiler & Fergus: hiding the object lowers its class)", 0.02, needs="head"),
     Rule("S-channels-grow-resolution-falls", "3", "EARLY: High resolution ... DEEP: Very low resolution; "

@@ -1,15 +1,16 @@
 """The subjects of the learned claims: a selected model, its random control and its null distribution.
 
 For each selected model the run measures every learned claim on the model as loaded (its
-card's label, e.g. ``mobilenet_v2.imagenet``) and on NULL_SEEDS random initialisations of the
-same architecture (its own init). A trained model is also accompanied by its random control
-(CONTROL_SEED, ``mobilenet_v2.imagenet/random``), judged against the same seeds: the deliberate
-break of every learned claim.
-Each random model is built once, measured for every claim, and let go.
+card's label, e.g. ``mobilenet_v2.imagenet``) and judges it against NULL_SEEDS random
+initialisations of the same architecture (its own init), recorded in ``claims/nulls.json``
+(:mod:`claims.nulls`). A trained model is also accompanied by its random control (CONTROL_SEED,
+``mobilenet_v2.imagenet/random``), judged against the same seeds: the deliberate break of every
+learned claim. Its values are recorded with the nulls and re-measured on the check photos every run.
+A measurement that cannot be made, or raises, makes that one claim NOT MEASURED with its reason.
 """
 from __future__ import annotations
 
-import sys
+import copy
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -18,11 +19,12 @@ import torch
 from torch import nn
 
 import cnn_core
-from claims import measures
-from claims.probes import probe_images
+from claims import measures, nulls
+from claims.probes import ProbeImages, probe_images
 from claims.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, Verdict
+from claims.statistics import Interval
 
-MEASURES: Mapping[str, Callable[[measures.Probe], float]] = MappingProxyType({
+MEASURES: Mapping[str, Callable[[measures.Probe], measures.Sample]] = MappingProxyType({
     "L1-maps-differ": measures.map_diversity,
     "L1-early-probe-detects-edges": measures.early_probe_edges,
     "L1-filters-detect-edges": measures.filter_edges,
@@ -39,20 +41,57 @@ SERIES: Mapping[str, Callable[[measures.Probe], list[float]]] = MappingProxyType
     "L3-sparser-with-depth": measures.inactive_by_stage,
     "L4-class-structure-grows-gradually": measures.class_structure_by_stage,
 })
+# What a measurement may raise on a model it does not fit; anything else is a bug and surfaces.
+MEASUREMENT_ERRORS = (measures.NotMeasurable, cnn_core.CnnCoreError, RuntimeError, ValueError, NotImplementedError)
+
+
+def random_init(name: str, model: nn.Module, seed: int, device: torch.device) -> nn.Module:
+    """A random initialisation of ``model``'s architecture: torchvision's or timm's own init; a
+    TF.js model (Tiny VGG) has none, so PyTorch's default one."""
+    if name == cnn_core.models.TINY_VGG:
+        return cnn_core.random_twin(model, seed)
+    return cnn_core.load_model(name, "none", device, seed=seed)
+
+
+def one_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
+
+
+def measure_all(probe: measures.Probe, claims: list[str]) -> dict[str, measures.Sample | str]:
+    """Each claim's sample, or the one-line reason it could not be measured: one failing
+    measurement never sinks the others."""
+    samples: dict[str, measures.Sample | str] = {}
+    for claim in claims:
+        try:
+            samples[claim] = MEASURES[claim](probe)
+        except MEASUREMENT_ERRORS as error:
+            samples[claim] = str(error) if isinstance(error, measures.NotMeasurable) else one_line(error)
+    return samples
 
 
 class Subject:
     """One selected model and the random models it is judged against, measured lazily, once."""
 
     def __init__(self, model: nn.Module, random_model: Callable[[int], nn.Module], fixtures_dir: Path | None,
-                 device: torch.device, measure_random: bool):
+                 device: torch.device, measure_random: bool, progress: Callable[[str], None], cache=None,
+                 record_nulls: bool = False):
         self.model = model
         self.measure_random = measure_random
         self.card = cnn_core.model_card(model)
+        self.device = device
         self.images = probe_images(self.card, fixtures_dir, device)
+        self.record_nulls = record_nulls
         self._random_model = random_model
-        self._values: dict[int | None, dict[str, float]] = {}
-        self._probe = measures.Probe(model, self.images)  # the model's own, kept: its series are reported too
+        self._cache = cache
+        self._progress = progress
+        self._own: dict[str, measures.Sample | str] | None = None
+        self._nulls: dict[int, dict[str, Interval]] | None = None
+        self.recorded_entry: dict | None = None  # with --record-nulls: this architecture's new entry
+        # A copy in one memory layout, whatever other tests did to the shared model: the values do
+        # not depend on which tests ran before on this process.
+        layout = cnn_core.models.with_card(copy.deepcopy(model).to(memory_format=torch.channels_last), self.card)
+        self.probe = measures.Probe(layout, self.images)
 
     def why_not_measured(self, rule: Rule) -> str | None:
         if not self.card.trained and not self.measure_random:
@@ -60,33 +99,64 @@ class Subject:
                     "(--weights none measures random inits against other seeds)")
         if rule.needs == "head" and not self.card.head_trained and self.card.trained:
             return f"its classifier is untrained: {self.card.provenance}"
-        if rule.needs == "labelled" and self.images.labelled is None:
-            return "needs CNN Explainer's 20 labelled demo images: pass --fixtures-dir (the folder holding tiny-vgg/)"
         return None
 
     def measured_claims(self) -> list[str]:
         return [claim for claim in MEASURES if self.why_not_measured(RULES[claim]) is None]
 
-    def values(self, seed: int | None) -> dict[str, float]:
-        """Every measured claim's value for the model (seed None) or one random initialisation."""
-        if seed not in self._values:
-            if seed is None:
-                probe = self._probe
+    def _random_probe(self, seed: int, images: ProbeImages) -> measures.Probe:
+        return measures.Probe(self._random_model(seed).to(memory_format=torch.channels_last), images)
+
+    def own(self) -> dict[str, measures.Sample | str]:
+        if self._own is None:
+            self._own = measure_all(self.probe, self.measured_claims())
+        return self._own
+
+    def null_values(self) -> dict[int, dict[str, Interval]]:
+        """The control's and NULL_SEEDS' values: recorded (and checked), cached, or measured now."""
+        if self._nulls is None:
+            claims = self.measured_claims()
+
+            def measure(seed: int) -> dict[str, Interval]:
+                return nulls.as_values(measure_all(self._random_probe(seed, self.images), claims))
+
+            entry = None if self.record_nulls else nulls.recorded(self.card.name, self.images.name)
+            if entry is not None:
+                check_images = self.images.check_subset()
+                nulls.check(entry, {claim: interval.value for claim, interval in
+                                    nulls.as_values(measure_all(self._random_probe(CONTROL_SEED, check_images),
+                                                                [c for c in claims if c in entry.check])).items()})
+                self._nulls = entry.seeds
             else:
-                sys.__stderr__.write(f"\rcnn-claims: {self.card.name} random init seed {seed} ...")
-                probe = measures.Probe(self._random_model(seed).to(memory_format=torch.channels_last), self.images)
-            self._values[seed] = {claim: MEASURES[claim](probe) for claim in self.measured_claims()}
-        return self._values[seed]
+                self._nulls = nulls.measure_seeds(self.card.name, measure, self._progress,
+                                                  None if self.record_nulls else self._cache, self.images.name)
+                if self.record_nulls:
+                    check = nulls.as_values(measure_all(self._random_probe(CONTROL_SEED, self.images.check_subset()), claims))
+                    entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls,
+                                            {claim: interval.value for claim, interval in check.items()})
+                    self.recorded_entry = {"architecture": self.card.name, **entry.to_json()}
+        return self._nulls
 
     def verdicts(self, claim: str) -> list[Verdict]:
         """The model's verdict and, when it is trained, its random control's."""
         rule = RULES[claim]
         # The control is measured on the trained model's own preprocessing, so it is named after it.
-        subjects = [(self.card.label, None)] + ([(f"{self.card.label}/random", CONTROL_SEED)] if self.card.trained else [])
+        labels = [self.card.label] + ([f"{self.card.label}/random"] if self.card.trained else [])
         reason = self.why_not_measured(rule)
+        own = None if reason else self.own()[claim]
+        if isinstance(own, str):
+            reason = own
         if reason is not None:
-            return [rule.not_measured(label, reason) for label, _ in subjects]
-        spread = Spread(tuple(self.values(seed)[claim] for seed in NULL_SEEDS))
-        series = tuple(SERIES[claim](self._probe)) if claim in SERIES else ()
-        return [rule.judge(label, self.values(seed)[claim], spread, series=series if seed is None else ())
-                for label, seed in subjects]
+            return [rule.not_measured(label, reason) for label in labels]
+        seeds = self.null_values()
+        null = [seeds[seed].get(claim) for seed in NULL_SEEDS]
+        if any(value is None for value in null):
+            return [rule.not_measured(label, "its random initialisations could not be measured") for label in labels]
+        spread = Spread(tuple(value.value for value in null))
+        series = tuple(SERIES[claim](self.probe)) if claim in SERIES else ()
+        verdicts = [rule.judge(labels[0], own.interval(), spread, series=series)]
+        if len(labels) > 1:
+            control = seeds[CONTROL_SEED].get(claim)
+            verdicts.append(rule.not_measured(labels[1], "the random control could not be measured") if control is None
+                            else rule.judge(labels[1], control, spread))
+        return verdicts

@@ -19,6 +19,7 @@ from claims.structural import (
     check_first_conv_maps,
     check_image_tensor,
     check_notebook_transform,
+    check_top1,
     conv_output_size,
     random_image,
 )
@@ -47,6 +48,32 @@ def test_the_tensor_is_the_notebooks_transform(image, image_tensor):
     transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])": the suite's
     tensor of the photo equals that transform computed by hand (PIL and numpy), channel by channel."""
     check_notebook_transform(image_tensor, image)
+
+
+@pytest.mark.learned
+def test_the_weights_see_the_photos_as_they_were_trained_to(classifier_name, zoo, classified_photos):
+    """"transforms.Resize(...), transforms.ToTensor(), transforms.Normalize(mean=[0.485, 0.456, 0.406],
+    std=[0.229, 0.224, 0.225])": a model's weights work only on images prepared the way they were
+    trained on. Through the suite's own loading and the model's own preprocessing, every ImageNet
+    classifier it has offline classifies the sample's photos at least as well as its published top-1."""
+    model = zoo.get(classifier_name)
+    card = cnn_core.model_card(model)
+    if not card.head_trained or card.published_top1 is None:
+        pytest.skip(f"{card.label}: no trained ImageNet classifier with a published top-1 to check against")
+    sources, labels = classified_photos
+    check_top1(model, zoo.preprocessed(classifier_name, sources), labels)
+
+
+@pytest.mark.learned
+@pytest.mark.parametrize("damage", ["channels-in-BGR-order", "not-normalised"])
+def test_top1_fails_when_the_preprocessing_is_wrong(offline_classifier, zoo, classified_photos, damage):
+    """Break: the same photos with their channels in B, G, R order, or left unnormalised."""
+    card = cnn_core.model_card(offline_classifier)
+    sources, labels = classified_photos
+    photos = zoo.preprocessed(card.name, sources)
+    wrong = {"channels-in-BGR-order": photos.flip(1), "not-normalised": cnn_core.denormalize(photos, card.normalization)}
+    with pytest.raises(AssertionError, match="below its published ImageNet top-1"):
+        check_top1(offline_classifier, wrong[damage], labels)
 
 
 @pytest.mark.parametrize("damage", ["channels-in-BGR-order", "not-normalised", "corner-crop"])

@@ -1,26 +1,31 @@
 """The session's models: each built once, on the session's device."""
 from __future__ import annotations
 
+import contextlib
+import sys
 import warnings
+from collections.abc import Callable
 
 import pytest
 import torch
 
 import cnn_core
 from claims.options import RunOptions
-from claims.subjects import Subject
-from cnn_core.models import TINY_VGG
+from claims.subjects import Subject, random_init
 
 
 class ModelZoo:
     """Each model is built once per session: a selected model with the run's weights, the suite's
     own models (deliberate breaks, the erratum) with ``auto``; and each learned-claims subject once."""
 
-    def __init__(self, run: RunOptions, device: torch.device):
+    def __init__(self, run: RunOptions, device: torch.device, progress: Callable[[str], None], cache=None):
         self.run = run
         self.device = device
+        self.progress = progress  # a line for long work, shown even while pytest captures output
+        self.cache = cache  # pytest's cache: nulls of architectures with none recorded
         self._models: dict[str, torch.nn.Module] = {}
         self._subjects: dict[str, Subject] = {}
+        self._preprocessed: dict[str, torch.Tensor] = {}
 
     def get(self, name: str) -> torch.nn.Module:
         if name not in self._models:
@@ -33,16 +38,36 @@ class ModelZoo:
         # must not change what the next one measures through BatchNorm or Dropout.
         return self._models[name].eval()
 
+    def preprocessed(self, name: str, sources: list) -> torch.Tensor:
+        """``sources`` through model ``name``'s own preprocessing, on the session's device, once per session."""
+        if name not in self._preprocessed:
+            card = cnn_core.model_card(self.get(name))
+            self._preprocessed[name] = torch.cat([card.preprocess(source) for source in sources]).to(self.device)
+        return self._preprocessed[name]
+
     def subject(self, name: str) -> Subject:
         if name not in self._subjects:
             def random_model(seed: int) -> torch.nn.Module:
-                if name == TINY_VGG:  # a TF.js model has no torchvision init: PyTorch's default one
-                    return cnn_core.random_twin(self.get(name), seed)
-                return cnn_core.load_model(name, "none", self.device, seed=seed)
+                return random_init(name, self.get(name), seed, self.device)
 
             self._subjects[name] = Subject(self.get(name), random_model, self.run.fixtures_dir, self.device,
-                                           measure_random=self.run.weights != "auto")
+                                           measure_random=self.run.weights != "auto", progress=self.progress,
+                                           cache=self.cache,
+                                           record_nulls=self.run.record_nulls)
         return self._subjects[name]
+
+
+def terminal_progress(config: pytest.Config) -> Callable[[str], None]:
+    """Writes progress to the terminal with pytest's output capture suspended, so that it shows
+    while a test runs (an xdist worker's goes to its own stderr)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def write(text: str) -> None:
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    return write
 
 
 MODEL_ZOO = pytest.StashKey[ModelZoo]()

@@ -5,17 +5,34 @@ from __future__ import annotations
 import pytest
 
 from claims.matrix import gate, load_expectations, write_expectations
-from claims.rules import CONFIRMED, REFUTED, RULES, Spread, Verdict
+from claims.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Spread, Verdict
+from claims.statistics import Interval
 
 RULE = RULES["L3-sparser-with-depth"]
-RANDOM = Spread((0.10, 0.12, 0.11, 0.09, 0.13))  # mean 0.11, sd 0.0158: bar 0.11 + 3 x 0.0158 = 0.1574
+RANDOM = Spread((0.10, 0.12, 0.11, 0.09, 0.13))  # mean 0.11, sd 0.0158
+# The one-sided 99% prediction bound from 5 draws: t(0.99; 4) = 3.747, times sqrt(1 + 1/5).
+BAR = 0.11 + 3.7469 * (1 + 1 / 5) ** 0.5 * 0.015811  # 0.1749
 
 
-def test_the_bar_is_the_random_mean_plus_the_effect_size_and_the_text_says_so():
-    assert RULE.bar(RANDOM) == pytest.approx(0.11 + 3 * 0.015811, abs=1e-5)
-    assert RULE.judge("m.imagenet", 0.158, RANDOM).status == CONFIRMED
-    assert RULE.judge("m.imagenet", 0.157, RANDOM).status == REFUTED
-    assert RULE.judge("m.imagenet", 0.158, RANDOM).threshold.startswith(">= 0.1574: random 0.11 ± 0.016 (n=5")
+def test_the_bar_is_the_nulls_prediction_bound_and_the_text_says_so():
+    assert RULE.bar(RANDOM) == pytest.approx(BAR, abs=1e-4)
+    assert RULE.judge("m.imagenet", 0.1750, RANDOM).status == CONFIRMED
+    assert RULE.judge("m.imagenet", 0.1748, RANDOM).status == REFUTED  # a statistic of the weights: no interval
+    assert RULE.judge("m.imagenet", 0.1750, RANDOM).threshold.startswith(">= 0.1749: random 0.11 ± 0.016 (n=5")
+    assert "α = 0.01" in RULE.judge("m.imagenet", 0.1750, RANDOM).threshold
+
+
+def test_an_interval_that_reaches_the_bar_is_inconclusive_and_says_what_would_decide_it():
+    verdict = RULE.judge("m.imagenet", Interval(0.16, 0.14, 0.18, 100), RANDOM)
+    assert verdict.status == INCONCLUSIVE
+    # half-width 0.02 against a distance of 0.0149 to the bar: about 100 * (0.02 / 0.0149)^2 = 181 photos
+    assert "about 181 photos (now 100)" in verdict.detail
+    assert (verdict.low, verdict.high, verdict.images) == (0.14, 0.18, 100)
+
+
+def test_refuted_needs_the_whole_interval_short_of_the_bar():
+    assert RULE.judge("m.imagenet", Interval(0.16, 0.15, 0.17, 100), RANDOM).status == REFUTED
+    assert RULE.judge("m.imagenet", Interval(0.18, 0.10, 0.20, 100), RANDOM).status == CONFIRMED
 
 
 def test_a_nil_random_spread_needs_the_resolution():
@@ -68,5 +85,7 @@ def test_recording_round_trips_and_keeps_other_rows(tmp_path):
     assert table[other.claim][other.subject] == {"status": REFUTED, "measured": 1.0}
 
 
-def test_verdicts_survive_the_xdist_serializer():
-    assert Verdict.from_json(VERDICT.to_json()) == VERDICT
+@pytest.mark.parametrize("verdict", [VERDICT, RULE.judge("m.imagenet", Interval(0.16, 0.14, 0.18, 100), RANDOM)],
+                         ids=["exact", "with-interval"])
+def test_verdicts_survive_the_xdist_serializer(verdict):
+    assert Verdict.from_json(verdict.to_json()) == verdict

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import cnn_core
+from cnn_core.models import TINY_VGG
 
 timm = pytest.importorskip("timm", reason="timm's models need timm: pip install -e '.[dev]' brings it")
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,14 +42,20 @@ def test_an_unknown_timm_name_suggests_close_ones():
         cnn_core.load_model("timm/resnet81")
 
 
-def test_learned_claims_run_on_a_timm_model_with_a_weights_path(tmp_path):
+def test_learned_claims_run_on_a_timm_model_with_a_weights_path(tmp_path, tiny_vgg_folder):
     """The held-out check's command: ``pytest claims -m learned --model timm/NAME --weights PATH``."""
     path = tmp_path / "resnet18.pth"
     torch.save(cnn_core.load_model(NAME, weights="none", seed=7).state_dict(), path)
+    # Without the photo sample only the weights' claims are measured: twenty random ResNet18s in
+    # seconds, where the photos' claims would take minutes for an architecture with no recorded nulls.
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    (fixtures / TINY_VGG).symlink_to(tiny_vgg_folder)
     result = subprocess.run([sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", "-m", "learned",
-                             "--model", NAME, "--weights", str(path), "-k", "not folder"],
+                             "--model", NAME, "--weights", str(path), "--fixtures-dir", str(fixtures), "-k", "not folder"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]
+    assert "NOT MEASURED on timm/resnet18.file-resnet18" in result.stdout and "needs the ImageNet sample" in result.stdout
     # A random state_dict passed as "trained" must be REFUTED on the filter claims, as any random init is.
     assert "L1-filters-detect-edges               timm/resnet18.file-resnet18" in result.stdout
     assert "CONFIRMED" not in result.stdout.split("L1-filters-detect-edges")[1].split("\n")[0]

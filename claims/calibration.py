@@ -1,0 +1,129 @@
+"""The false-confirm rate, measured: how often a random initialisation is CONFIRMED.
+
+Each control is a random initialisation of an architecture that is not in its null, measured like
+a trained model and judged against the null. Under the rule, a control clears the bar with
+probability ALPHA at most per verdict; the observed rate and its Clopper–Pearson interval say
+whether that holds.
+
+    python -m claims.calibration --model mobilenet_v2 [--fixtures-dir ../shared/fixtures]
+
+judges each of the 21 random initialisations recorded for an architecture (claims/nulls.json: the
+control and the null's 20) against a null of the other 20, on its probe images: 21 controls, each
+exactly in the position of a fresh one, and nothing to measure. It prints the rate per claim and
+writes ``reports/calibration/<model>.json``. ``tests/test_calibration.py`` draws 100 fresh controls
+of Tiny VGG on the check photos, against a null it measures itself.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+import cnn_core
+from claims import measures, nulls
+from claims.probes import ProbeImages, probe_images
+from claims.rules import CONFIRMED, RULES, Spread
+from claims.statistics import ALPHA, Interval, binomial_interval
+from claims.subjects import measure_all, random_init
+
+CONTROL_SEEDS_FROM = 1000  # fresh controls' seeds: far from the null's
+
+
+@dataclass(frozen=True)
+class Calibration:
+    model: str
+    images: str
+    controls: int
+    verdicts: int
+    confirmed: int
+    by_claim: dict[str, list[int]]  # claim -> [confirmed, judged]
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.confirmed / self.verdicts if self.verdicts else 0.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return binomial_interval(self.confirmed, self.verdicts)
+
+    def summary(self) -> str:
+        low, high = self.interval
+        return (f"{self.model}: {self.confirmed} CONFIRMED of {self.verdicts} verdicts on {self.controls} random controls "
+                f"= {self.rate:.2%} (95% interval {low:.2%}..{high:.2%}; α = {ALPHA:g})")
+
+
+def calibrate(model: str, trials: Iterable[tuple[dict[str, Interval], list[dict[str, Interval]]]], images: str,
+              progress: Callable[[str], None] = lambda _: None) -> Calibration:
+    """Judge each trial's control values against its null (a list of seeds' values), claim by claim."""
+    start = time.perf_counter()
+    by_claim: dict[str, list[int]] = {}
+    controls = 0
+    for controls, (values, null) in enumerate(trials, start=1):
+        progress(f"\rcnn-claims calibration: {model} control {controls} ")
+        for claim, value in values.items():
+            spread = [seed[claim].value for seed in null if claim in seed]
+            if len(spread) < len(null):
+                continue
+            verdict = RULES[claim].judge(f"{model}/control", value, Spread(tuple(spread)))
+            counts = by_claim.setdefault(claim, [0, 0])
+            counts[0] += verdict.status == CONFIRMED
+            counts[1] += 1
+    progress("\n")
+    return Calibration(model, images, controls, sum(n for _, n in by_claim.values()),
+                       sum(k for k, _ in by_claim.values()), dict(sorted(by_claim.items())), time.perf_counter() - start)
+
+
+def fresh_controls(null: list[dict[str, Interval]], control: Callable[[int], dict[str, Interval]], seeds: Iterable[int]):
+    """Trials of fresh random initialisations against one null."""
+    return ((control(seed), null) for seed in seeds)
+
+
+def leave_one_out(seeds: dict[int, dict[str, Interval]]):
+    """Trials of each recorded seed against the others."""
+    return ((values, [other for key, other in sorted(seeds.items()) if key != seed]) for seed, values in sorted(seeds.items()))
+
+
+def random_values(model: torch.nn.Module, name: str, images: ProbeImages, claims: list[str]) -> Callable[[int], dict[str, Interval]]:
+    """A seed's values: a random initialisation of ``name`` (its architecture's own init), measured on ``images``."""
+    def measure(seed: int) -> dict[str, Interval]:
+        twin = random_init(name, model, seed, torch.device("cpu")).to(memory_format=torch.channels_last)
+        return nulls.as_values(measure_all(measures.Probe(twin, images), claims))
+    return measure
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m claims.calibration", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="an architecture with recorded nulls (claims/nulls.json)")
+    parser.add_argument("--fixtures-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "fixtures")
+    parser.add_argument("--out", type=Path, default=Path("reports/calibration"))
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = cnn_core.load_model(args.model, weights="auto", fixtures_dir=args.fixtures_dir)
+    card = cnn_core.model_card(model)
+    images = probe_images(card, args.fixtures_dir, torch.device("cpu"))
+    entry = nulls.recorded(card.name, images.name)
+    if entry is None:
+        parser.error(f"--model {args.model}: no nulls recorded for these probe images ({images.name}); "
+                     f"record them with `pytest claims --model {args.model} -m learned --record-nulls`")
+    result = calibrate(card.name, leave_one_out(entry.seeds), images.name)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{card.name}.json"
+    path.write_text(json.dumps({**asdict(result), "rate": result.rate, "interval": result.interval, "alpha": ALPHA},
+                               indent=1) + "\n")
+    print(result.summary())
+    for claim, (confirmed, judged) in result.by_claim.items():
+        print(f"  {claim:<40} {confirmed}/{judged}")
+    print(f"written to {path} ({result.seconds:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""The random nulls, recorded: each learned claim's value on the random initialisations of an
+architecture, so that a run need not build and measure twenty random models.
+
+``claims/nulls.json`` is written by ``pytest claims --record-nulls`` (never by hand): for each
+architecture with trained weights offline, the values of NULL_SEEDS and of the random control
+(CONTROL_SEED, with its interval over photos), the probe images they were measured on, the
+control's values on the check subset, and a digest of all of it. Every run
+
+- rejects an entry whose digest does not match (a value edited by hand fails the run);
+- re-measures the control on the check subset and fails when a value moved (a changed
+  measurement, torch or torchvision cannot keep a stale null);
+- measures an architecture with nothing recorded (a user's own, or other probe images) at first
+  use, with a progress line, and keeps it in pytest's cache directory for the next run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from claims.rules import CONTROL_SEED, NULL_SEEDS
+from claims.statistics import Interval
+
+NULLS = Path(__file__).with_name("nulls.json")
+SCHEMA = 1
+CHECK_TOLERANCE = 1e-3  # relative: float32 arithmetic in another order (threads, kernels) moves a value less
+CACHE_KEY = "cnn-claims/nulls"
+
+
+class StaleNulls(Exception):
+    """The recorded nulls no longer describe what the code measures, or were edited by hand."""
+
+
+@dataclass(frozen=True)
+class NullEntry:
+    """One architecture's recorded nulls."""
+
+    architecture: str
+    images: str  # ProbeImages.name of the images they were measured on
+    seeds: dict[int, dict[str, Interval]]  # CONTROL_SEED and NULL_SEEDS
+    check: dict[str, float]  # the control's values on the check subset
+
+    def to_json(self) -> dict:
+        body = {"images": self.images,
+                "seeds": {str(seed): {claim: [i.value, i.low, i.high, i.count] for claim, i in sorted(values.items())}
+                          for seed, values in sorted(self.seeds.items())},
+                "check": dict(sorted(self.check.items()))}
+        return {**body, "digest": _digest(body)}
+
+    @classmethod
+    def from_json(cls, architecture: str, data: dict) -> NullEntry:
+        body = {key: value for key, value in data.items() if key != "digest"}
+        if data.get("digest") != _digest(body):
+            raise StaleNulls(f"{NULLS.name}: the recorded nulls of {architecture} do not match their digest (edited by "
+                             f"hand?); re-record them with `pytest claims --record-nulls`")
+        seeds = {int(seed): {claim: Interval(*values) for claim, values in claims.items()}
+                 for seed, claims in data["seeds"].items()}
+        return cls(architecture, data["images"], seeds, dict(data["check"]))
+
+
+def _digest(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def load(path: Path = NULLS) -> dict[str, dict]:
+    return json.loads(path.read_text()).get("architectures", {}) if path.is_file() else {}
+
+
+def recorded(architecture: str, images: str, path: Path = NULLS) -> NullEntry | None:
+    """The recorded entry of ``architecture`` for these probe images; None when there is none."""
+    data = load(path).get(architecture)
+    if data is None or data.get("images") != images:
+        return None
+    return NullEntry.from_json(architecture, data)
+
+
+def write(entries: list[dict], path: Path = NULLS) -> None:
+    """Merge entries (``NullEntry.to_json`` with an ``architecture`` key) into the file."""
+    table = load(path)
+    for entry in entries:
+        table[entry["architecture"]] = {key: value for key, value in entry.items() if key != "architecture"}
+    path.write_text(json.dumps({"schema": SCHEMA, "note": "written by `pytest claims --record-nulls`; never edit by hand",
+                                "architectures": dict(sorted(table.items()))}, indent=1, sort_keys=False) + "\n")
+
+
+def check(entry: NullEntry, measured: Mapping[str, float]) -> None:
+    """Fails when the control, re-measured on the check subset, no longer gives the recorded values."""
+    moved = [f"{claim}: measured {measured[claim]:.6g}, recorded {value:.6g}" for claim, value in sorted(entry.check.items())
+             if claim in measured and not math.isclose(measured[claim], value, rel_tol=CHECK_TOLERANCE, abs_tol=1e-9)]
+    missing = sorted(set(entry.check) - set(measured))
+    if moved or missing:
+        raise StaleNulls(f"the recorded nulls of {entry.architecture} are stale: the control (seed {CONTROL_SEED}) "
+                         f"re-measured on the check photos moved ({'; '.join(moved + [f'{c}: not measured now' for c in missing])}); "
+                         f"re-record them with `pytest claims --record-nulls`")
+
+
+def measure_seeds(architecture: str, measure: Callable[[int], dict[str, Interval]], progress: Callable[[str], None],
+                  cache=None, images: str = "") -> dict[int, dict[str, Interval]]:
+    """Every seed's values, from pytest's cache when a previous run measured them, else measured
+    now with a progress line (and cached)."""
+    key = f"{CACHE_KEY}/{architecture}/{hashlib.sha256(images.encode()).hexdigest()[:16]}"
+    if cache is not None:
+        cached = cache.get(key, None)
+        if cached is not None:
+            return {int(seed): {claim: Interval(*values) for claim, values in claims.items()}
+                    for seed, claims in cached.items()}
+    seeds = {}
+    for done, seed in enumerate((CONTROL_SEED, *NULL_SEEDS), start=1):
+        progress(f"\rcnn-claims: measuring random inits of {architecture} for its null: seed {seed} "
+                 f"({done}/{len(NULL_SEEDS) + 1}) ")
+        seeds[seed] = measure(seed)
+    progress("\n")
+    if cache is not None:
+        cache.set(key, {str(seed): {claim: [i.value, i.low, i.high, i.count] for claim, i in values.items()}
+                        for seed, values in seeds.items()})
+    return seeds
+
+
+def as_values(samples: Mapping[str, object]) -> dict[str, Interval]:
+    """The measured claims' intervals (a claim that could not be measured is left out)."""
+    return {claim: sample.interval() for claim, sample in samples.items() if not isinstance(sample, str)}

@@ -1,0 +1,73 @@
+"""The recorded nulls: an edited value or a measurement that moved fails the run; a missing record is
+measured once and cached."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from claims import nulls
+from claims.rules import CONTROL_SEED, NULL_SEEDS
+from claims.statistics import Interval
+
+CLAIM = "L3-sparser-with-depth"
+
+
+def entry() -> nulls.NullEntry:
+    seeds = {seed: {CLAIM: Interval(0.01 * seed, 0.01 * seed - 0.005, 0.01 * seed + 0.005, 100)}
+             for seed in (CONTROL_SEED, *NULL_SEEDS)}
+    return nulls.NullEntry("m", "photos:10x10", seeds, {CLAIM: 0.002})
+
+
+@pytest.fixture
+def recorded(tmp_path):
+    path = tmp_path / "nulls.json"
+    nulls.write([{"architecture": "m", **entry().to_json()}], path)
+    return path
+
+
+def test_a_record_round_trips_and_other_images_are_not_it(recorded):
+    assert nulls.recorded("m", "photos:10x10", recorded) == entry()
+    assert nulls.recorded("m", "other photos", recorded) is None
+    assert nulls.recorded("n", "photos:10x10", recorded) is None
+
+
+def test_a_value_edited_by_hand_fails(recorded):
+    data = json.loads(recorded.read_text())
+    data["architectures"]["m"]["seeds"]["7"][CLAIM][0] = 0.5
+    recorded.write_text(json.dumps(data))
+    with pytest.raises(nulls.StaleNulls, match="do not match their digest"):
+        nulls.recorded("m", "photos:10x10", recorded)
+
+
+def test_a_measurement_that_moved_fails_and_one_within_float_noise_passes():
+    nulls.check(entry(), {CLAIM: 0.002 * (1 + nulls.CHECK_TOLERANCE / 2)})
+    with pytest.raises(nulls.StaleNulls, match=f"{CLAIM}: measured 0.0021, recorded 0.002"):
+        nulls.check(entry(), {CLAIM: 0.0021})
+    with pytest.raises(nulls.StaleNulls, match="not measured now"):
+        nulls.check(entry(), {})
+
+
+class DictCache:
+    def __init__(self):
+        self.data = {}
+
+    def get(self, key, default):
+        return self.data.get(key, default)
+
+    def set(self, key, value):
+        self.data[key] = json.loads(json.dumps(value))
+
+
+def test_without_a_record_the_seeds_are_measured_once_with_progress_and_cached():
+    measured, shown = [], []
+
+    def measure(seed):
+        measured.append(seed)
+        return {CLAIM: Interval(float(seed), float(seed), float(seed), 0)}
+
+    cache = DictCache()
+    first = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
+    assert measured == [CONTROL_SEED, *NULL_SEEDS] and any("seed 20 (21/21)" in line for line in shown)
+    again = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
+    assert again == first and len(measured) == len(NULL_SEEDS) + 1
