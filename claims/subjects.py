@@ -86,12 +86,9 @@ class Subject:
         self._cache = cache
         self._progress = progress
         self._own: dict[str, measures.Sample | str] | None = None
+        self._series: dict[str, tuple[float, ...]] = {}
         self._nulls: dict[int, dict[str, Interval]] | None = None
         self.recorded_entry: dict | None = None  # with --record-nulls: this architecture's new entry
-        # A copy in one memory layout, whatever other tests did to the shared model: the values do
-        # not depend on which tests ran before on this process.
-        layout = cnn_core.models.with_card(copy.deepcopy(model).to(memory_format=torch.channels_last), self.card)
-        self.probe = measures.Probe(layout, self.images)
 
     def why_not_measured(self, rule: Rule) -> str | None:
         if not self.card.trained and not self.measure_random:
@@ -108,8 +105,14 @@ class Subject:
         return measures.Probe(self._random_model(seed).to(memory_format=torch.channels_last), images)
 
     def own(self) -> dict[str, measures.Sample | str]:
+        """The model's own samples (and the series the report draws), measured once on a copy in one
+        memory layout, whatever other tests did to the shared model; the copy is let go afterwards."""
         if self._own is None:
-            self._own = measure_all(self.probe, self.measured_claims())
+            layout = cnn_core.models.with_card(copy.deepcopy(self.model).to(memory_format=torch.channels_last), self.card)
+            probe = measures.Probe(layout, self.images)
+            self._own = measure_all(probe, self.measured_claims())
+            self._series = {claim: tuple(series(probe)) for claim, series in SERIES.items()
+                            if isinstance(self._own.get(claim), measures.Sample)}
         return self._own
 
     def null_values(self) -> dict[int, dict[str, Interval]]:
@@ -151,10 +154,12 @@ class Subject:
         seeds = self.null_values()
         null = [seeds[seed].get(claim) for seed in NULL_SEEDS]
         if any(value is None for value in null):
-            return [rule.not_measured(label, "its random initialisations could not be measured") for label in labels]
+            reason = (f"its random initialisations have no value for this claim (claims/nulls.json records {self.card.name} "
+                      f"without it, or they could not be measured): record them with "
+                      f"`pytest claims --model {self.card.name} -m learned --record-nulls`")
+            return [rule.not_measured(label, reason) for label in labels]
         spread = Spread(tuple(value.value for value in null))
-        series = tuple(SERIES[claim](self.probe)) if claim in SERIES else ()
-        verdicts = [rule.judge(labels[0], own.interval(), spread, series=series)]
+        verdicts = [rule.judge(labels[0], own.interval(), spread, series=self._series.get(claim, ()))]
         if len(labels) > 1:
             control = seeds[CONTROL_SEED].get(claim)
             verdicts.append(rule.not_measured(labels[1], "the random control could not be measured") if control is None

@@ -90,4 +90,4 @@ def test_a_subject_measures_its_model_with_the_models_own_card(tiny_vgg_folder):
                       progress=lambda _: None)
     measured = subject.own()
     assert not isinstance(measured["L3-middle-layers-see-larger-patterns"], str), measured
-    assert cnn_core.model_card(subject.probe.model) == subject.card
+    assert not isinstance(measured["L5-occluding-the-object-matters"], str), measured
