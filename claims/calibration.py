@@ -59,14 +59,12 @@ class Calibration:
                 f"= {self.rate:.2%} (95% interval {low:.2%}..{high:.2%}; α = {ALPHA:g})")
 
 
-def calibrate(model: str, trials: Iterable[tuple[dict[str, Interval], list[dict[str, Interval]]]], images: str,
-              progress: Callable[[str], None] = lambda _: None) -> Calibration:
+def calibrate(model: str, trials: Iterable[tuple[dict[str, Interval], list[dict[str, Interval]]]], images: str) -> Calibration:
     """Judge each trial's control values against its null (a list of seeds' values), claim by claim."""
     start = time.perf_counter()
     by_claim: dict[str, list[int]] = {}
     controls = 0
     for controls, (values, null) in enumerate(trials, start=1):
-        progress(f"\rcnn-claims calibration: {model} control {controls} ")
         for claim, value in values.items():
             spread = [seed[claim].value for seed in null if claim in seed]
             if len(spread) < len(null):
@@ -75,7 +73,6 @@ def calibrate(model: str, trials: Iterable[tuple[dict[str, Interval], list[dict[
             counts = by_claim.setdefault(claim, [0, 0])
             counts[0] += verdict.status == CONFIRMED
             counts[1] += 1
-    progress("\n")
     return Calibration(model, images, controls, sum(n for _, n in by_claim.values()),
                        sum(k for k, _ in by_claim.values()), dict(sorted(by_claim.items())), time.perf_counter() - start)
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import cnn_core
-from claims.probes import CLASS_GROUPS, ProbeImages, depth_probes
+from claims.probes import CLASS_GROUPS, ProbeImages, depth_probes, first_of_each
 from claims.statistics import Interval, bootstrap
 from cnn_core.stages import ActivationSummary, by_stage, summarise_activations
 
@@ -187,8 +187,7 @@ def middle_field_growth(probe: Probe) -> Sample:
     Chosen after seeing a number: the rule's resolution (0.5) was set after VGG16's random control
     cleared a bar at 0.1 in an earlier version."""
     photos = probe.needs("photos")
-    keep = [i for i, label in enumerate(probe.images.labels)
-            if probe.images.labels[:i].count(label) < FIELD_PHOTOS_PER_GROUP] if probe.images.labelled is photos \
+    keep = first_of_each(probe.images.labels, FIELD_PHOTOS_PER_GROUP) if probe.images.labelled is photos \
         else list(range(min(len(photos), FIELD_PHOTOS_PER_GROUP * len(CLASS_GROUPS))))
     chosen = photos[keep]
     probes = depth_probes(probe.model)

@@ -4,7 +4,7 @@ The photos are the ImageNet sample's (``imagenet-sample/`` in the fixtures folde
 ImageNet-1k class, labelled): IMAGES_PER_GROUP photos from each of the CLASS_GROUPS, which are
 ImageNet classes under one WordNet hypernym. They serve every learned claim that is a statistic
 over photos, and their groups are the classes of the class-structure claims (L4). Tiny VGG keeps
-CNN Explainer's 20 Tiny ImageNet demo images (two of each of its ten classes) as its labelled set.
+CNN Explainer's 20 Tiny ImageNet demo images (of its ten classes, one to four each) as its labelled set.
 L5 uses the sample photos boxed by hand in ``claims/object_boxes.csv``; each box, given as
 fractions of the original photo, is mapped through each model's own resize and centre crop.
 """
@@ -163,6 +163,17 @@ def object_box(photo: BoxedPhoto, card: ModelCard) -> Box:
     return Box(clip(top, 0), clip(left, 1), clip(bottom, 0), clip(right, 1))
 
 
+def first_of_each(labels: Sequence[int], count: int) -> list[int]:
+    """The indices of the first ``count`` items of each label, in order."""
+    seen: dict[int, int] = {}
+    keep = []
+    for i, label in enumerate(labels):
+        if seen.get(label, 0) < count:
+            seen[label] = seen.get(label, 0) + 1
+            keep.append(i)
+    return keep
+
+
 @dataclass(frozen=True)
 class ProbeImages:
     """One model's view of the probe images, preprocessed its own way; a field is None (or empty)
@@ -177,15 +188,6 @@ class ProbeImages:
 
     def check_subset(self) -> ProbeImages:
         """A few of each: what the recorded control is re-measured on every run."""
-        def first_of_each(labels: tuple[int, ...], count: int) -> list[int]:
-            seen: dict[int, int] = {}
-            keep = []
-            for i, label in enumerate(labels):
-                if seen.get(label, 0) < count:
-                    seen[label] = seen.get(label, 0) + 1
-                    keep.append(i)
-            return keep
-
         photo_labels = self.labels if self.labelled is self.photos else ()
         photos = self.photos[first_of_each(photo_labels, CHECK_PER_GROUP)] if photo_labels else (
             None if self.photos is None else self.photos[:CHECK_PER_GROUP * len(CLASS_GROUPS)])
