@@ -17,7 +17,7 @@ from .geometry import Box, as_pair
 from .layer_index import resolve
 from .metrics import centre_of_mass, changed_region
 from .models import input_size_of
-from .receptive import ADAPTIVE_POOLS, POINTWISE_MODULES
+from .receptive import ADAPTIVE_POOLS, POINTWISE_MODULES, receptive_field
 from .tracing import copy_until, layer_node, trace, truncate
 
 
@@ -53,16 +53,18 @@ def empirical_receptive_fields(
     return boxes
 
 
-def _centre_unit_gradients(model: nn.Module, layer: str, x: torch.Tensor):
-    """Per image of ``x``: |d(centre unit of ``layer``)/d(input)| summed over colour channels,
-    float64 ``[N, H, W]``, with each row's and column's coordinate. The images are independent
-    (the model is in eval mode), so one backward pass of the centre units' sum gives every image's own."""
+def _centre_unit_gradients(model: nn.Module, layer: str, x: torch.Tensor, unit: tuple[int, int] | None = None):
+    """Per image of ``x``: |d(unit of ``layer``)/d(input)| summed over colour channels, float64
+    ``[N, H, W]``, with each row's and column's coordinate; ``unit`` defaults to the centre one.
+    The images are independent (the model is in eval mode), so one backward pass of the units'
+    sum gives every image's own."""
     cut = truncate(model, resolve(model, layer).name)
     pixels = x.detach().clone().requires_grad_(True)
     out = cut(pixels)
     if out.dim() != 4:
         raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
-    (gradient,) = torch.autograd.grad(out[:, :, out.shape[2] // 2, out.shape[3] // 2].sum(), pixels)
+    row, col = unit if unit is not None else (out.shape[2] // 2, out.shape[3] // 2)
+    (gradient,) = torch.autograd.grad(out[:, :, row, col].sum(), pixels)
     weight = gradient.abs().sum(dim=1).double()
     rows = torch.arange(weight.shape[1], dtype=weight.dtype, device=weight.device)
     cols = torch.arange(weight.shape[2], dtype=weight.dtype, device=weight.device)
@@ -98,12 +100,39 @@ def effective_field_spread(model: nn.Module, layer: str, x: torch.Tensor) -> flo
     return float(effective_field_spreads(model, layer, x[:1])[0])
 
 
+def _field_window(model: nn.Module, layer: str, input_size: tuple[int, int]):
+    """The input rows and columns that hold the whole field of ``layer``'s centre unit, and that
+    unit's position on them, when the field lies inside the input: the unit's value and gradient
+    on that cut-out are its value and gradient on the whole input. None when the field is cut by
+    the border or global."""
+    whole = receptive_field(model, layer, input_size)
+    if whole.is_global or whole.output_size is None:
+        return None
+    centre = (whole.output_size[0] // 2, whole.output_size[1] // 2)
+    box = whole.box(*centre, clip=False)
+    if whole.box(*centre) != box:
+        return None
+    # Start on the layer's grid, so that the cut-out's units are the whole input's units shifted.
+    top, left = box.top - box.top % whole.jump[0], box.left - box.left % whole.jump[1]
+    unit = (centre[0] - top // whole.jump[0], centre[1] - left // whole.jump[1])
+    # Only the layers up to ``layer`` run on the cut-out, which later ones might find too small.
+    cut = receptive_field(truncate(model, resolve(model, layer).name), layer, (box.bottom - top, box.right - left))
+    if cut.is_global or cut.output_size is None or not all(0 <= u < n for u, n in zip(unit, cut.output_size)) \
+            or cut.box(*unit) != Box(box.top - top, box.left - left, box.bottom - top, box.right - left):
+        return None
+    return slice(top, box.bottom), slice(left, box.right), unit
+
+
 def effective_field_spreads(model: nn.Module, layer: str, x: torch.Tensor, chunk: int = 8) -> torch.Tensor:
     """:func:`effective_field_spread` of every image of ``x`` (float64 ``[N]``; 0 where the
-    gradient is all zero), ``chunk`` images per backward pass."""
+    gradient is all zero), ``chunk`` images per backward pass. When the centre unit's field lies
+    inside the image, only the pixels of its field are run (the spread does not depend on where
+    the field sits): the same numbers, up to float32 rounding, for a fraction of the work."""
+    window = _field_window(model, layer, tuple(x.shape[-2:]))
+    rows_cut, cols_cut, unit = window if window is not None else (slice(None), slice(None), None)
     spreads = []
     for start in range(0, len(x), chunk):
-        weights, rows, cols = _centre_unit_gradients(model, layer, x[start:start + chunk])
+        weights, rows, cols = _centre_unit_gradients(model, layer, x[start:start + chunk, :, rows_cut, cols_cut], unit)
         mass = weights.sum(dim=(1, 2))
         safe = mass.clamp_min(torch.finfo(mass.dtype).tiny)
         row = (weights.sum(dim=2) * rows).sum(dim=1) / safe

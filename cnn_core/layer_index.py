@@ -18,6 +18,7 @@ from torch import nn
 from .errors import InputError, LayerNotFound
 from .hooks import forward_hooks
 from .models import input_size_of
+from .structure import cached
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,10 @@ def layers(model: nn.Module, input_size: tuple[int, int] | None = None, in_chann
     more than once appears once per call as ``path@k``.
     """
     input_size = tuple(input_size) if input_size is not None else input_size_of(model)
+    return list(cached(model, ("layers", input_size, in_channels), lambda: _listing(model, input_size, in_channels)))
+
+
+def _listing(model: nn.Module, input_size: tuple[int, int], in_channels: int) -> list[Layer]:
     names = {module: path for path, module in model.named_modules() if path}
     records = [(names[module], module, *shapes) for module, *shapes in _record_calls(model, (1, in_channels, *input_size))
                if module in names]

@@ -22,6 +22,7 @@ from .errors import InputError, LayerNotFound, ReceptiveFieldError
 from .geometry import Box, as_pair
 from .layer_index import meta_pass, resolve
 from .models import input_size_of
+from .structure import cached
 from .tracing import node_names, trace
 
 POINTWISE_MODULES = (
@@ -96,6 +97,11 @@ class ReceptiveField:
         """Each unit's field centre along ``axis`` (0 rows, 1 columns) in input pixels, float64,
         for ``count`` units (default: the layer's output size)."""
         count = self.output_size[axis] if count is None else count
+        if self.is_global:
+            # A global field (a squeeze-and-excitation gate, attention) has no grid of its own: the
+            # units sit evenly over the input, as the map they gate does.
+            step = self.input_size[axis] / count
+            return step * torch.arange(count, dtype=torch.float64) + (step - 1) / 2
         return self.start[axis] + self.jump[axis] * torch.arange(count, dtype=torch.float64)
 
     def interior_units(self, axis: int) -> range:
@@ -123,6 +129,12 @@ def receptive_fields(model: nn.Module, input_size: tuple[int, int] | None = None
     ``input_size`` defaults to the size the model was built for (224 for torchvision's models).
     """
     input_size = tuple(input_size) if input_size is not None else input_size_of(model)
+    # The propagation rules are part of the question: a deliberate break may replace one.
+    rules = (_through, _conv_padding)
+    return dict(cached(model, ("receptive_fields", input_size, rules), lambda: _field_table(model, input_size)))
+
+
+def _field_table(model: nn.Module, input_size: tuple[int, int]) -> dict[str, ReceptiveField]:
     graph_module = trace(model)
     fields, shapes = _propagate(graph_module, input_size)
     named = node_names(graph_module)

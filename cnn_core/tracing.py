@@ -8,6 +8,7 @@ from torch import nn
 
 from .errors import LayerNotFound, ReceptiveFieldError
 from .layer_index import call_names, resolve
+from .structure import cached
 
 
 class _Tracer(fx.Tracer):
@@ -22,7 +23,12 @@ class _Tracer(fx.Tracer):
 
 
 def trace(model: nn.Module, keep_whole: set[str] = frozenset()) -> fx.GraphModule:
-    """``model`` as a graph; modules named in ``keep_whole`` stay single call_module nodes."""
+    """``model`` as a graph; modules named in ``keep_whole`` stay single call_module nodes.
+    Traced once per model and structure: callers copy the graph, they never change it."""
+    return cached(model, ("trace", frozenset(keep_whole)), lambda: _trace(model, keep_whole))
+
+
+def _trace(model: nn.Module, keep_whole: set[str]) -> fx.GraphModule:
     tracer = _Tracer(set(keep_whole))
     try:
         graph = tracer.trace(model)
