@@ -76,11 +76,12 @@ def pytest_configure(config):
         # With -n, pytest-xdist's plain "load" becomes "loadgroup": a model's tests share a worker,
         # which builds the model once (see the xdist_group marks in pytest_generate_tests).
         config.option.dist = "loadgroup"
+    serial_threads = torch.get_num_threads()
     worker = getattr(config, "workerinput", None)
     if worker is not None:
         # pytest-xdist workers share the cores: torch's threads per worker divide them, not multiply.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(worker["workercount"])))
-    config.stash[RUN_OPTIONS] = options.parse(config)
+    config.stash[RUN_OPTIONS] = options.parse(config, serial_threads)
 
 
 def run_options(config) -> RunOptions:

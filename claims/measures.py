@@ -47,6 +47,10 @@ def _gradual(means: torch.Tensor) -> float:
     return float((means[-1] - means[0]) - steps.max()) if len(steps) else 0.0
 
 
+# By name, for samples stored between runs (claims.remembered).
+VALUE_FUNCTIONS = {function.__name__: function for function in (_first, _last_minus_first, _gradual)}
+
+
 @dataclass(frozen=True)
 class Sample:
     """A claim's measurement: ``rows`` (float64 ``[photos, k]``, one per photo) and how their

@@ -325,7 +325,7 @@ def deep_change_summary(model, early: str, deep: str, x, box) -> dict:
             (cols >= box.left - 0.5) & (cols <= box.right - 0.5)).view(1, -1)
         difference = difference.double().cpu()
         summary[name] = {
-            "jump": field.jump[0],
+            "jump": float(rows[1] - rows[0]) if len(rows) > 1 else float(field.input_size[0]),
             "area": (max(b.bottom for b in covered) - min(b.top for b in covered))
                     * (max(b.right for b in covered) - min(b.left for b in covered)),
             "centre": cnn_core.centre_of_mass(difference, rows, cols),
@@ -345,7 +345,7 @@ def check_deep_structure(summary: dict, early: str, deep: str, box) -> None:
     assert summary[deep]["area"] > summary[early]["area"], "the deep change is not broader than the early one"
     # The deep map samples the image every `jump` pixels: its centre of mass is located to within
     # half a jump, so the box is widened by that much.
-    slack = summary[deep]["jump"] // 2
+    slack = int(summary[deep]["jump"] // 2)
     widened = Box(box.top - slack, box.left - slack, box.bottom + slack, box.right + slack)
     assert widened.contains_point(*summary[deep]["centre"]), (
         f"the deep change is centred at {summary[deep]['centre']}, outside {box} widened by {slack}"

@@ -10,6 +10,7 @@ A measurement that cannot be made, or raises, makes that one claim NOT MEASURED 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 import cnn_core
-from claims import measures, nulls
+from claims import measures, nulls, remembered
 from claims.probes import ProbeImages, probe_images
 from claims.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, Verdict
 from claims.statistics import Interval
@@ -53,6 +54,18 @@ def random_init(name: str, model: nn.Module, seed: int, device: torch.device) ->
     return cnn_core.load_model(name, "none", device, seed=seed)
 
 
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """torch's intra-op threads set to ``count`` for the block: a measurement's float32 sums then
+    round the same whatever pytest-xdist gave the process."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def one_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
@@ -75,7 +88,7 @@ class Subject:
 
     def __init__(self, model: nn.Module, random_model: Callable[[int], nn.Module], fixtures_dir: Path | None,
                  device: torch.device, measure_random: bool, progress: Callable[[str], None], cache=None,
-                 record_nulls: bool = False):
+                 record_nulls: bool = False, threads: int | None = None):
         self.model = model
         self.measure_random = measure_random
         self.card = cnn_core.model_card(model)
@@ -85,6 +98,7 @@ class Subject:
         self._random_model = random_model
         self._cache = cache
         self._progress = progress
+        self._threads = threads or torch.get_num_threads()
         self._own: dict[str, measures.Sample | str] | None = None
         self._series: dict[str, tuple[float, ...]] = {}
         self._nulls: dict[int, dict[str, Interval]] | None = None
@@ -106,35 +120,56 @@ class Subject:
 
     def own(self) -> dict[str, measures.Sample | str]:
         """The model's own samples (and the series the report draws), measured once on a copy in one
-        memory layout, whatever other tests did to the shared model; the copy is let go afterwards."""
+        memory layout, whatever other tests did to the shared model; the copy is let go afterwards.
+        A previous run's samples of the same weights, photos, code and torch are reused."""
         if self._own is None:
-            layout = cnn_core.models.with_card(copy.deepcopy(self.model).to(memory_format=torch.channels_last), self.card)
-            probe = measures.Probe(layout, self.images)
-            self._own = measure_all(probe, self.measured_claims())
-            self._series = {claim: tuple(series(probe)) for claim, series in SERIES.items()
-                            if isinstance(self._own.get(claim), measures.Sample)}
+            claims = self.measured_claims()
+
+            def measure() -> tuple[dict[str, measures.Sample | str], dict[str, tuple[float, ...]]]:
+                layout = cnn_core.models.with_card(copy.deepcopy(self.model).to(memory_format=torch.channels_last),
+                                                   self.card)
+                probe = measures.Probe(layout, self.images)
+                samples = measure_all(probe, claims)
+                return samples, {claim: tuple(series(probe)) for claim, series in SERIES.items()
+                                 if isinstance(samples.get(claim), measures.Sample)}
+
+            self._own, self._series = self._remembered(self.model, self.images, claims, measure)
         return self._own
+
+    def _remembered(self, model: nn.Module, images: ProbeImages, claims: list[str], measure):
+        """``measure()``, or what it gave in an earlier run (pytest's cache, :mod:`claims.remembered`)."""
+        key = remembered.key(model, images, claims) if self._cache is not None else None
+        stored = self._cache.get(key, None) if key is not None else None
+        if stored is not None:
+            return remembered.decode(stored)
+        with torch_threads(self._threads):
+            samples, series = measure()
+        if key is not None:
+            self._cache.set(key, remembered.encode(samples, series))
+        return samples, series
 
     def null_values(self) -> dict[int, dict[str, Interval]]:
         """The control's and NULL_SEEDS' values: recorded (and checked), cached, or measured now."""
         if self._nulls is None:
             claims = self.measured_claims()
 
-            def measure(seed: int) -> dict[str, Interval]:
-                return nulls.as_values(measure_all(self._random_probe(seed, self.images), claims))
+            def measure(seed: int, images: ProbeImages = self.images) -> dict[str, Interval]:
+                with torch_threads(self._threads):
+                    return nulls.as_values(measure_all(self._random_probe(seed, images), claims))
 
             entry = None if self.record_nulls else nulls.recorded(self.card.name, self.images.name)
             if entry is not None:
-                check_images = self.images.check_subset()
-                nulls.check(entry, {claim: interval.value for claim, interval in
-                                    nulls.as_values(measure_all(self._random_probe(CONTROL_SEED, check_images),
-                                                                [c for c in claims if c in entry.check])).items()})
+                check_images, checked = self.images.check_subset(), [c for c in claims if c in entry.check]
+                control = self._random_probe(CONTROL_SEED, check_images)
+                samples, _ = self._remembered(control.model, check_images, checked,
+                                              lambda: (measure_all(control, checked), {}))
+                nulls.check(entry, {claim: interval.value for claim, interval in nulls.as_values(samples).items()})
                 self._nulls = entry.seeds
             else:
                 self._nulls = nulls.measure_seeds(self.card.name, measure, self._progress,
                                                   None if self.record_nulls else self._cache, self.images.name)
                 if self.record_nulls:
-                    check = nulls.as_values(measure_all(self._random_probe(CONTROL_SEED, self.images.check_subset()), claims))
+                    check = measure(CONTROL_SEED, self.images.check_subset())
                     entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls,
                                             {claim: interval.value for claim, interval in check.items()})
                     self.recorded_entry = {"architecture": self.card.name, **entry.to_json()}

@@ -52,8 +52,8 @@ class ModelZoo:
 
             self._subjects[name] = Subject(self.get(name), random_model, self.run.fixtures_dir, self.device,
                                            measure_random=self.run.weights != "auto", progress=self.progress,
-                                           cache=self.cache,
-                                           record_nulls=self.run.record_nulls)
+                                           cache=self.cache, record_nulls=self.run.record_nulls,
+                                           threads=self.run.measuring_threads)
         return self._subjects[name]
 
 

@@ -24,7 +24,7 @@ def report_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("report")
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", "--report", str(folder),
-         "-k", "erratum or test_first_conv_gives or test_any_image or (test_vgg16_receptive and vgg16_bn)"],
+         "-k", "erratum or test_first_conv_gives or test_any_image or test_vgg16_receptive"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "CI": "true"},
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -35,7 +35,7 @@ def report_folder(tmp_path_factory) -> Path:
 
 def test_the_report_has_every_claim_and_stable_keys(report_folder):
     data = json.loads((report_folder / "claims.json").read_text())
-    assert data["schema"] == 1 and data["summary"] == {"passed": 23}
+    assert data["schema"] == 1 and data["summary"] == {"passed": 18}
     keys = {"id", "claim", "block", "sentence", "subject", "outcome", "measured", "threshold", "expected", "verdict",
             "detail", "reason", "series", "figures"}
     assert all(set(claim) == keys for claim in data["claims"])
@@ -56,7 +56,7 @@ def test_every_figure_opens(report_folder):
 def test_the_page_is_self_contained(report_folder):
     page = (report_folder / "index.html").read_text()
     assert "<script" not in page and "http://" not in page and "https://" not in page
-    assert page.count("data:image/png;base64,") == 5 and page.count("<tr>") == 24  # a header and 23 claims
+    assert page.count("data:image/png;base64,") == 5 and page.count("<tr>") == 19  # a header and 18 claims
 
 
 def test_the_page_renders_in_headless_chromium(report_folder, tmp_path):
