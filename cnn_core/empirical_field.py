@@ -7,6 +7,8 @@ Effective: how the gradient's mass is spread on the real model and input (Luo et
 """
 from __future__ import annotations
 
+import operator
+
 import torch
 import torch.fx as fx
 import torch.nn.functional as F
@@ -188,6 +190,12 @@ def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
         copied.target = _identity
     elif node.op == "call_method" and node.target in ("relu", "relu_"):
         copied.op, copied.target = "call_function", _identity
+    elif (node.op == "call_function" and node.target in (operator.mul, torch.mul)) or (
+            node.op == "call_method" and node.target in ("mul", "mul_")):
+        # A gate (squeeze-and-excitation, x * sigmoid(...)): with both factors positive, d(ab) =
+        # b da + a db reaches exactly the pixels that d(a + b) reaches, and a sum cannot underflow
+        # where a stack of products of values below 1 does (efficientnet_b0's gradient was all zero).
+        copied.op, copied.target = "call_function", operator.add
     elif node.op == "get_attr":
         raise ReceptiveFieldError(f"empirical receptive fields cannot handle learned tensors used directly ({node.target})")
     return None

@@ -98,3 +98,13 @@ def test_unknown_layer_and_non_spatial_layer_errors(zoo):
         cnn_core.receptive_field(model, "conv5_9")
     with pytest.raises(cnn_core.ReceptiveFieldError, match="no support-preserving twin for Linear"):
         cnn_core.empirical_receptive_field(model, "classifier.0")
+
+
+def test_squeeze_and_excitation_gates_keep_their_global_support():
+    """efficientnet_b0 gates every block by a global average (x * sigmoid(fc(pool(x)))): its fields
+    are global, and the measured gradient support must say so, not vanish (products of values below 1,
+    block after block, underflowed float64 in the positive twin until gates became sums there)."""
+    model = cnn_core.build_architecture("efficientnet_b0").eval()
+    assert cnn_core.receptive_field(model, "features.6").is_global
+    corner, centre = cnn_core.empirical_receptive_fields(model, "features.6", (224, 224), [(0, 0), None])
+    assert corner == centre == cnn_core.Box(0, 0, 224, 224)
