@@ -89,7 +89,17 @@ def class_score(logits: torch.Tensor, target: int | Sequence[int]) -> torch.Tens
     return logits.softmax(dim=1)[:, classes].sum(dim=1)
 
 
-MEMORY_BUDGET_BYTES = 1 << 30  # activations of one batch; the batch shrinks to fit
+CPU_MEMORY_BUDGET_BYTES = 1 << 30  # activations of one batch on the CPU; the batch shrinks to fit
+FREE_MEMORY_SHARE = 0.5  # of what a GPU reports free: the rest for weights, workspaces and the allocator's slack
+
+
+def memory_budget(device: torch.device) -> int:
+    """Bytes one batch's activations may take on ``device``: a share of the free memory a GPU
+    reports (``torch.cuda.mem_get_info``), a fixed budget on the CPU (which reports none)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return max(1, int(free * FREE_MEMORY_SHARE))
+    return CPU_MEMORY_BUDGET_BYTES
 
 
 def occlusion_map(
@@ -100,7 +110,7 @@ def occlusion_map(
     target: int | Sequence[int],
     batch_size: int = 64,
     fill="mean",
-    memory_budget: int = MEMORY_BUDGET_BYTES,
+    memory_budget_bytes: int | None = None,
     method: str = "auto",
 ) -> OcclusionMap:
     """Zeiler and Fergus's occlusion sensitivity of ``target`` for a single image ``x``.
@@ -110,14 +120,15 @@ def occlusion_map(
     forward passes; ``"auto"`` (default) is incremental where the model allows it. A model that
     does not (residual additions, branches) falls back to batched with a warning naming the layer.
     Windows are evaluated ``batch_size`` at a time, fewer if a batch's largest activations would
-    exceed ``memory_budget`` bytes; a batched sweep that runs out of memory anyway is halved (with
-    a warning) and goes on.
+    exceed ``memory_budget_bytes`` (by default :func:`memory_budget` of ``x``'s device); a batched
+    sweep that runs out of memory anyway is halved (with a warning) and goes on.
     """
     check_input(x, model)
     if x.shape[0] != 1:
         raise InputError(f"occlusion_map takes one image ([1, C, H, W]), got a batch of {x.shape[0]}")
     height, width = x.shape[2:]
-    for name, value in (("window", window), ("stride", stride), ("batch_size", batch_size), ("memory_budget", memory_budget)):
+    budget = memory_budget(x.device) if memory_budget_bytes is None else memory_budget_bytes
+    for name, value in (("window", window), ("stride", stride), ("batch_size", batch_size), ("memory_budget_bytes", budget)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
     if window > min(height, width):
@@ -126,7 +137,7 @@ def occlusion_map(
         raise InputError(f"method {method!r} is not 'auto', 'incremental' or 'batched'")
     rows, cols = (height - window) // stride + 1, (width - window) // stride + 1
     paint = fill_value(fill, x, normalization_of(model))
-    batch_size = min(batch_size, _images_within(memory_budget, model, x))
+    batch_size = min(batch_size, _images_within(budget, model, x))
     if method != "batched":
         plan = incremental_plan(model)
         if plan.supported:

@@ -126,6 +126,22 @@ def test_the_memory_budget_caps_the_batch(zoo, monkeypatch):
     monkeypatch.setattr(model, "forward", lambda x: sizes.append(len(x)) or real_forward(x))
     x = cnn_core.preprocess(cnn_core.load_image(), size=64)
     # conv1's output is the largest: 64 x 64 x 64 floats, 1 MiB; three of them per image
-    cnn_core.occlusion_map(model, x, window=32, stride=32, target=281, batch_size=64, memory_budget=7 << 20,
+    cnn_core.occlusion_map(model, x, window=32, stride=32, target=281, batch_size=64, memory_budget_bytes=7 << 20,
                            method="batched")
     assert max(sizes) == 2
+
+
+def test_the_batch_follows_the_memory_a_gpu_reports(zoo, monkeypatch):
+    """A GPU's free memory sets the budget (a fake figure here: 28 MiB free, half of it for the batch);
+    the CPU keeps its fixed budget."""
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (28 << 20, 80 << 30))
+    assert cnn_core.occlusion.memory_budget(torch.device("cuda")) == 14 << 20
+    assert cnn_core.occlusion.memory_budget(torch.device("cpu")) == cnn_core.occlusion.CPU_MEMORY_BUDGET_BYTES
+    monkeypatch.setattr(cnn_core.occlusion, "memory_budget", lambda device: 14 << 20)
+    model = zoo.get("vgg16")
+    sizes = []
+    real_forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda x: sizes.append(len(x)) or real_forward(x))
+    x = cnn_core.preprocess(cnn_core.load_image(), size=64)
+    cnn_core.occlusion_map(model, x, window=32, stride=16, target=281, batch_size=64, method="batched")
+    assert sizes[-3:] == [4, 4, 1]  # 9 windows: 14 MiB over three 1 MiB activations per image
