@@ -19,13 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import cnn_core
-from claims.probes import CLASS_GROUPS, ProbeImages, depth_probes, first_of_each
+from claims.probes import ProbeImages, depth_probes
 from claims.statistics import Interval, bootstrap
 from cnn_core.stages import ActivationSummary, by_stage, summarise_activations
 
 COLOUR_QUANTILE = 0.9  # "color gradient, etc.": some filters, not most, are colour detectors
 RELEVANCE_WINDOW, RELEVANCE_STRIDE = 4, 16 / 3  # windows of a quarter of the side, every 3/16: a 5 x 5 grid
-FIELD_PHOTOS_PER_GROUP = 3  # L3-middle runs a backward pass per photo: 30 photos, not all 100
 CHUNK = 10  # photos per forward pass
 
 
@@ -187,13 +186,10 @@ def middle_field_growth(probe: Probe) -> Sample:
     """"Middle layers → patterns, motifs, object parts", larger than the early layers' edges: per
     photo, the effective field's spread (gradient-weighted RMS radius, Luo et al. 2016) of a middle
     probe unit divided by an early probe unit's (VGG16: features[16] over features[2]).
-    Measured on FIELD_PHOTOS_PER_GROUP photos of each class group: each needs a backward pass.
-    Chosen after seeing a number: the rule's resolution (0.5) was set after VGG16's random control
-    cleared a bar at 0.1 in an earlier version."""
-    photos = probe.needs("photos")
-    keep = first_of_each(probe.images.labels, FIELD_PHOTOS_PER_GROUP) if probe.images.labelled is photos \
-        else list(range(min(len(photos), FIELD_PHOTOS_PER_GROUP * len(CLASS_GROUPS))))
-    chosen = photos[keep]
+    Over every photo: only the pixels of each probe unit's field are run (cnn_core's cut-out),
+    so the backward passes cost little. Chosen after seeing a number: the rule's resolution (0.5)
+    was set after VGG16's random control cleared a bar at 0.1 in an earlier version."""
+    chosen = probe.needs("photos")
     probes = depth_probes(probe.model)
     early = cnn_core.effective_field_spreads(probe.model, probes["early"], chosen)
     middle = cnn_core.effective_field_spreads(probe.model, probes["middle"], chosen)
