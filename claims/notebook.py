@@ -8,6 +8,7 @@ import torch
 from cnn_core import Box, resolve
 from cnn_core.hooks import forward_hooks
 
+NOTEBOOK_SIZE = 224  # transforms.CenterCrop(224)
 # Block 4: perturbed_tensor[:, :, 50:150, 60:160] = 0
 NOTEBOOK_BOX = Box(50, 60, 150, 160)
 

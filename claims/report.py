@@ -1,28 +1,41 @@
-"""The claims report: a verdict per claim, next to the notebook's figures, made correctly.
+"""The claims report: the verdict matrix on the first screen, the findings in words, the
+notebook's figures for every trained model side by side, and every test, folded.
 
-``write_report`` writes ``claims.json`` (machine-readable, stable keys), PNG figures (when
-matplotlib is installed) and a self-contained ``index.html`` (figures embedded, no JavaScript).
-The verdicts and measured values come from the test run itself; the figures are drawn from the
+``write_report`` writes ``claims.json`` (machine-readable, stable keys), JPEG figures (when
+matplotlib is installed) and a self-contained ``index.html`` (figures
+embedded, no JavaScript, no network; verdicts in words, so readable without colour), and where
+headless Chromium is installed, ``screenshot.png``: the page's first screen at 1280 x 800. The
+verdicts and measured values come from the test run itself; the figures are drawn from the
 same models and image the claims used.
 """
 from __future__ import annotations
 
 import base64
 import html
+import io
 import json
+import re
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 import torch
+from PIL import Image
 
+from claims.rules import NOT_MEASURED, NULL_SEEDS, RULES
+from claims.statistics import ALPHA
+from claims.verdict_matrix import bar_text, value_text, verdict_matrix
 from cnn_core import (
     capture,
     denormalize,
     first_conv,
     occlude,
     occlusion_diff,
+    occlusion_map,
     receptive_fields,
 )
 
@@ -34,6 +47,12 @@ BLOCKS = MappingProxyType({
     "4": "Block 4 — Spatial locality and receptive fields",
     "erratum": "Erratum — where the notebook is wrong",
 })
+SCREEN = (1280, 800)  # the first screen a reader sees: the verdict matrix must fit it
+# Headless Chromium offline: without these flags it keeps trying Google's hosts.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+MAX_TICKS = 24  # layer names along a figure's axis
+FIGURE_DPI, JPEG_QUALITY = 60, 80  # shown about 400 px wide: this keeps a default report's page under 1.5 MB
 
 
 @dataclass
@@ -55,22 +74,53 @@ class ClaimResult:
     series: list[float] = field(default_factory=list)
 
 
-def write_report(results: list[ClaimResult], folder: Path, figures: dict[str, list[Callable[[], object]]] | None,
+@dataclass(frozen=True)
+class Figure:
+    """One of the notebook's figures, drawn from one model, illustrating one claim of the matrix."""
+
+    block: str
+    model: str  # the model's label ("mobilenet_v2.imagenet"), or what a figure of several shows
+    claim: str  # the RULES claim it illustrates: its sentence is the caption, its verdict beside it
+    make: Callable[[], object]  # draws the matplotlib figure
+
+    @property
+    def file_name(self) -> str:
+        return f"block{self.block}-{re.sub(r'[^a-z0-9]+', '-', self.model.lower()).strip('-')}-{self.claim}.jpg"
+
+
+def write_report(results: list[ClaimResult], folder: Path, figures: list[Figure] | None,
                  environment: dict, verdicts: list[dict] | None = None) -> Path:
     """Write claims.json, the figures and index.html into ``folder``; return the page's path."""
     folder.mkdir(parents=True, exist_ok=True)
     results = sorted(results, key=lambda r: r.id)
-    drawn, missing = _draw(figures or {}, folder)
+    drawn, missing = _draw(figures or [], folder)
+    by_block: dict[str, list[str]] = {}
+    for figure in drawn:
+        by_block.setdefault(figure.block, []).append(figure.file_name)
     (folder / "claims.json").write_text(json.dumps({
         "schema": SCHEMA_VERSION,
         "environment": environment,
         "summary": _counts(results),
         "verdicts": verdicts or [],
-        "claims": [{**asdict(r), "figures": drawn.get(r.block, [])} for r in results],
+        "claims": [{**asdict(r), "figures": by_block.get(r.block, [])} for r in results],
     }, indent=2, sort_keys=True) + "\n")
     page = folder / "index.html"
     page.write_text(_html(results, folder, drawn, missing, environment, verdicts or []))
+    if chromium() is not None:
+        browse(page, f"--screenshot={folder / 'screenshot.png'}")
     return page
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def browse(page: Path, *arguments: str, size: tuple[int, int] = SCREEN) -> str:
+    """Open ``page`` in headless Chromium at ``size`` with ``arguments`` (``--screenshot=PATH``,
+    ``--dump-dom``); what it printed."""
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}",
+                               *arguments, page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
 
 
 def _counts(results: list[ClaimResult]) -> dict[str, int]:
@@ -80,88 +130,122 @@ def _counts(results: list[ClaimResult]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _draw(figures: dict[str, list[Callable[[], object]]], folder: Path) -> tuple[dict[str, list[str]], str]:
-    """Render each block's figures to PNG; without matplotlib, say how to get figures."""
+def _draw(figures: list[Figure], folder: Path) -> tuple[list[Figure], str]:
+    """Render each figure to a JPEG; without matplotlib, say how to get figures."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return {}, "Figures need matplotlib: pip install '.[report]' (or pip install matplotlib)."
-    drawn: dict[str, list[str]] = {}
-    for block, makers in figures.items():
-        for index, make in enumerate(makers, start=1):
-            figure = make()
-            name = f"block{block}-{index}.png"
-            figure.savefig(folder / name, dpi=80, bbox_inches="tight")
-            plt.close(figure)
-            drawn.setdefault(block, []).append(name)
-    return drawn, ""
+        return [], "Figures need matplotlib: pip install '.[report]' (or pip install matplotlib)."
+    for figure in figures:
+        drawing = figure.make()
+        buffer = io.BytesIO()
+        drawing.savefig(buffer, dpi=FIGURE_DPI, bbox_inches="tight")
+        plt.close(drawing)
+        with Image.open(buffer) as picture:
+            # Photos and colour maps: a palette PNG of them is twice the size of a JPEG that reads the same.
+            picture.convert("RGB").save(folder / figure.file_name, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return list(figures), ""
 
 
-STATUS_COLOURS = MappingProxyType({"CONFIRMED": "#1a7f37", "REFUTED": "#cf222e", "INCONCLUSIVE": "#9a6700",
-                                   "NOT MEASURED": "#6e7781"})
+STATUS_CLASSES = MappingProxyType({"CONFIRMED": "yes", "REFUTED": "no", "INCONCLUSIVE": "maybe", NOT_MEASURED: "na"})
 
 
-def _verdict_table(verdicts: list[dict]) -> str:
-    """The notebook's sentences, one row per sentence and subject, grouped by block."""
-    rows, block = [], None
-    for v in verdicts:
-        if v["block"] != block:
-            block = v["block"]
-            rows.append(f'<tr><th colspan=5 style="text-align:left">{html.escape(BLOCKS.get(block, block))}</th></tr>')
-        value = "" if v["measured"] is None else f"{v['measured']:.4g}" + (
-            f" [{v['low']:.4g}, {v['high']:.4g}] (n={v['images']})" if v.get("low") is not None else "")
-        rows.append(f"<tr><td>{html.escape(v['sentence'])}</td><td>{html.escape(v['subject'])}</td>"
-                    f'<td style="color:{STATUS_COLOURS[v["status"]]};font-weight:bold">{v["status"]}</td>'
-                    f"<td>{value}</td><td class=note>{html.escape(v['rule'])}{' · ' + html.escape(v['detail']) if v['detail'] else ''}</td></tr>")
-    if not rows:
+def _matrix_cell(row: dict | None) -> str:
+    if row is None:
+        return '<td class=na title="this claim does not run on this model">—</td>'
+    rule = html.escape(row["rule"] + (f" · {row['detail']}" if row.get("detail") else ""), quote=True)
+    if row["status"] == NOT_MEASURED:
+        reason = row["detail"].split(":", 1)[0]
+        return f'<td class=na title="{rule}"><b>NOT MEASURED</b><br><small>{html.escape(reason)}</small></td>'
+    return (f'<td class={STATUS_CLASSES[row["status"]]} title="{rule}"><b>{row["status"]}</b><br>'
+            f"<small>{html.escape(value_text(row))} · {html.escape(bar_text(row))}</small></td>")
+
+
+def _matrix(verdicts: list[dict], models: list[str]) -> str:
+    """The first screen: one row per notebook sentence in the notebook's order, one column per
+    trained model, and the random-init models and random controls collapsed into one cell."""
+    matrix = verdict_matrix(verdicts, models)
+    if not matrix.rows:
         return ""
-    return ("<h2>Verdicts</h2><table class=fit><tr><th>notebook sentence</th><th>model.weights</th><th>verdict</th>"
-            "<th>value [95% interval over photos]</th><th>rule (random null, α per verdict)</th></tr>" + "\n".join(rows) + "</table><h2>Every test</h2>")
+    head = "".join(f"<th>{html.escape(subject)}</th>" for subject in matrix.columns)
+    rows = []
+    for index, row in enumerate(matrix.rows):
+        block = "" if index and matrix.rows[index - 1].rule.block == row.rule.block else \
+            f'<td class=block rowspan={sum(r.rule.block == row.rule.block for r in matrix.rows)}>{row.rule.block}</td>'
+        cells = "".join(_matrix_cell(row.cells.get(subject)) for subject in matrix.columns)
+        rows.append(f'<tr>{block}<td title="{row.rule.claim}">“{html.escape(row.rule.sentence)}”</td>{cells}'
+                    f'<td class=others title="{html.escape(row.why, quote=True)}"><small>{html.escape(row.others)}</small></td></tr>')
+    findings = "".join(f"<li>{html.escape(title)}:<ul>{''.join(f'<li>{html.escape(item)}</li>' for item in items)}</ul></li>"
+                       for title, items in matrix.findings().items())
+    return (f'<table class=matrix><tr><th>block</th><th>the notebook says</th>{head}<th>other models</th></tr>'
+            + "\n".join(rows) + f"</table>\n<p class=legend>A cell: the verdict, the value [95% interval over photos] · "
+            f"the bar (learned claims: the random null's one-sided 99% prediction bound from {len(NULL_SEEDS)} random "
+            f"initialisations, α = {ALPHA:g} per verdict; structural claims: the exact rule). Hover a cell for its rule.</p>"
+            f"<h2>What the run found</h2><ul>{findings}</ul>")
 
 
-def _html(results, folder: Path, drawn: dict[str, str], missing: str, environment: dict, verdicts: list[dict]) -> str:
+def _verdict_of(verdicts: list[dict], figure: Figure) -> str:
+    found = next((v for v in verdicts if v["claim"] == figure.claim and v["subject"] == figure.model), None)
+    return "" if found is None else f" — {found['status']}" + (
+        f" ({value_text(found)}, {bar_text(found)})" if found["measured"] is not None else "")
+
+
+def _figures_html(block: str, drawn: list[Figure], folder: Path, verdicts: list[dict]) -> str:
+    items = []
+    for figure in (f for f in drawn if f.block == block):
+        data = base64.b64encode((folder / figure.file_name).read_bytes()).decode()
+        caption = f"{figure.model}: “{RULES[figure.claim].sentence}”{_verdict_of(verdicts, figure)}"
+        items.append(f'<figure><img alt="{html.escape(caption, quote=True)}" src="data:image/jpeg;base64,{data}">'
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return f"<div class=figures>{''.join(items)}</div>" if items else ""
+
+
+def _html(results, folder: Path, drawn: list[Figure], missing: str, environment: dict, verdicts: list[dict]) -> str:
     colours = {"passed": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700", "xfailed": "#6e7781", "xpassed": "#cf222e"}
     rows = []
     for r in results:
-        figure = f'<a href="#block-{r.block}">figure</a>' if drawn.get(r.block) else ""
         measured = "" if r.measured is None else f"{r.measured:.4g}"
-        note = html.escape(r.reason or r.detail)
         rows.append(
-            f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.sentence)}</td><td>{html.escape(r.subject)}</td>"
+            f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.subject)}</td>"
             f"<td>{measured}</td><td>{html.escape(r.threshold or '')}{' · expected ' + r.expected if r.expected else ''}</td>"
             f'<td style="color:{colours.get(r.outcome, "#000")};font-weight:bold">{r.outcome}</td>'
-            f"<td>{figure}</td><td class=note>{note}</td></tr>")
+            f"<td class=note>{html.escape(r.reason or r.detail)}</td></tr>")
     sections = []
     for block, title in BLOCKS.items():
-        picture = ""
-        for name in drawn.get(block, []):
-            data = base64.b64encode((folder / name).read_bytes()).decode()
-            picture += f'<p><img alt="{html.escape(title)} ({name})" src="data:image/png;base64,{data}"></p>'
-        if not picture and missing:
-            picture = f"<p>{html.escape(missing)}</p>"
-        count = _counts([r for r in results if r.block == block])
-        sections.append(f'<h2 id="block-{block}">{html.escape(title)}</h2><p>{html.escape(str(count))}</p>{picture}')
+        pictures = _figures_html(block, drawn, folder, verdicts) or (f"<p>{html.escape(missing)}</p>" if missing else "")
+        count = ", ".join(f"{n} {k}" for k, n in _counts([r for r in results if r.block == block]).items())
+        sections.append(f'<h2 id="block-{block}">{html.escape(title)}</h2><p>tests: {html.escape(count)}</p>{pictures}')
     counts = ", ".join(f"{n} {k}" for k, n in _counts(results).items())
+    models = environment.get("models", "").split(",")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cnn-claims report</title>
 <style>
-body {{ font-family: sans-serif; margin: 2em; max-width: 1400px; }}
-table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }}
-th {{ background: #f3f3f3; position: sticky; top: 0; }} td.note {{ color: #555; max-width: 30em; overflow-wrap: anywhere; }}
-table.fit {{ width: 100%; table-layout: fixed; }}
+body {{ font-family: sans-serif; margin: 8px 12px; max-width: 1250px; font-size: 13px; }}
+h1 {{ font-size: 18px; margin: 4px 0; }} h2 {{ font-size: 16px; margin: 14px 0 4px; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 2px 5px; vertical-align: top; }}
+th {{ background: #f3f3f3; }} td.note {{ color: #555; max-width: 40em; overflow-wrap: anywhere; }}
+table.matrix {{ width: 100%; table-layout: fixed; font-size: 12px; line-height: 1.2; }}
+table.matrix th:nth-child(1) {{ width: 3em; }} table.matrix th:nth-child(2) {{ width: 24%; }}
+td.block {{ text-align: center; font-weight: bold; }}
+td.yes {{ background: #dafbe1; }} td.no {{ background: #ffebe9; }} td.maybe {{ background: #fff8c5; }}
+td.na {{ color: #57606a; }} td.others {{ color: #444; }}
+p.meta, p.legend {{ color: #555; font-size: 11px; margin: 2px 0; }}
+div.figures {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 8px; }}
+figure {{ margin: 0; }} figcaption {{ font-size: 12px; color: #333; }}
 img {{ max-width: 100%; border: 1px solid #ddd; }}
 </style></head><body>
-<h1>cnn-claims: the notebook's claims, checked</h1>
-<p>{html.escape(counts)} · {html.escape(json.dumps(environment))}</p>
-{_verdict_table(verdicts)}
-<table><tr><th>claim</th><th>notebook sentence</th><th>model / layer / weights</th><th>measured</th>
-<th>threshold · expectation</th><th>verdict</th><th>figure</th><th>note</th></tr>
-{chr(10).join(rows)}
-</table>
+<h1>cnn-claims: which of the notebook's sentences hold, on which network</h1>
+<p class=meta>{html.escape(counts)} · {html.escape(json.dumps(environment))}</p>
+{_matrix(verdicts, models)}
 {chr(10).join(sections)}
+<details><summary><b>Every test</b> ({html.escape(counts)})</summary>
+<table><tr><th>claim</th><th>model / layer / weights</th><th>measured</th>
+<th>threshold · expectation</th><th>outcome</th><th>note</th></tr>
+{chr(10).join(rows)}
+</table></details>
 </body></html>
 """
 
@@ -254,7 +338,7 @@ def figure_receptive_fields(model, effective: dict[str, float]):
     import matplotlib.pyplot as plt
 
 
-    fields = [(name, f) for name, f in receptive_fields(model).items() if not f.is_global and "." in name]
+    fields = [(name, f) for name, f in receptive_fields(model).items() if name and not f.is_global]
     figure, axis = plt.subplots(figsize=(10, 4))
     positions = range(len(fields))
     axis.plot(positions, [f.size[0] for _, f in fields], marker="o", label="theoretical field (px)")
@@ -262,7 +346,8 @@ def figure_receptive_fields(model, effective: dict[str, float]):
     measured = [(i, effective[name]) for i, (name, _) in enumerate(fields) if name in effective]
     if measured:
         axis.plot(*zip(*measured), marker="s", label="effective field, 90% of |gradient| (px)")
-    axis.set_xticks(list(positions), [name for name, _ in fields], rotation=90, fontsize=7)
+    every = max(1, len(fields) // MAX_TICKS)  # MobileNetV2 has 150 layers: a readable subset of names
+    axis.set_xticks(list(positions)[::every], [name for name, _ in fields][::every], rotation=90, fontsize=7)
     axis.set_ylabel("pixels")
     axis.legend()
     axis.set_title("Receptive fields grow with depth")
@@ -289,8 +374,6 @@ def figure_sparsity(sparsity: dict[str, list[float]]):
 def figure_sensitivity(model, x, normalization, target, title: str):
     """Block 4: Zeiler and Fergus's occlusion sensitivity over the photo, for its class."""
     import matplotlib.pyplot as plt
-
-    from .occlusion import occlusion_map
 
     size = x.shape[-1]
     sensitivity = occlusion_map(model, x, window=size // 4, stride=size // 16, target=target, batch_size=16)

@@ -9,11 +9,12 @@ import torch
 
 import cnn_core
 from claims.matrix import verdicts_of
-from claims.notebook import NOTEBOOK_BOX
+from claims.notebook import NOTEBOOK_BOX, NOTEBOOK_SIZE
 from claims.options import RUN_OPTIONS
 from claims.probes import depth_probes
 from claims.report import (
     ClaimResult,
+    Figure,
     figure_depth,
     figure_filters,
     figure_first_maps,
@@ -58,35 +59,52 @@ def result_from(report: pytest.TestReport, description: dict) -> ClaimResult:
     return result
 
 
-def figures(config: pytest.Config, results: list[ClaimResult]) -> dict[str, list]:
-    """The notebook's figures, drawn from the run's first selected CNN (VGG16 by default) on the run's
-    device, with the run's image; the cat-class sensitivity map needs an ImageNet head."""
+def figures(config: pytest.Config, results: list[ClaimResult]) -> list[Figure]:
+    """The notebook's figures for every model of the run with trained weights (VGG16's ImageNet
+    features, MobileNetV2 and Tiny VGG by default), side by side, on the run's device and image,
+    with the photo's occlusion-sensitivity map from each with a trained head (the cat classes on an
+    ImageNet head, its own top class otherwise). Without trained weights: the run's first model's."""
     run = config.stash[RUN_OPTIONS]
-    name = next((m for m in run.models if m.startswith("vgg16")), run.models[0])
-    # The session's own model where this process has one (not on an xdist controller).
+    # The session's own models where this process has them (not on an xdist controller).
     zoo = config.stash.get(MODEL_ZOO, None) or ModelZoo(run, run.device, terminal_progress(config))
-    model = zoo.get(name)
-    card = cnn_core.model_card(model)
-    x = cnn_core.preprocess(cnn_core.load_image(run.image), card.input_size, card.normalization).to(zoo.device)
-    probes = depth_probes(model)
-    spatial = [layer.path for layer in cnn_core.layers(model, (card.input_size, card.input_size))
-               if not layer.container and layer.type == "Conv2d"]
+    names = [name for name in run.learned_models if cnn_core.model_card(zoo.get(name)).trained] or list(run.models[:1])
+    drawn = [figure for name in names for figure in _model_figures(zoo.get(name), zoo.device, run.image)]
     sparsity = {r.subject: r.series for r in results if r.claim == "test_activations_get_sparser_with_depth" and r.series}
-    effective = {layer: cnn_core.effective_receptive_field(model, layer, x) for layer in spatial[:: max(1, len(spatial) // 6)]}
-    box = NOTEBOOK_BOX
-    drawn = {
-        "1": [lambda: figure_first_maps(model, x, card.normalization)],
-        "2": [lambda: figure_filters(model, x, card.normalization)],
-        "3": [lambda: figure_depth(model, x, probes)] + ([lambda: figure_sparsity(sparsity)] if sparsity else []),
-        "4": [lambda: figure_occlusion(model, x, card.normalization, box, [probes["early"], probes["deep"]]),
-              lambda: figure_receptive_fields(model, effective)],
-    }
-    if card.head_trained and card.class_names and len(card.class_names) == 1000:
-        drawn["4"].append(lambda: figure_sensitivity(model, x, card.normalization, CAT_CLASSES,
-                                                     f"occlusion sensitivity of the cat classes ({card.label})"))
-    return drawn
+    if sparsity:
+        drawn.append(Figure("3", "trained and random", "L3-sparser-with-depth", lambda: figure_sparsity(sparsity)))
+    # Side by side: within a block, each claim's figure for every model in turn.
+    return sorted(drawn, key=lambda figure: (figure.block, list(RULES).index(figure.claim)))
 
 
+def _model_figures(model: torch.nn.Module, device: torch.device, image: str) -> list[Figure]:
+    card = cnn_core.model_card(model)
+    size = card.input_size
+    x = card.preprocess(cnn_core.load_image(image)).to(device)
+    probes = depth_probes(model)
+    convs = [layer.path for layer in cnn_core.layers(model, (size, size)) if not layer.container and layer.type == "Conv2d"]
+    effective = {layer: cnn_core.effective_receptive_field(model, layer, x) for layer in convs[:: max(1, len(convs) // 6)]}
+    box = NOTEBOOK_BOX.scaled(size / NOTEBOOK_SIZE)
+    made = [
+        Figure("1", card.label, "L1-maps-differ", lambda: figure_first_maps(model, x, card.normalization)),
+        Figure("2", card.label, "L1-filters-detect-edges", lambda: figure_filters(model, x, card.normalization)),
+        Figure("3", card.label, "S-channels-grow-resolution-falls", lambda: figure_depth(model, x, probes)),
+        Figure("4", card.label, "S-occlusion-stays-local",
+               lambda: figure_occlusion(model, x, card.normalization, box, [probes["early"], probes["deep"]])),
+        Figure("4", card.label, "S-fields-grow-gradually", lambda: figure_receptive_fields(model, effective)),
+    ]
+    if card.head_trained:
+        if card.class_names is not None and len(card.class_names) == IMAGENET_CLASSES:
+            target, what = CAT_CLASSES, "the cat classes"
+        else:
+            with torch.no_grad():
+                target = int(model(x).argmax())
+            what = f"its top class ({card.class_names[target] if card.class_names else target})"
+        made.append(Figure("4", card.label, "L5-occluding-the-object-matters",
+                           lambda: figure_sensitivity(model, x, card.normalization, target, f"occlusion sensitivity of {what}")))
+    return made
+
+
+IMAGENET_CLASSES = 1000
 CAT_CLASSES = (281, 282, 283, 284, 285)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 

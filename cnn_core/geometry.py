@@ -34,6 +34,10 @@ class Box:
     def width(self) -> int:
         return self.right - self.left
 
+    def scaled(self, factor: float) -> Box:
+        """The same region of an image resized by ``factor`` (the notebook's box on a 64 px input)."""
+        return Box(*(round(edge * factor) for edge in (self.top, self.left, self.bottom, self.right)))
+
     @property
     def slices(self) -> tuple[slice, slice]:
         return slice(self.top, self.bottom), slice(self.left, self.right)

@@ -8,11 +8,11 @@ import pytest
 from claims.matrix import load_expectations
 from claims.readme import END, README, START, cell, rewrite, table
 
-STATUS = re.compile(r"\*\*(CONFIRMED|REFUTED|INCONCLUSIVE)\*\*")
+STATUS = re.compile(r"\*\*(CONFIRMED|REFUTED|INCONCLUSIVE)\*\* ([-+.0-9e]+)")
 
 
-def readme_cells(text: str) -> dict[tuple[str, str], str]:
-    """(claim, subject) -> the status the README's table prints."""
+def readme_cells(text: str) -> dict[tuple[str, str], tuple[str, float]]:
+    """(claim, subject) -> the status and value the README's table prints."""
     block = text.split(START, 1)[1].split(END, 1)[0]
     rows = [line for line in block.splitlines() if line.startswith("| ")]
     subjects = re.findall(r"`([^`]+)`", rows[0])
@@ -23,27 +23,33 @@ def readme_cells(text: str) -> dict[tuple[str, str], str]:
         for subject, text_cell in zip(subjects, parts[2:]):
             found = STATUS.search(text_cell)
             if found:
-                cells[(claim, subject)] = found.group(1)
+                cells[(claim, subject)] = (found.group(1), float(found.group(2)))
     return cells
+
+
+def recorded(claim: str, subject: str) -> tuple[str, float] | None:
+    entry = load_expectations().get(claim, {}).get(subject)
+    return None if entry is None else (entry["status"], float(f"{entry['measured']:.4g}"))
 
 
 def test_the_readme_table_says_what_the_expectations_record():
     cells = readme_cells(README.read_text())
-    expectations = load_expectations()
     assert len(cells) >= 20
-    wrong = {key: (status, expectations.get(key[0], {}).get(key[1], {}).get("status"))
-             for key, status in cells.items() if expectations.get(key[0], {}).get(key[1], {}).get("status") != status}
+    wrong = {key: (cell, recorded(*key)) for key, cell in cells.items() if recorded(*key) != cell}
     assert not wrong, f"README says / expectations record: {wrong}; regenerate with python -m claims.readme"
 
 
-def test_a_changed_recorded_verdict_is_caught():
-    """Break: one cell of the README flipped."""
+@pytest.mark.parametrize("change", ["verdict", "value"])
+def test_a_changed_cell_is_caught(change):
+    """Break: one cell of the README flipped to another verdict, or its value moved in the last digit."""
     text = README.read_text()
-    cells = readme_cells(text)
-    (claim, subject), status = next(iter(cells.items()))
-    flipped = "REFUTED" if status != "REFUTED" else "CONFIRMED"
+    (claim, subject), (status, value) = next(iter(readme_cells(text).items()))
     row = next(line for line in text.split(START, 1)[1].splitlines() if line.startswith(f"| `{claim}` |"))
-    assert readme_cells(text.replace(row, row.replace(f"**{status}**", f"**{flipped}**", 1)))[(claim, subject)] == flipped
+    old = f"**{status}** {value:.4g}"
+    new = f"**{'REFUTED' if status != 'REFUTED' else 'CONFIRMED'}** {value:.4g}" if change == "verdict" else \
+        f"**{status}** {value * 1.01:.4g}"
+    assert old in row
+    assert readme_cells(text.replace(row, row.replace(old, new, 1)))[(claim, subject)] != recorded(claim, subject)
 
 
 def test_the_table_is_generated_from_verdict_rows():

@@ -1,9 +1,9 @@
 """The claims report: written from a real run, readable by machines, rendered by a browser."""
 from __future__ import annotations
 
+import html
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from claims.report import ClaimResult, write_report
+from claims.matrix import load_expectations
+from claims.report import SCREEN, ClaimResult, Figure, browse, chromium, write_report
+from claims.reporting import verdict_rows
+from claims.rules import NOT_MEASURED, RULES, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -43,37 +44,98 @@ def test_the_report_has_every_claim_and_stable_keys(report_folder):
     assert overlay["block"] == "erratum" and "astype(np.uint8)" in overlay["sentence"]
 
 
+TRAINED = ("vgg16.imagenet-features", "mobilenet_v2.imagenet", "tiny-vgg.trained")
+FIGURE_BLOCKS = {"L1-maps-differ": "1", "L1-filters-detect-edges": "2", "S-channels-grow-resolution-falls": "3",
+                 "S-occlusion-stays-local": "4", "S-fields-grow-gradually": "4"}
+# Loaded with the page: what a reader's browser laid out, written into the title for --dump-dom.
+LAYOUT_PROBE = """<script>window.addEventListener("load", () => {
+  const matrix = document.querySelector("table.matrix"), images = [...document.images];
+  document.title = "LAYOUT" + JSON.stringify({scrollWidth: document.documentElement.scrollWidth,
+    matrixBottom: matrix ? matrix.getBoundingClientRect().bottom : null,
+    images: images.length, decoded: images.filter(i => i.complete && i.naturalWidth > 0).length}) + "LAYOUT";
+});</script>"""
+
+
+def layout(page: Path) -> dict:
+    """How headless Chromium lays ``page`` out at 1280 x 800 (a copy with LAYOUT_PROBE added)."""
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
+    dom = browse(probe, "--dump-dom", "--virtual-time-budget=10000")
+    return json.loads(dom.split("LAYOUT", 2)[1])
+
+
+needs_chromium = pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed "
+                                    "(Debian: apt-get install chromium); the page's layout is not checked")
+
+
 def test_every_figure_opens(report_folder):
-    pictures = sorted(report_folder.glob("*.png"))
-    # VGG16's packaged ImageNet features come without their classifier: no cat-class sensitivity map,
-    # and this run measures no sparsity series to plot.
-    assert [p.name for p in pictures] == ["block1-1.png", "block2-1.png", "block3-1.png", "block4-1.png", "block4-2.png"]
+    """The notebook's figures for each trained model of the default run, and the photo's occlusion
+    sensitivity from each with a trained head (VGG16's packaged features come without theirs)."""
+    pictures = sorted(report_folder.glob("*.jpg"))
+    expected = [Figure(block, model, claim, lambda: None) for model in TRAINED for claim, block in FIGURE_BLOCKS.items()]
+    expected += [Figure("4", model, "L5-occluding-the-object-matters", lambda: None) for model in TRAINED[1:]]
+    assert {picture.name for picture in pictures} == {figure.file_name for figure in expected}
     for picture in pictures:
         with Image.open(picture) as image:
             image.verify()
 
 
-def test_the_page_is_self_contained(report_folder):
+def test_the_page_is_self_contained_and_light(report_folder):
     page = (report_folder / "index.html").read_text()
     assert "<script" not in page and "http://" not in page and "https://" not in page
-    assert page.count("data:image/png;base64,") == 5 and page.count("<tr>") == 19  # a header and 18 claims
+    assert page.count("data:image/jpeg;base64,") == 17 and page.count("<tr>") == 19  # a header and 18 claims
+    assert len(page.encode()) <= 1.5e6
+    assert page.index("<details>") > page.index("Block 4")  # the per-test list, folded, below the figures
 
 
-def test_the_page_renders_in_headless_chromium(report_folder, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
-    shot = tmp_path / "page.png"
-    subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400",
-                    f"--screenshot={shot}", (report_folder / "index.html").as_uri()],
-                   capture_output=True, timeout=120, check=True)
-    with Image.open(shot) as image:
-        colours = image.convert("RGB").resize((60, 120)).getcolors(maxcolors=60 * 120)
-    assert image.size == (1200, 2400) and len(colours) > 50  # table and figures, not a blank page
+@needs_chromium
+def test_the_page_renders_in_headless_chromium(report_folder):
+    seen = layout(report_folder / "index.html")
+    assert seen["scrollWidth"] <= SCREEN[0] and seen["images"] == seen["decoded"] == 17
+    with Image.open(report_folder / "screenshot.png") as shot:
+        colours = shot.convert("RGB").resize((64, 40)).getcolors(maxcolors=64 * 40)
+    assert shot.size == SCREEN and len(colours) > 50  # figures, not a blank page
+
+
+def recorded_verdict_rows() -> list[dict]:
+    """The verdicts of the default run as claims/expectations.toml records them, made into the
+    report's rows with intervals, bars and reasons as long as a run's."""
+    verdicts = []
+    for claim, subjects in load_expectations().items():
+        rule = RULES[claim]
+        for subject, entry in subjects.items():
+            learned = rule.threshold is None
+            verdicts.append(rule.not_measured(subject, "no trained weights offline, so --weights auto fell back to "
+                                                       "random init (--weights none measures random inits)")
+                            if entry["status"] == NOT_MEASURED else
+                            Verdict(claim, subject, entry["status"], entry["measured"], rule.describe(),
+                                    random=(0.1, 0.2) if learned else (), low=entry["measured"] - 0.01 if learned else None,
+                                    high=entry["measured"] + 0.01 if learned else None, images=100, bar=0.5 if learned else None))
+    return verdict_rows(verdicts)
+
+
+@needs_chromium
+def test_the_verdict_matrix_fills_the_first_screen_and_no_more(tmp_path):
+    rows = recorded_verdict_rows()
+    page = write_report([], tmp_path, None, {"models": "vgg11,vgg16,vgg19,alexnet,resnet18,mobilenet_v2"}, rows)
+    text = page.read_text()
+    assert all(f"<th>{subject}</th>" in text for subject in TRAINED)
+    seen = layout(page)
+    assert seen["scrollWidth"] <= SCREEN[0] and seen["matrixBottom"] <= SCREEN[1], seen
+
+
+def test_the_matrix_quotes_the_notebook_in_its_order(tmp_path):
+    """Rows in the notebook's order, one per sentence; the random-init models collapse into one cell."""
+    page = write_report([], tmp_path, None, {"models": "vgg16,resnet18,mobilenet_v2"}, recorded_verdict_rows()).read_text()
+    matrix = page.split("<table class=matrix>", 1)[1].split("</table>", 1)[0]
+    positions = [matrix.index(f"“{html.escape(rule.sentence)}”") for rule in RULES.values()]
+    blocks = [rule.block for rule in RULES.values()]
+    assert [p for _, p in sorted(zip(blocks, positions))] == sorted(positions)
+    assert matrix.count("<tr>") == 1 + len(RULES) and "random-init models" in matrix and "random controls" in matrix
 
 
 def test_without_matplotlib_the_page_says_how_to_get_figures(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = ClaimResult("claims/x.py::test_x", "test_x", "1", "a sentence", "", "failed", reason="measured 3")
-    page = write_report([result], tmp_path, {"1": [lambda: None]}, {}).read_text()
-    assert "pip install" in page and "measured 3" in page and not list(tmp_path.glob("*.png"))
+    page = write_report([result], tmp_path, [Figure("1", "m", "L1-maps-differ", lambda: None)], {}).read_text()
+    assert "pip install" in page and "measured 3" in page and not list(tmp_path.glob("*.jpg"))
