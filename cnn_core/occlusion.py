@@ -117,8 +117,9 @@ def occlusion_map(
 
     ``method="incremental"`` recomputes, per window, only the units the window changes
     (:mod:`cnn_core.incremental`: exact, several times less work); ``"batched"`` runs whole
-    forward passes; ``"auto"`` (default) is incremental where the model allows it. A model that
-    does not (residual additions, branches) falls back to batched with a warning naming the layer.
+    forward passes; ``"auto"`` (default) is incremental where the model allows it (residual
+    additions and concatenations included). A model that does not (a squeeze-and-excitation gate,
+    say) falls back to batched with a warning naming the node.
     Windows are evaluated ``batch_size`` at a time, fewer if a batch's largest activations would
     exceed ``memory_budget_bytes`` (by default :func:`memory_budget` of ``x``'s device); a batched
     sweep that runs out of memory anyway is halved (with a warning) and goes on.
@@ -147,7 +148,7 @@ def occlusion_map(
                 base = class_score(model(x), target)
                 drops = base - class_score(incremental_outputs(plan, x, boxes, paint, batch_size), target)
             return OcclusionMap(drops.view(rows, cols), window, stride, float(base))
-        warnings.warn(f"occlusion_map: {type(model).__name__} is not incremental (its chain of supported layers "
+        warnings.warn(f"occlusion_map: {type(model).__name__} is not incremental (its supported part "
                       f"stops at {plan.blocker}); running whole forward passes", UserWarning, stacklevel=2)
 
     def occluded(first: int, count: int) -> torch.Tensor:

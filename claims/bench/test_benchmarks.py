@@ -167,7 +167,7 @@ def test_occlusion(timed, bench_model, hardware, way, benchmark):
             return naive_occlusion(model, x, setup["window"], setup["stride"], 281)
     else:
         if way == "incremental" and not plan.supported:
-            pytest.skip(f"{type(model).__name__} is not incremental: its chain stops at {plan.blocker}")
+            pytest.skip(f"{type(model).__name__} is not incremental: its supported part stops at {plan.blocker}")
 
         def run():
             return cnn_core.occlusion_map(model, x, setup["window"], setup["stride"], 281, setup["batch_size"], method=way)
