@@ -107,7 +107,10 @@ def write_report(results: list[ClaimResult], folder: Path, figures: list[Figure]
     page = folder / "index.html"
     page.write_text(_html(results, folder, drawn, missing, environment, verdicts or []))
     if chromium() is not None:
-        browse(page, f"--screenshot={folder / 'screenshot.png'}")
+        try:
+            browse(page, f"--screenshot={folder / 'screenshot.png'}")
+        except (subprocess.SubprocessError, OSError):
+            pass  # the screenshot is a convenience: a browser that fails to start must not lose the report
     return page
 
 
