@@ -44,7 +44,7 @@ def detach_hooks(model, x, names) -> dict[str, torch.Tensor]:
 BLOCK1_MAP_PANELS = tuple(((i + 1) // 5, (i + 1) % 5) for i in range(9))  # for i in range(9): row, col = ...
 
 
-def resize_and_crop_corner(image_size: tuple[int, int], size: int = 224) -> tuple[tuple[int, int], int, int]:
+def resize_and_crop_corner(image_size: tuple[int, int], size: int = NOTEBOOK_SIZE) -> tuple[tuple[int, int], int, int]:
     """torchvision's documented arithmetic for Resize(size) then CenterCrop(size): the resized
     (width, height), the shorter side to ``size`` and the longer truncated, and the crop's corner
     (left, top) in resized pixels, at round((side - size) / 2)."""
@@ -53,7 +53,7 @@ def resize_and_crop_corner(image_size: tuple[int, int], size: int = 224) -> tupl
     return resized, int(round((resized[0] - size) / 2.0)), int(round((resized[1] - size) / 2.0))
 
 
-def crop_geometry(image_size: tuple[int, int], size: int = 224) -> tuple[float, float, float]:
+def crop_geometry(image_size: tuple[int, int], size: int = NOTEBOOK_SIZE) -> tuple[float, float, float]:
     """Resize(size) then CenterCrop(size) in the original's pixels: (scale, left, top), where one
     tensor pixel spans ``scale`` original pixels and the crop starts at (left, top)."""
     scale = min(image_size) / size
@@ -61,7 +61,7 @@ def crop_geometry(image_size: tuple[int, int], size: int = 224) -> tuple[float, 
     return scale, left * scale, top * scale
 
 
-def overlay_misalignment(image_size: tuple[int, int], size: int = 224) -> float:
+def overlay_misalignment(image_size: tuple[int, int], size: int = NOTEBOOK_SIZE) -> float:
     """Block 2's overlay, ``Image.fromarray(activation).resize(img.size)`` drawn over ``img``: the
     largest distance, in original pixels, between where a map unit is drawn and where it is."""
     width, height = image_size
@@ -72,7 +72,7 @@ def overlay_misalignment(image_size: tuple[int, int], size: int = 224) -> float:
     return float(max((drawn_x - true_x).abs().max(), (drawn_y - true_y).abs().max()))
 
 
-def hidden_share(image_size: tuple[int, int], size: int = 224) -> float:
+def hidden_share(image_size: tuple[int, int], size: int = NOTEBOOK_SIZE) -> float:
     """Block 4's ``axes[0, 0].imshow(img)`` beside the perturbed tensor: the share of the shown
     original that the tensor (and so the perturbation and the difference maps) never contains."""
     width, height = image_size

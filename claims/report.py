@@ -26,7 +26,14 @@ from types import MappingProxyType
 import torch
 from PIL import Image
 
-from claims.rules import NOT_MEASURED, NULL_SEEDS, RULES
+from claims.rules import (
+    CONFIRMED,
+    INCONCLUSIVE,
+    NOT_MEASURED,
+    NULL_SEEDS,
+    REFUTED,
+    RULES,
+)
 from claims.statistics import ALPHA
 from claims.verdict_matrix import bar_text, value_text, verdict_matrix
 from cnn_core import (
@@ -153,7 +160,7 @@ def _draw(figures: list[Figure], folder: Path) -> tuple[list[Figure], str]:
     return list(figures), ""
 
 
-STATUS_CLASSES = MappingProxyType({"CONFIRMED": "yes", "REFUTED": "no", "INCONCLUSIVE": "maybe", NOT_MEASURED: "na"})
+STATUS_CLASSES = MappingProxyType({CONFIRMED: "yes", REFUTED: "no", INCONCLUSIVE: "maybe", NOT_MEASURED: "na"})
 
 
 def _matrix_cell(row: dict | None) -> str:

@@ -9,10 +9,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from claims.rules import CONFIRMED, NOT_MEASURED, RULES, Rule
+from claims.rules import CONFIRMED, INCONCLUSIVE, NOT_MEASURED, REFUTED, RULES, Rule
 
 CONTROL = "/random"  # a trained model's random control: "vgg16.imagenet-features/random"
-STATUS_ORDER = (CONFIRMED, "REFUTED", "INCONCLUSIVE", NOT_MEASURED)
+STATUS_ORDER = (CONFIRMED, REFUTED, INCONCLUSIVE, NOT_MEASURED)
 
 
 def value_text(row: dict) -> str:

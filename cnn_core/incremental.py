@@ -19,8 +19,10 @@ the first node that stops it (a squeeze-and-excitation gate's global pooling, sa
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -246,9 +248,10 @@ def _padded(module: nn.Module, clean_in: torch.Tensor, out_size: tuple[int, int]
     return F.pad(clean_in, (near[1], far[1], near[0], far[0]), value=outside), near
 
 
-def _layer(module: nn.Module, padded: tuple[torch.Tensor, tuple[int, int]] | None, in_size: tuple[int, int],
+def _layer(module: nn.Module, padded: Callable[[], tuple[torch.Tensor, tuple[int, int]]], in_size: tuple[int, int],
            out_size: tuple[int, int], changed: _Blocks, shared: bool) -> _Blocks:
-    """A layer's changed blocks from its input's; ``shared``: the input's blocks are read by another step too."""
+    """A layer's changed blocks from its input's; ``padded()``: its clean input with its border
+    (made once, when first needed); ``shared``: the input's blocks are read by another step too."""
     if isinstance(module, POINTWISE):
         # An in-place activation would overwrite blocks that another step still reads.
         values = changed.values.clone() if shared and getattr(module, "inplace", False) else changed.values
@@ -257,13 +260,12 @@ def _layer(module: nn.Module, padded: tuple[torch.Tensor, tuple[int, int]] | Non
         # Every unit changed (deep layers, whose fields span the image): the layer as it is, no block to cut.
         return _Blocks(module(changed.values), [0] * len(changed.rows), [0] * len(changed.cols))
     geometry = Geometry.of(module)
-    (h, w), (source, offset) = changed.size, padded
+    (h, w), (source, offset) = changed.size, padded()
     rows, height = _common([geometry.affected(0, r, r + h, out_size[0]) for r in changed.rows], out_size[0])
     cols, width = _common([geometry.affected(1, c, c + w, out_size[1]) for c in changed.cols], out_size[1])
     need_rows = [geometry.needed(0, r, r + height)[0] for r in rows]
     need_cols = [geometry.needed(1, c, c + width)[0] for c in cols]
-    size = (geometry.needed(0, 0, height)[1] - geometry.needed(0, 0, height)[0],
-            geometry.needed(1, 0, width)[1] - geometry.needed(1, 0, width)[0])
+    size = tuple(stop - start for start, stop in (geometry.needed(0, 0, height), geometry.needed(1, 0, width)))
     blocks = _gather(source, [r + offset[0] for r in need_rows], [c + offset[1] for c in need_cols], size)
     _paste(blocks, need_rows, need_cols, changed)
     return _Blocks(_windowed(module, geometry, blocks), rows, cols)
@@ -309,8 +311,12 @@ def incremental_outputs(plan: Plan, x: torch.Tensor, boxes: list[Box], paint: to
     with torch.no_grad():
         clean = _clean_pass(plan, x)
         sizes = {name: tuple(value.shape[-2:]) for name, value in clean.items()}
-        padded = {step.name: _padded(step.module, clean[step.inputs[0]], sizes[step.name])
-                  for step in plan.steps if isinstance(step.module, WINDOWED)}
+
+        @functools.cache
+        def padded(index: int) -> tuple[torch.Tensor, tuple[int, int]]:
+            step = plan.steps[index]
+            return _padded(step.module, clean[step.inputs[0]], sizes[step.name])
+
         split = plan.steps[-1].name
         outputs = []
         for first in range(0, len(boxes), batch_size):
@@ -322,8 +328,8 @@ def incremental_outputs(plan: Plan, x: torch.Tensor, boxes: list[Box], paint: to
                     changed[step.name] = _merged(step, clean, [changed[name] for name in step.inputs])
                 else:
                     source = step.inputs[0]
-                    changed[step.name] = _layer(step.module, padded.get(step.name), sizes[source], sizes[step.name],
-                                                changed[source], shared=len(readers[source]) > 1)
+                    changed[step.name] = _layer(step.module, functools.partial(padded, index), sizes[source],
+                                                sizes[step.name], changed[source], shared=len(readers[source]) > 1)
                 for name in step.inputs:  # what no later step reads
                     if readers[name][-1] == index:
                         del changed[name]
