@@ -275,7 +275,7 @@ def analytic_table(model: nn.Module) -> dict[str, cnn_core.ReceptiveField]:
 def check_empirical_matches_analytic(model: nn.Module, layer: str, table) -> None:
     field = table[layer]
     units = [(field.output_size[0] // 2, field.output_size[1] // 2), (0, 0)]
-    for unit, measured in zip(units, cnn_core.empirical_receptive_fields(model, layer, EMPIRICAL_CANVAS, units)):
+    for unit, measured in zip(units, cnn_core.empirical_receptive_fields(model, layer, EMPIRICAL_CANVAS, units, field.spatial_dims)):
         assert measured == field.box(*unit), f"{layer} unit {unit}: gradient support {measured}, analytic {field.box(*unit)}"
         # Where the whole field lies inside the image, its unclipped position must match too: a
         # start or jump that is off (padding not scaled by the jump) moves it without resizing it.

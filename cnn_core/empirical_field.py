@@ -19,7 +19,14 @@ from .geometry import Box, as_pair
 from .layer_index import resolve
 from .metrics import centre_of_mass, changed_region
 from .models import input_size_of
-from .receptive import ADAPTIVE_POOLS, POINTWISE_MODULES, receptive_field
+from .receptive import (
+    ADAPTIVE_POOLS,
+    LAST_DIM_FUNCTIONS,
+    LAST_DIM_MODULES,
+    PER_SAMPLE_FUNCTIONS,
+    POINTWISE_MODULES,
+    receptive_field,
+)
 from .tracing import copy_until, layer_node, trace, truncate
 
 
@@ -34,10 +41,12 @@ def empirical_receptive_field(
 
 
 def empirical_receptive_fields(
-    model: nn.Module, layer: str, input_size: tuple[int, int] | None, units: list[tuple[int, int] | None]
+    model: nn.Module, layer: str, input_size: tuple[int, int] | None, units: list[tuple[int, int] | None],
+    spatial_dims: tuple[int, int] = (2, 3),
 ) -> list[Box]:
     """:func:`empirical_receptive_field` for several units of one layer (``None``: the centre
-    unit), from one twin and one forward pass."""
+    unit), from one twin and one forward pass. ``spatial_dims``: where the layer's output keeps
+    its rows and columns ((1, 2) for a channels-last layer)."""
     input_size = tuple(input_size) if input_size is not None else input_size_of(model)
     graph_module = trace(model)
     twin = copy_until(graph_module, layer_node(model, graph_module, layer), replace=_support_twin_node)
@@ -45,6 +54,8 @@ def empirical_receptive_fields(
     out = twin(pixels)
     if out.dim() != 4:
         raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
+    channel = next(d for d in (1, 2, 3) if d not in spatial_dims)
+    out = out.permute(0, channel, *spatial_dims)
     boxes = []
     for unit in units:
         row, col = unit if unit is not None else (out.shape[2] // 2, out.shape[3] // 2)
@@ -182,12 +193,48 @@ def _identity(x, *_args, **_kwargs):
     return x
 
 
+def _channels_identity(x, *_args, **_kwargs):
+    """The twin of a LayerNorm or Linear over the last dimension. The twin carries one channel
+    (its convs average them), so that dimension must have size 1; anything else means the
+    original mixes a spatial dimension, which an identity would hide."""
+    if x.shape[-1] != 1:
+        raise ReceptiveFieldError(f"a LayerNorm or Linear over a dimension of size {x.shape[-1]} mixes positions, "
+                                  "not channels: its empirical field has no twin")
+    return x
+
+
+class _ChannelsIdentity(nn.Module):
+    def forward(self, x):
+        return _channels_identity(x)
+
+
+def _constant_one(*_args, **_kwargs):
+    return 1.0
+
+
+ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul,
+              torch.add, torch.sub, torch.mul}
+
+
+def _only_scales_or_shifts(node: fx.Node) -> bool:
+    """Every use of a learned tensor is arithmetic with the activations (a layer scale, a bias) or
+    a LayerNorm's affine weight: a constant that moves no gradient to new pixels."""
+    return all(
+        (user.op == "call_function" and user.target in ARITHMETIC)
+        or (user.op == "call_method" and user.target in ("add", "add_", "mul", "mul_", "sub", "div"))
+        or (user.target in LAST_DIM_FUNCTIONS and node not in user.args[:1])
+        for user in node.users
+    )
+
+
 def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
     """Rewrite one node of the twin: positive linear modules, identities for activations."""
     if node.op == "call_module":
         return _twin_module(node.graph.owning_module.get_submodule(node.target), node)
-    if node.op == "call_function" and node.target in (F.relu, torch.relu, F.relu6, F.dropout):
+    if node.op == "call_function" and node.target in (F.relu, torch.relu, F.relu6, F.dropout, *PER_SAMPLE_FUNCTIONS):
         copied.target = _identity
+    elif node.op == "call_function" and node.target in LAST_DIM_FUNCTIONS:
+        copied.target = _channels_identity
     elif node.op == "call_method" and node.target in ("relu", "relu_"):
         copied.op, copied.target = "call_function", _identity
     elif (node.op == "call_function" and node.target in (operator.mul, torch.mul)) or (
@@ -197,7 +244,11 @@ def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
         # where a stack of products of values below 1 does (efficientnet_b0's gradient was all zero).
         copied.op, copied.target = "call_function", operator.add
     elif node.op == "get_attr":
-        raise ReceptiveFieldError(f"empirical receptive fields cannot handle learned tensors used directly ({node.target})")
+        if not _only_scales_or_shifts(node):
+            raise ReceptiveFieldError(f"empirical receptive fields cannot handle learned tensors used directly ({node.target})")
+        # As the number 1 the constant neither broadcasts the twin's single channel to many nor
+        # (added, where the twin turned a product into a sum) moves any gradient.
+        copied.op, copied.target, copied.args, copied.kwargs = "call_function", _constant_one, (), {}
     return None
 
 
@@ -210,6 +261,8 @@ def _twin_module(module: nn.Module, node: fx.Node) -> nn.Module:
         return nn.AdaptiveAvgPool2d(module.output_size)
     if isinstance(module, POINTWISE_MODULES):
         return nn.Identity()
+    if isinstance(module, LAST_DIM_MODULES):
+        return _ChannelsIdentity()
     raise ReceptiveFieldError(
         f"empirical receptive fields have no support-preserving twin for {type(module).__name__} ({node.target})"
     )

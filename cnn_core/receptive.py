@@ -3,8 +3,10 @@
 The model is traced with ``torch.fx`` and every node's field is propagated through
 Conv2d, MaxPool2d, AvgPool2d and adaptive pools (kernel, stride, padding, dilation; ceil mode
 does not move fields). Where branches meet (ResNet's residual add) the field is the union of
-the branches' fields. An operation that mixes all positions (flatten, linear, attention,
-broadcasting a 1x1 map) makes the field global. Shapes come from a pass on the meta device.
+the branches' fields. An operation that mixes all positions (flatten, attention, broadcasting
+a 1x1 map) makes the field global. Each tensor's spatial dimensions are followed through
+permutes, so that a LayerNorm or Linear over channels-last channels (ConvNeXt) stays per
+position, while one over a spatial dimension is global. Shapes come from a pass on the meta device.
 
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import stochastic_depth
 
 from .errors import InputError, LayerNotFound, ReceptiveFieldError
 from .geometry import Box, as_pair
@@ -36,6 +39,12 @@ POINTWISE_FUNCTIONS = {
     F.hardsigmoid, F.silu, F.gelu, F.dropout,
 }
 POINTWISE_METHODS = {"relu", "relu_", "sigmoid", "add", "add_", "mul", "mul_", "contiguous", "clone", "detach"}
+# Stochastic depth scales whole samples (or the whole batch) and is the identity in eval mode.
+PER_SAMPLE_FUNCTIONS = {stochastic_depth}
+# Operations on a tensor's last dimension: per position when that dimension holds channels.
+LAST_DIM_MODULES = (nn.LayerNorm, nn.Linear)
+LAST_DIM_FUNCTIONS = {F.layer_norm, F.linear}
+CHANNELS_FIRST = (2, 3)  # where an NCHW tensor keeps its rows and columns
 ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 ADAPTIVE_FUNCTIONS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d}
 
@@ -73,6 +82,9 @@ class ReceptiveField:
     # and after adaptive pools with uneven bins.
     row_spans: tuple[tuple[int, int], ...] = ()
     col_spans: tuple[tuple[int, int], ...] = ()
+    # Which dimensions of the layer's output hold rows and columns: (2, 3) for [N, C, H, W], (1, 2)
+    # for a channels-last [N, H, W, C] (ConvNeXt's LayerNorm and Linear layers).
+    spatial_dims: tuple[int, int] = CHANNELS_FIRST
 
     @property
     def start(self) -> tuple[float, float]:
@@ -136,15 +148,17 @@ def receptive_fields(model: nn.Module, input_size: tuple[int, int] | None = None
 
 def _field_table(model: nn.Module, input_size: tuple[int, int]) -> dict[str, ReceptiveField]:
     graph_module = trace(model)
-    fields, shapes = _propagate(graph_module, input_size)
+    propagator = _propagate(graph_module, input_size)
+    fields = propagator.fields
     named = node_names(graph_module)
     order = {node: index for index, node in enumerate(graph_module.graph.nodes)}
     table = {}
     for name, node in sorted(named.items(), key=lambda item: order[item[1]]):
         sources = [n for n in node.all_input_nodes if fields.get(n) is not None]
-        consumed = _describe(name, fields[sources[0]], shapes.get(sources[0]), input_size) if sources else None
-        field = _describe(name, fields.get(node), shapes.get(node), input_size)
-        table[name] = dataclasses.replace(field, input_field_size=consumed.size if consumed else None)
+        consumed = _describe(name, fields[sources[0]], propagator.hw(sources[0]), input_size) if sources else None
+        field = _describe(name, fields.get(node), propagator.hw(node), input_size)
+        table[name] = dataclasses.replace(field, input_field_size=consumed.size if consumed else None,
+                                          spatial_dims=propagator.spatial_dims.get(node, CHANNELS_FIRST))
     return table
 
 
@@ -167,13 +181,35 @@ class _Propagator(fx.Interpreter):
         super().__init__(graph_module)
         self.fields: dict[fx.Node, object] = {}
         self.shapes: dict[fx.Node, tuple[int, ...]] = {}
+        self.spatial_dims: dict[fx.Node, tuple[int, int]] = {}  # where a 4-d tensor keeps rows and columns
 
     def run_node(self, node: fx.Node):
         result = super().run_node(node)
         if isinstance(result, torch.Tensor):
             self.shapes[node] = tuple(result.shape)
+            dims = self._spatial_dims(node, result)
+            if dims is not None:
+                self.spatial_dims[node] = dims
         self.fields[node] = self._field(node, result)
         return result
+
+    def hw(self, node: fx.Node) -> tuple[int, int] | None:
+        """The node's rows and columns, wherever its layout keeps them (None: no spatial layout)."""
+        dims = self.spatial_dims.get(node)
+        return None if dims is None else tuple(self.shapes[node][d] for d in dims)
+
+    def _spatial_dims(self, node: fx.Node, result: torch.Tensor) -> tuple[int, int] | None:
+        if result.dim() != 4:
+            return None
+        if node.op == "placeholder":
+            return CHANNELS_FIRST
+        sources = [self.spatial_dims[n] for n in node.all_input_nodes if n in self.spatial_dims]
+        if not sources:
+            return None
+        order = _permutation(node)
+        if order is not None:
+            return tuple(order.index(d) for d in sources[0])
+        return sources[0]
 
     def _field(self, node: fx.Node, result):
         if node.op == "placeholder":
@@ -186,15 +222,18 @@ class _Propagator(fx.Interpreter):
         if _GLOBAL in incoming:
             return _GLOBAL
         kind, params = self._kind(node)
-        if kind == "global":
+        if kind == "global" or node not in self.spatial_dims:
             return _GLOBAL
         if kind == "adaptive":
             source = node.all_input_nodes[0]
-            return _adaptive(self.fields[source], self.shapes[source], result.shape)
+            return _adaptive(self.fields[source], self.hw(source), self.hw(node))
         if kind == "pointwise":
             return self._union(node, incoming)
+        if self.spatial_dims[node.all_input_nodes[0]] != CHANNELS_FIRST:
+            raise ReceptiveFieldError(f"{node.name} slides its window over dimensions 2 and 3 of a tensor whose rows "
+                                      f"and columns are dimensions {self.spatial_dims[node.all_input_nodes[0]]}")
         return tuple(
-            _through(axis, *axis_params, units) for axis, axis_params, units in zip(incoming[0], params, result.shape[-2:])
+            _through(axis, *axis_params, units) for axis, axis_params, units in zip(incoming[0], params, self.hw(node))
         )
 
     def _kind(self, node: fx.Node):
@@ -213,32 +252,60 @@ class _Propagator(fx.Interpreter):
                 return "adaptive", None
             if isinstance(module, POINTWISE_MODULES):
                 return "pointwise", None
+            if isinstance(module, nn.LayerNorm):
+                return self._over_last_dims(node, len(module.normalized_shape))
+            if isinstance(module, nn.Linear):
+                return self._over_last_dims(node, 1)
             return "global", None
         if node.op == "call_function":
             if node.target in ADAPTIVE_FUNCTIONS:
                 return "adaptive", None
-            if node.target in POINTWISE_FUNCTIONS or node.target in (getattr, operator.getitem):
+            if node.target in POINTWISE_FUNCTIONS or node.target in PER_SAMPLE_FUNCTIONS \
+                    or node.target in (getattr, operator.getitem):
                 return "pointwise", None
+            if node.target is F.layer_norm:
+                shape = node.kwargs.get("normalized_shape", node.args[1] if len(node.args) > 1 else None)
+                return self._over_last_dims(node, 1 if isinstance(shape, int) else len(shape))
+            if node.target is F.linear:
+                return self._over_last_dims(node, 1)
             if node.target is torch.cat:
                 dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
                 return ("pointwise", None) if dim in (1, -3) else ("global", None)
+            if _permutation(node) is not None:
+                return "pointwise", None
             return "global", None
-        if node.op == "call_method" and node.target in POINTWISE_METHODS:
+        if node.op == "call_method" and (node.target in POINTWISE_METHODS or _permutation(node) is not None):
             return "pointwise", None
         return "global", None
 
+    def _over_last_dims(self, node: fx.Node, count: int):
+        """A normalisation or linear map over the input's last ``count`` dimensions: per position
+        unless one of them is a spatial dimension."""
+        dims = self.spatial_dims.get(node.all_input_nodes[0])
+        rank = len(self.shapes.get(node.all_input_nodes[0], ()))
+        spatial = dims is not None and any(d >= rank - count for d in dims)
+        return ("global", None) if dims is None or spatial else ("pointwise", None)
+
     def _union(self, node: fx.Node, incoming):
-        spatial = [
-            (self.fields[n], self.shapes[n]) for n in node.all_input_nodes
-            if self.fields.get(n) is not None and n in self.shapes
-        ]
-        output_hw = self.shapes[node][-2:]
-        if any(shape[-2:] != output_hw for _, shape in spatial):
+        spatial = [n for n in node.all_input_nodes if self.fields.get(n) is not None and n in self.shapes]
+        if any(self.hw(n) != self.hw(node) for n in spatial):
             return _GLOBAL  # a 1x1 map broadcast over every position carries global context
         merged = incoming[0]
         for other in incoming[1:]:
             merged = tuple(_union_axis(a, b, node) for a, b in zip(merged, other))
         return merged
+
+
+def _permutation(node: fx.Node) -> tuple[int, ...] | None:
+    """The dimension order of a ``permute`` node (``x.permute(0, 2, 3, 1)`` or ``torch.permute(x, [...])``)."""
+    is_permute = (node.op == "call_method" and node.target == "permute") or (
+        node.op == "call_function" and node.target is torch.permute)
+    if not is_permute:
+        return None
+    order = node.kwargs.get("dims", node.args[1:] if node.op == "call_method" else node.args[1])
+    if len(order) == 1 and isinstance(order[0], (list, tuple)):
+        order = order[0]
+    return tuple(d % 4 for d in order)
 
 
 def _union_axis(a: _Axis, b: _Axis, node: fx.Node) -> _Axis:
@@ -266,11 +333,11 @@ def _through(axis: _Axis, kernel: int, stride: int, padding: int, dilation: int,
     return _Axis(axis.first - padding * axis.jump, axis.size + (span - 1) * axis.jump, axis.jump * stride, tuple(spans))
 
 
-def _adaptive(field, in_shape, out_shape):
+def _adaptive(field, in_hw, out_hw):
     if field is None or field is _GLOBAL:
         return field
     axes = []
-    for axis, size_in, size_out in zip(field, in_shape[-2:], out_shape[-2:]):
+    for axis, size_in, size_out in zip(field, in_hw, out_hw):
         if size_out == 1:
             return _GLOBAL
         if size_in % size_out == 0:
@@ -306,7 +373,7 @@ def _propagate(graph_module: fx.GraphModule, input_size: tuple[int, int]):
         raise
     except Exception as error:
         raise ReceptiveFieldError(f"shape propagation at input size {input_size} failed: {error}") from None
-    return propagator.fields, propagator.shapes
+    return propagator
 
 
 def _input_channels(graph_module: fx.GraphModule) -> int:
@@ -316,8 +383,7 @@ def _input_channels(graph_module: fx.GraphModule) -> int:
     return 3
 
 
-def _describe(name: str, field, shape, input_size) -> ReceptiveField:
-    output_size = tuple(shape[-2:]) if shape is not None and len(shape) == 4 else None
+def _describe(name: str, field, output_size, input_size) -> ReceptiveField:
     if field is None or field is _GLOBAL or output_size is None:
         return ReceptiveField(name, tuple(input_size), tuple(input_size), (0, 0), tuple(input_size), output_size, True)
     rows, cols = field

@@ -96,7 +96,7 @@ def test_unknown_layer_and_non_spatial_layer_errors(zoo):
     model = zoo.get("vgg16")
     with pytest.raises(cnn_core.LayerNotFound, match="conv5_3"):
         cnn_core.receptive_field(model, "conv5_9")
-    with pytest.raises(cnn_core.ReceptiveFieldError, match="no support-preserving twin for Linear"):
+    with pytest.raises(cnn_core.ReceptiveFieldError, match="Linear over a dimension of size 49 mixes positions"):
         cnn_core.empirical_receptive_field(model, "classifier.0")
 
 
@@ -108,3 +108,59 @@ def test_squeeze_and_excitation_gates_keep_their_global_support():
     assert cnn_core.receptive_field(model, "features.6").is_global
     corner, centre = cnn_core.empirical_receptive_fields(model, "features.6", (224, 224), [(0, 0), None])
     assert corner == centre == cnn_core.Box(0, 0, 224, 224)
+
+
+class ChannelsLastBlock(nn.Module):
+    """ConvNeXt's block in small: a depthwise 3x3 conv, then LayerNorm and an MLP over channels-last
+    channels, a learned layer scale, and the residual. ``norm_over``: "channels" (as ConvNeXt) or
+    "columns" (a LayerNorm over the last dimension of the NCHW map: the deliberate break)."""
+
+    def __init__(self, channels: int = 4, width: int = 32, norm_over: str = "channels"):
+        super().__init__()
+        self.norm_over = norm_over
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+        self.norm = nn.LayerNorm(channels if norm_over == "channels" else width)
+        self.mlp = nn.Sequential(nn.Linear(channels, 2 * channels), nn.GELU(), nn.Linear(2 * channels, channels))
+        self.layer_scale = nn.Parameter(torch.full((channels, 1, 1), 0.1))
+
+    def forward(self, x):
+        y = self.conv(x)
+        if self.norm_over == "channels":
+            y = self.mlp(self.norm(y.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        else:
+            y = self.norm(y)
+        return x + self.layer_scale * y
+
+
+@pytest.mark.parametrize("layer", ["conv", "norm", "mlp.0", "mlp.1", "mlp.2", ""])
+def test_channels_last_layer_norms_and_linears_stay_per_position(layer):
+    """ConvNeXt normalises and mixes channels in channels-last layout: every unit still sees only
+    its 3x3 neighbourhood, in the analytic fields and in the gradient support alike."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), ChannelsLastBlock()).eval()
+    name = f"1.{layer}".rstrip(".")
+    field = cnn_core.receptive_fields(model, (32, 32))[name]
+    assert field.size == (3, 3) and field.output_size == (32, 32)
+    assert field.spatial_dims == ((1, 2) if layer in ("norm", "mlp.0", "mlp.1", "mlp.2") else (2, 3))
+    measured = cnn_core.empirical_receptive_fields(model, name, (32, 32), [None, (0, 0)], field.spatial_dims)
+    assert measured == [field.box(16, 16), field.box(0, 0)] == [cnn_core.Box(15, 15, 18, 18), cnn_core.Box(0, 0, 2, 2)]
+
+
+def test_a_layer_norm_over_a_spatial_dimension_is_global_and_has_no_twin():
+    """Break: the same LayerNorm over the map's columns mixes every column of a row: the analytic
+    field is global and the support twin refuses it rather than pass it as an identity."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), ChannelsLastBlock(norm_over="columns")).eval()
+    assert cnn_core.receptive_fields(model, (32, 32))["1.norm"].is_global
+    with pytest.raises(cnn_core.ReceptiveFieldError, match="size 32 mixes positions"):
+        cnn_core.empirical_receptive_fields(model, "1.norm", (32, 32), [None])
+
+
+def test_convnext_fields_through_its_layer_norms_and_layer_scale():
+    """torchvision's convnext_tiny: a 4x4 stride-4 stem, LayerNorm2d (permute, layer_norm, permute),
+    then 7x7 depthwise convs: its first block sees 4 + 6 * 4 = 28 pixels, measured and computed."""
+    model = cnn_core.build_architecture("convnext_tiny", device="cpu").eval()
+    fields = cnn_core.receptive_fields(model)
+    assert fields["features.0"].size == (4, 4) and fields["features.1.0"].size == (28, 28)
+    for layer in ("features.0", "features.1.0", "features.1.0.block.3"):
+        field = fields[layer]
+        measured = cnn_core.empirical_receptive_fields(model, layer, (224, 224), [None], field.spatial_dims)
+        assert measured == [field.box(28, 28)], layer
