@@ -14,6 +14,8 @@ finding, for when the random spread is nearly nil). Then, with the value's 95% i
 """
 from __future__ import annotations
 
+import json
+
 import math
 import operator
 from dataclasses import asdict, dataclass, field
@@ -71,11 +73,13 @@ class Verdict:
     def interval(self) -> str:
         return "" if self.low is None else f"[{self.low:.4g}, {self.high:.4g}]"
 
-    def to_json(self) -> dict:
-        return asdict(self)
+    def to_json(self) -> str:
+        """JSON text: it crosses pytest-xdist and lands in a --junitxml file's properties as it is."""
+        return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, data: dict) -> Verdict:
+    def from_json(cls, text: str) -> Verdict:
+        data = json.loads(text)
         return cls(**{**data, "random": tuple(data["random"]), "series": tuple(data["series"])})
 
 

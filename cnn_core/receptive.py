@@ -338,8 +338,8 @@ def _adaptive(field, in_hw, out_hw):
         return field
     axes = []
     for axis, size_in, size_out in zip(field, in_hw, out_hw):
-        if size_out == 1:
-            return _GLOBAL
+        # A single bin is one window over the whole map: it sees every pixel the map sees, which is
+        # not every pixel when a strided layer before it skipped the last rows (SqueezeNet 1.1).
         if size_in % size_out == 0:
             step = size_in // size_out
             axes.append(_through(axis, step, step, 0, 1, size_out))

@@ -1,0 +1,194 @@
+"""The structural claims over many architectures: one table of which notebook sentences hold where.
+
+    python -m claims.sweep                       # every torchvision classifier and the timm families
+    python -m claims.sweep --models torchvision  # or: timm, or a comma list of names
+    python -m claims.sweep --out reports/sweep --timeout 300
+
+Each model runs in its own ``pytest claims -m "not learned" --model NAME --weights none``
+(only the tests parametrized by that model; the deliberate breaks do not depend on it), so one
+model that crashes or runs out of time costs its own row and no other. The table gives, per model,
+the seconds pytest counted, the structural verdicts with their values, the tests that passed,
+failed or were not measured, and each failure's first line. Rows are written as they finish, so
+an interrupted sweep keeps what it measured.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cnn_core
+from claims.rules import NOT_MEASURED, RULES, Verdict
+from cnn_core.models import TIMM_PREFIX
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "reports" / "sweep"
+STRUCTURAL_VERDICTS = tuple(claim for claim in RULES if claim.startswith("S-"))
+# One small member of each timm family the issue names, and a few more designs (attention-free
+# hybrids of conv and pooling that torchvision lacks): random weights, timm's own init.
+TIMM_FAMILIES = (
+    "resnet18", "efficientnet_b0", "tf_efficientnet_b0", "mobilenetv3_small_100", "convnext_atto",
+    "regnetx_002", "densenet121", "ghostnet_100", "mixnet_s", "rexnet_100", "vgg11", "inception_v3",
+    "dla34", "cspresnet50", "hrnet_w18_small",
+)
+TIMEOUT_S = 300
+
+
+@dataclass
+class Row:
+    model: str
+    seconds: float | None = None  # pytest's own count (no interpreter start or collection)
+    wall: float | None = None
+    passed: int = 0
+    failed: int = 0
+    skipped: list[str] = field(default_factory=list)  # "test: reason"
+    verdicts: dict[str, dict] = field(default_factory=dict)  # claim -> status, measured, threshold, detail
+    failures: list[str] = field(default_factory=list)  # "test: first line of the failure"
+    error: str | None = None  # the run itself broke: timeout, crash, collection error
+
+    @property
+    def outcome(self) -> str:
+        if self.error:
+            return "ERROR"
+        return "FAIL" if self.failed else "ok"
+
+
+def models_for(choice: str) -> list[str]:
+    names: list[str] = []
+    for part in choice.split(","):
+        if part == "torchvision":
+            names += cnn_core.available_models()
+        elif part == "timm":
+            names += [TIMM_PREFIX + name for name in TIMM_FAMILIES]
+        elif part == "all":
+            names += cnn_core.available_models() + [TIMM_PREFIX + name for name in TIMM_FAMILIES]
+        elif part:
+            names.append(part)
+    return names
+
+
+def command(name: str, junit: Path, fixtures: str | None) -> list[str]:
+    return [sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "-m", "not learned", "--model", name, "--weights", "none", "-k", f"{name} and not bench",
+            "--junitxml", str(junit)] + (["--fixtures-dir", fixtures] if fixtures else [])
+
+
+def run_model(name: str, timeout: float, fixtures: str | None, threads: int | None = None) -> Row:
+    row = Row(name)
+    with tempfile.TemporaryDirectory() as folder:
+        junit = Path(folder) / "junit.xml"
+        start = time.perf_counter()
+        try:
+            result = subprocess.run(command(name, junit, fixtures), cwd=ROOT, capture_output=True, text=True,
+                                    timeout=timeout, env=child_environment(threads))
+        except subprocess.TimeoutExpired:
+            row.wall = round(time.perf_counter() - start, 1)
+            row.error = f"did not finish in {timeout:g} s"
+            return row
+        row.wall = round(time.perf_counter() - start, 1)
+        if not junit.is_file() or result.returncode not in (0, 1):
+            tail = (result.stderr or result.stdout).strip().splitlines()
+            row.error = f"pytest exited {result.returncode}: {tail[-1] if tail else 'no output'}"
+            return row
+        read_junit(row, ET.parse(junit).getroot())
+    return row
+
+
+def child_environment(threads: int | None) -> dict[str, str]:
+    """The model's pytest with ``threads`` CPU threads (torch reads OMP_NUM_THREADS at start)."""
+    return {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else dict(os.environ)
+
+
+def read_junit(row: Row, root: ET.Element) -> None:
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    row.seconds = round(float(suite.get("time", 0.0)), 1)
+    for case in suite.iter("testcase"):
+        test = case.get("name")
+        for prop in case.iter("property"):
+            if prop.get("name") == "verdict":
+                verdict = Verdict.from_json(prop.get("value"))
+                row.verdicts[verdict.claim] = {"status": verdict.status, "measured": verdict.measured,
+                                               "threshold": verdict.threshold, "detail": verdict.detail}
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        skip = case.find("skipped")
+        if problem is not None:
+            row.failed += 1
+            row.failures.append(f"{test}: {first_line(problem.get('message') or problem.text or '')}")
+        elif skip is not None:
+            row.skipped.append(f"{test}: {first_line(skip.get('message') or '')}")
+        else:
+            row.passed += 1
+
+
+def first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return (lines[0] if lines else "")[:240]
+
+
+def cell(verdict: dict | None) -> str:
+    if verdict is None:
+        return "—"
+    if verdict["status"] == NOT_MEASURED:
+        return f"NOT MEASURED: {verdict['detail']}"
+    return f"{verdict['status']} {verdict['measured']:.4g}"
+
+
+def markdown(rows: list[Row], header: str) -> str:
+    claims = "".join(f" {claim} |" for claim in STRUCTURAL_VERDICTS)
+    lines = [header, "", "| model | s | tests | outcome |" + claims + " notes |",
+             "|---|---:|---|---|" + "---|" * len(STRUCTURAL_VERDICTS) + "---|"]
+    for row in rows:
+        tests = f"{row.passed} passed" + (f", {row.failed} failed" if row.failed else "") \
+            + (f", {len(row.skipped)} not measured" if row.skipped else "")
+        seconds = f"{row.seconds:.0f}" if row.seconds is not None else f">{row.wall:.0f}"
+        notes = "; ".join(row.failures[:3] + row.skipped[:2] + ([row.error] if row.error else []))
+        verdicts = "".join(f" {cell(row.verdicts.get(claim))} |" for claim in STRUCTURAL_VERDICTS)
+        lines.append(f"| {row.model} | {seconds} | {tests if not row.error else '—'} | {row.outcome} |{verdicts} "
+                     f"{notes.replace('|', '/')} |")
+    lines += ["", "The rules: " + "; ".join(f"{claim}: {RULES[claim].describe()}" for claim in STRUCTURAL_VERDICTS)]
+    return "\n".join(lines) + "\n"
+
+
+def sweep(names: list[str], out: Path, timeout: float, fixtures: str | None, threads: int | None = None) -> list[Row]:
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    started = time.perf_counter()
+    for index, name in enumerate(names, 1):
+        print(f"[{index}/{len(names)}] {name} ...", end=" ", flush=True)
+        row = run_model(name, timeout, fixtures, threads)
+        rows.append(row)
+        print(f"{row.outcome} in {row.wall:.0f} s" + (f" ({row.error})" if row.error else ""), flush=True)
+        (out / "sweep.json").write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
+        header = (f"# The structural claims on {len(rows)} architectures (random weights)\n\n"
+                  f"`python -m claims.sweep` — {time.perf_counter() - started:.0f} s in all on "
+                  f"{threads or os.cpu_count()} CPU thread(s); seconds are pytest's count per model.")
+        (out / "sweep.md").write_text(markdown(rows, header))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m claims.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="all", help="all | torchvision | timm | a comma list of names")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"folder for sweep.md and sweep.json (default {OUT})")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds one model may take")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per model (default: all)")
+    parser.add_argument("--fixtures-dir", default=None, help="passed on to pytest (the notebook's photo needs none)")
+    args = parser.parse_args(argv)
+    rows = sweep(models_for(args.models), args.out, args.timeout, args.fixtures_dir, args.threads)
+    broken = [row.model for row in rows if row.outcome != "ok"]
+    print(f"{len(rows) - len(broken)} of {len(rows)} models ok" + (f"; not ok: {', '.join(broken)}" if broken else ""))
+    print(f"table: {args.out / 'sweep.md'}")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
