@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 import cnn_core
 from claims import options
 from claims.options import DEFAULT_MODELS, RUN_OPTIONS, RunOptions
-from claims.probes import architecture_layers, probe_layers, sample_folder
+from claims.probes import architecture_layers, probe_layers, sample_folder, unpadded_deep_probe
 from claims.probes import classified_photos as classified_photos_of
 from claims.rules import NULL_SEEDS
 from claims.statistics import ALPHA
@@ -99,6 +99,20 @@ def architecture(config, name: str) -> tuple[cnn_core.Layer, ...]:
     return listings[name]
 
 
+UNPADDED_PROBES = pytest.StashKey[dict[str, str]]()
+
+
+def probes_of(config, name: str, kind: str) -> list[str]:
+    """The layers of ``name`` a claim probes: ``deep-unpadded`` needs the model's receptive fields
+    (computed once per run), every other kind its layer listing."""
+    if kind != "deep-unpadded":
+        return probe_layers(architecture(config, name), kind)
+    found = config.stash.setdefault(UNPADDED_PROBES, {})
+    if name not in found:
+        found[name] = unpadded_deep_probe(name)
+    return [found[name]]
+
+
 def pytest_generate_tests(metafunc):
     if "classifier_name" in metafunc.fixturenames:
         metafunc.parametrize("classifier_name", run_options(metafunc.config).classifiers)
@@ -124,7 +138,8 @@ def pytest_generate_tests(metafunc):
         return
     probes = metafunc.definition.get_closest_marker("probes")
     kinds = probes.args if probes else ("early", "deep")
-    pairs = [(n, layer) for n in names for kind in kinds for layer in probe_layers(architecture(metafunc.config, n), kind)]
+    # Two kinds may name one layer (on a squeeze-and-excitation net the deepest unpadded conv is the second).
+    pairs = list(dict.fromkeys((n, layer) for n in names for kind in kinds for layer in probes_of(metafunc.config, n, kind)))
     metafunc.parametrize("model_name,layer", [param(pair, pair[0], f"{pair[0]}-{pair[1]}") for pair in pairs],
                          scope="module")
 

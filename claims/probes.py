@@ -42,17 +42,38 @@ def depth_probes(model: torch.nn.Module) -> dict[str, str]:
             "deep": probe_layers(listing, "deep")[0]}
 
 
-def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:
-    """The layers of ``name``, read off its architecture on the meta device (no weights, no arithmetic).
+def _architecture(name: str) -> tuple[torch.nn.Module, tuple[int, int]]:
+    """``name``'s architecture on the meta device (no weights, no arithmetic) and its input size.
 
     A few architectures (RegNet) cannot be built on meta, and a few (Inception v3) need more than
-    224 pixels: those are built on the CPU and listed at the size their weights were trained at.
+    224 pixels: those are built on the CPU and used at the size their weights were trained at.
     """
     try:
-        return tuple(cnn_core.layers(cnn_core.build_architecture(name)))
+        model = cnn_core.build_architecture(name)
+        cnn_core.layers(model)
+        return model, cnn_core.models.input_size_of(model)
     except (NotImplementedError, RuntimeError):
         crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size[0]
-        return tuple(cnn_core.layers(cnn_core.build_architecture(name, device="cpu").eval(), (crop, crop)))
+        return cnn_core.build_architecture(name, device="cpu").eval(), (crop, crop)
+
+
+def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:
+    """The layers of ``name``, read off its architecture (on the meta device where it builds there)."""
+    model, size = _architecture(name)
+    return tuple(cnn_core.layers(model, size))
+
+
+def unpadded_deep_probe(name: str) -> str:
+    """The deepest conv of ``name`` whose receptive field fits in the model's own input, so that some
+    of its units never see padding there (where translation equivariance is exact at that size);
+    the first conv when none does. ConvNeXt's last conv sees 1688 pixels: showing its equivariance
+    would take a 1848-pixel view (5 minutes for convnext_base on one core)."""
+    model, size = _architecture(name)
+    fields = cnn_core.receptive_fields(model, size)
+    convs = [layer.path for layer in spatial_leaves(cnn_core.layers(model, size)) if layer.conv]
+    fitting = [path for path in convs if path in fields and not fields[path].is_global
+               and all(side <= limit for side, limit in zip(fields[path].size, size))]
+    return (fitting or convs)[-1 if fitting else 0]
 
 
 def probe_layers(listing: Sequence[cnn_core.Layer], kind: str) -> list[str]:
@@ -63,7 +84,7 @@ def probe_layers(listing: Sequence[cnn_core.Layer], kind: str) -> list[str]:
     ``spatial``: every leaf layer with a spatial [N, C, H, W] output.
     """
     spatial = spatial_leaves(listing)
-    convs = [layer.path for layer in spatial if layer.type == "Conv2d"]
+    convs = [layer.path for layer in spatial if layer.conv]
     if kind == "early":
         return convs[1:2] or convs[:1]
     if kind == "deep":

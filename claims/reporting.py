@@ -81,7 +81,7 @@ def _model_figures(model: torch.nn.Module, device: torch.device, image: str) -> 
     size = card.input_size
     x = card.preprocess(cnn_core.load_image(image)).to(device)
     probes = depth_probes(model)
-    convs = [layer.path for layer in cnn_core.layers(model, (size, size)) if not layer.container and layer.type == "Conv2d"]
+    convs = [layer.path for layer in cnn_core.layers(model, (size, size)) if not layer.container and layer.conv]
     effective = {layer: cnn_core.effective_receptive_field(model, layer, x) for layer in convs[:: max(1, len(convs) // 6)]}
     box = NOTEBOOK_BOX.scaled(size / NOTEBOOK_SIZE)
     made = [

@@ -63,10 +63,14 @@ def check_conv_arithmetic(model: nn.Module) -> int:
         module = model.get_submodule(layer.path.partition("@")[0])
         if not isinstance(module, nn.Conv2d) or isinstance(module.padding, str):
             continue
-        expected = tuple(
-            conv_output_size(size, *params)
-            for size, params in zip(layer.input_shape[2:], zip(module.kernel_size, module.stride, module.padding, module.dilation))
-        )
+        if cnn_core.padding.pads_from_input(module):
+            # TensorFlow's "SAME" (timm's Conv2dSame): ceil(n / stride) units, whatever the kernel.
+            expected = tuple(-(-size // stride) for size, stride in zip(layer.input_shape[2:], module.stride))
+        else:
+            expected = tuple(
+                conv_output_size(size, *params) for size, params in
+                zip(layer.input_shape[2:], zip(module.kernel_size, module.stride, module.padding, module.dilation))
+            )
         assert layer.output_shape[2:] == expected, (
             f"{layer.path}: {layer.input_shape[2:]} -> {layer.output_shape[2:]}, the arithmetic says {expected}"
         )

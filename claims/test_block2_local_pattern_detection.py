@@ -30,11 +30,13 @@ from claims.structural import (
 pytestmark = pytest.mark.structural
 
 
+@pytest.mark.probes("early", "deep-unpadded")
 @few_examples()
 @given(shift=st.tuples(st.integers(-SHIFT_UNITS, SHIFT_UNITS), st.integers(-SHIFT_UNITS, SHIFT_UNITS)))
 def test_shifting_the_input_shifts_the_maps(model, layer, image, shift):
     """"Same filter, different locations → weight sharing": moving the image by whole units of a
-    layer's stride moves that layer's maps by the same number of units, away from the borders."""
+    layer's stride moves that layer's maps by the same number of units, away from the borders —
+    at the second conv and at the deepest conv whose field fits in the model's input."""
     check_equivariance(model, layer, image, shift, rtol=1e-4, atol=1e-5)
 
 

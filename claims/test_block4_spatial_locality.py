@@ -98,7 +98,7 @@ def test_empirical_receptive_field_equals_analytic(model, layer, fields):
 def test_field_agreement_fails_when_the_analytic_ignores_padding(zoo, monkeypatch):
     """Break: an analytic computation that forgets padding must disagree with the measurement."""
     model = zoo.get("vgg16")
-    monkeypatch.setattr(cnn_core.receptive, "_conv_padding", lambda module: (0, 0))
+    monkeypatch.setattr(cnn_core.receptive, "_conv_padding", lambda module, input_hw: (0, 0))
     table = cnn_core.receptive_fields(model, EMPIRICAL_CANVAS)
     with pytest.raises(AssertionError, match="gradient support"):
         check_empirical_matches_analytic(model, "features.2", table)

@@ -19,6 +19,7 @@ from .geometry import Box, as_pair
 from .layer_index import resolve
 from .metrics import centre_of_mass, changed_region
 from .models import input_size_of
+from .padding import pads_from_input
 from .receptive import (
     ADAPTIVE_POOLS,
     LAST_DIM_FUNCTIONS,
@@ -165,11 +166,12 @@ class _SupportConv(nn.Module):
         self.geometry = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation)
         self.padding_mode = conv.padding_mode
         self.pad = conv._reversed_padding_repeated_twice
+        self.same = _same_padder(conv)
         kh, kw = conv.kernel_size
         self.register_buffer("weight", torch.full((1, 1, kh, kw), 1.0 / (kh * kw), dtype=torch.float64))
 
     def forward(self, x):
-        x = x.mean(dim=1, keepdim=True)
+        x = self.same(x.mean(dim=1, keepdim=True))
         if self.padding_mode != "zeros":
             return F.conv2d(F.pad(x, self.pad, mode=self.padding_mode), self.weight,
                             stride=self.geometry["stride"], dilation=self.geometry["dilation"])
@@ -184,9 +186,22 @@ class _SupportPool(nn.Module):
         if as_pair(getattr(pool, "dilation", 1)) != (1, 1):
             raise ReceptiveFieldError("empirical receptive fields do not support dilated pooling")
         self.args = dict(kernel_size=pool.kernel_size, stride=pool.stride, padding=pool.padding, ceil_mode=pool.ceil_mode)
+        self.same = _same_padder(pool)
 
     def forward(self, x):
-        return F.avg_pool2d(x, count_include_pad=True, **self.args)
+        return F.avg_pool2d(self.same(x), count_include_pad=True, **self.args)
+
+
+def _same_padder(module: nn.Module):
+    """The padding a TensorFlow-"SAME" layer (timm's) adds in its forward, by timm's own function;
+    the identity for every other layer, whose padding is an argument of the conv or pool."""
+    if not pads_from_input(module):
+        return _identity
+    from timm.layers import pad_same  # loaded: the layer is timm's
+
+    kernel, stride = as_pair(module.kernel_size), as_pair(module.stride or module.kernel_size)
+    dilation = as_pair(getattr(module, "dilation", 1))
+    return lambda x: pad_same(x, kernel, stride, dilation)
 
 
 def _identity(x, *_args, **_kwargs):

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .geometry import Box, as_pair
+from .padding import pads_from_input
 from .tracing import trace
 
 POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Hardtanh, nn.Sigmoid,
@@ -148,6 +149,8 @@ def _step_of(graph_module: fx.GraphModule, node: fx.Node, inside: set[fx.Node]) 
 
 def _exact(module: nn.Module) -> bool:
     """Layers whose output on a cut-out block equals the full output's block."""
+    if pads_from_input(module):
+        return False  # its padding depends on the input's size, which a cut-out block changes
     if isinstance(module, nn.Conv2d):
         return module.padding_mode == "zeros" and not isinstance(module.padding, str)
     if isinstance(module, nn.AvgPool2d):

@@ -7,6 +7,7 @@ call one ``relu`` twice), by ``path@k`` with ``k`` the 0-based call.
 """
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class Layer:
     input_shape: tuple[int, ...] | None
     output_shape: tuple[int, ...] | None
     container: bool
+    conv: bool = False  # an nn.Conv2d, or a subclass (timm's Conv2dSame)
 
 
 def vgg_aliases(model: nn.Module) -> dict[str, str]:
@@ -121,10 +123,18 @@ def layers(model: nn.Module, input_size: tuple[int, int] | None = None, in_chann
     return list(cached(model, ("layers", input_size, in_channels), lambda: _listing(model, input_size, in_channels)))
 
 
+def kept_whole(module: nn.Module) -> bool:
+    """Whether ``module`` is in timm's no-trace registry (layers that pad from the input's size, or
+    branch on data): the traced graph keeps it as one node, so the listing lists it as one layer."""
+    timm_layers = sys.modules.get("timm.layers")
+    return timm_layers is not None and timm_layers.is_notrace_module(type(module))
+
+
 def _listing(model: nn.Module, input_size: tuple[int, int], in_channels: int) -> list[Layer]:
     names = {module: path for path, module in model.named_modules() if path}
+    whole = tuple(f"{path}." for path, module in model.named_modules() if path and kept_whole(module))
     records = [(names[module], module, *shapes) for module, *shapes in _record_calls(model, (1, in_channels, *input_size))
-               if module in names]
+               if module in names and not names[module].startswith(whole)]
 
     names = call_names([path for path, *_ in records])
     listing = []
@@ -135,7 +145,8 @@ def _listing(model: nn.Module, input_size: tuple[int, int], in_channels: int) ->
             type=type(module).__name__,
             input_shape=input_shape,
             output_shape=output_shape,
-            container=any(True for _ in module.children()),
+            container=any(True for _ in module.children()) and not kept_whole(module),
+            conv=isinstance(module, nn.Conv2d),
         ))
     return listing
 

@@ -25,6 +25,7 @@ from .errors import InputError, LayerNotFound, ReceptiveFieldError
 from .geometry import Box, as_pair
 from .layer_index import meta_pass, resolve
 from .models import input_size_of
+from .padding import leading_padding
 from .structure import cached
 from .tracing import node_names, trace
 
@@ -239,15 +240,16 @@ class _Propagator(fx.Interpreter):
     def _kind(self, node: fx.Node):
         if node.op == "call_module":
             module = self.module.get_submodule(node.target)
+            input_hw = self.hw(node.all_input_nodes[0]) if node.all_input_nodes else None
             if isinstance(module, nn.Conv2d):
                 if module.padding_mode == "circular":
                     return "global", None
-                padding = _conv_padding(module)
+                padding = _conv_padding(module, input_hw)
                 return "spatial", tuple(zip(module.kernel_size, module.stride, padding, module.dilation))
             if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-                kernel, stride, padding = (as_pair(getattr(module, a)) for a in ("kernel_size", "stride", "padding"))
+                kernel, stride = (as_pair(getattr(module, a)) for a in ("kernel_size", "stride"))
                 dilation = as_pair(getattr(module, "dilation", 1))
-                return "spatial", tuple(zip(kernel, stride, padding, dilation))
+                return "spatial", tuple(zip(kernel, stride, leading_padding(module, input_hw), dilation))
             if isinstance(module, ADAPTIVE_POOLS):
                 return "adaptive", None
             if isinstance(module, POINTWISE_MODULES):
@@ -354,12 +356,9 @@ def _adaptive(field, in_hw, out_hw):
     return tuple(axes)
 
 
-def _conv_padding(module: nn.Conv2d) -> tuple[int, int]:
-    if module.padding == "valid":
-        return (0, 0)
-    if module.padding == "same":
-        return tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
-    return module.padding
+def _conv_padding(module: nn.Conv2d, input_hw: tuple[int, int]) -> tuple[int, int]:
+    """The conv's padding before the first row and column (a deliberate break replaces it)."""
+    return leading_padding(module, input_hw)
 
 
 def _propagate(graph_module: fx.GraphModule, input_size: tuple[int, int]):

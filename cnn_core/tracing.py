@@ -2,24 +2,29 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 import torch.fx as fx
 from torch import nn
 
 from .errors import LayerNotFound, ReceptiveFieldError
-from .layer_index import call_names, resolve
+from .layer_index import call_names, kept_whole, resolve
 from .structure import cached
 
 
 class _Tracer(fx.Tracer):
-    """torch.fx's tracer, keeping the named modules whole (not traced into) as single nodes."""
+    """torch.fx's tracer, keeping the named modules whole (not traced into) as single nodes, and
+    timm's own no-trace registry whole too, as timm's feature extraction does: its layers that pad
+    from the input's size (``Conv2dSame``) or branch on data cannot be traced symbolically."""
 
     def __init__(self, whole: set[str]):
-        super().__init__()
+        timm_layers = sys.modules.get("timm.layers")
+        functions = [f for f in timm_layers.get_notrace_functions() if callable(f)] if timm_layers else []
+        super().__init__(autowrap_functions=tuple(functions))
         self.whole = whole
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        return qualified_name in self.whole or super().is_leaf_module(module, qualified_name)
+        return qualified_name in self.whole or kept_whole(module) or super().is_leaf_module(module, qualified_name)
 
 
 def trace(model: nn.Module, keep_whole: set[str] = frozenset()) -> fx.GraphModule:

@@ -41,7 +41,7 @@ def test_a_deliberate_break_gets_its_own_fields_and_the_repair_the_original(monk
         patch.setattr(model[2], "stride", 1)
         assert cnn_core.receptive_field(model, "3", (16, 16)).jump == (1, 1)
     with monkeypatch.context() as patch:
-        patch.setattr(receptive, "_conv_padding", lambda module: (0, 0))
+        patch.setattr(receptive, "_conv_padding", lambda module, input_hw: (0, 0))
         assert cnn_core.receptive_field(model, "3", (16, 16)).first != before.first
     assert cnn_core.receptive_field(model, "3", (16, 16)) == before
     assert before.jump == (2, 2)
