@@ -32,6 +32,19 @@ class NotMeasurable(Exception):
     """The probe lacks what a measurement needs (images, a layer); the claim is NOT MEASURED."""
 
 
+# What a measurement may raise on a model it cannot measure (untraceable, no such layer, shapes
+# that do not fit): the claim is NOT MEASURED there, with the reason; anything else is a bug.
+MEASUREMENT_ERRORS = (NotMeasurable, cnn_core.CnnCoreError, RuntimeError, ValueError, NotImplementedError)
+
+
+def reason(error: Exception) -> str:
+    """Why a claim was not measured, in one line."""
+    if isinstance(error, NotMeasurable):
+        return str(error)
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
+
+
 def _first(means: torch.Tensor) -> float:
     return float(means[0])
 

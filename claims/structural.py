@@ -6,6 +6,7 @@ functions measure what a claim or its deliberate break needs. The test modules s
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from types import MappingProxyType
 
 import numpy as np
@@ -18,7 +19,7 @@ import cnn_core
 from claims import measures
 from claims.notebook import NOTEBOOK_PROBES, resize_and_crop_corner
 from claims.probes import spatial_leaves
-from claims.rules import RULES
+from claims.rules import RULES, Verdict
 from cnn_core import Box
 from cnn_core.geometry import as_pair
 
@@ -397,10 +398,32 @@ def far_units_changed(model: nn.Module, probe: str, x: torch.Tensor) -> tuple[fl
     return float(changed[far].double().mean()), int(far.sum())
 
 
-def locality_verdict(model: nn.Module, probe: str, x: torch.Tensor):
-    fraction, far = far_units_changed(model, probe, x)
-    return RULES["S-occlusion-stays-local"].judge(cnn_core.model_card(model).label, fraction,
-                                                  detail=f"{far} far units at {probe}")
+def judged(claim: str, model: nn.Module, measure: Callable[[], tuple[float, str]]) -> Verdict:
+    """``claim``'s verdict on ``model`` from ``measure()`` (the value and a detail), or NOT MEASURED
+    with the reason when the model cannot be measured (untraceable, say): never an error that
+    sinks the model's other claims."""
+    subject = cnn_core.model_card(model).label
+    try:
+        value, detail = measure()
+    except measures.MEASUREMENT_ERRORS as error:
+        return RULES[claim].not_measured(subject, measures.reason(error))
+    return RULES[claim].judge(subject, value, detail=detail)
+
+
+def depth_verdict(model: nn.Module) -> Verdict:
+    def measure():
+        violations = depth_violations(model)
+        return len(violations), "; ".join(violations[:2])
+
+    return judged("S-channels-grow-resolution-falls", model, measure)
+
+
+def locality_verdict(model: nn.Module, probe: str, x: torch.Tensor) -> Verdict:
+    def measure():
+        fraction, far = far_units_changed(model, probe, x)
+        return fraction, f"{far} far units at {probe}"
+
+    return judged("S-occlusion-stays-local", model, measure)
 
 
 def largest_field_jump(model: nn.Module, probe: str) -> tuple[float, str]:
@@ -417,10 +440,12 @@ def largest_field_jump(model: nn.Module, probe: str) -> tuple[float, str]:
     return largest, where
 
 
-def gradual_verdict(model: nn.Module, probe: str):
-    factor, where = largest_field_jump(model, probe)
-    return RULES["S-fields-grow-gradually"].judge(cnn_core.model_card(model).label, factor,
-                                                  detail=f"largest jump at {where}")
+def gradual_verdict(model: nn.Module, probe: str) -> Verdict:
+    def measure():
+        factor, where = largest_field_jump(model, probe)
+        return factor, f"largest jump at {where}"
+
+    return judged("S-fields-grow-gradually", model, measure)
 
 
 # === notebook_erratum ============================================================

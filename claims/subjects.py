@@ -43,7 +43,6 @@ SERIES: Mapping[str, Callable[[measures.Probe], list[float]]] = MappingProxyType
     "L4-class-structure-grows-gradually": measures.class_structure_by_stage,
 })
 # What a measurement may raise on a model it does not fit; anything else is a bug and surfaces.
-MEASUREMENT_ERRORS = (measures.NotMeasurable, cnn_core.CnnCoreError, RuntimeError, ValueError, NotImplementedError)
 
 
 def random_init(name: str, model: nn.Module, seed: int, device: torch.device) -> nn.Module:
@@ -66,11 +65,6 @@ def torch_threads(count: int):
         torch.set_num_threads(before)
 
 
-def one_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
-
-
 def measure_all(probe: measures.Probe, claims: list[str]) -> dict[str, measures.Sample | str]:
     """Each claim's sample, or the one-line reason it could not be measured: one failing
     measurement never sinks the others."""
@@ -78,8 +72,8 @@ def measure_all(probe: measures.Probe, claims: list[str]) -> dict[str, measures.
     for claim in claims:
         try:
             samples[claim] = MEASURES[claim](probe)
-        except MEASUREMENT_ERRORS as error:
-            samples[claim] = str(error) if isinstance(error, measures.NotMeasurable) else one_line(error)
+        except measures.MEASUREMENT_ERRORS as error:
+            samples[claim] = measures.reason(error)
     return samples
 
 

@@ -158,8 +158,23 @@ def markdown(rows: list[Row], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sweep(names: list[str], out: Path, timeout: float, fixtures: str | None, threads: int | None = None) -> list[Row]:
+def load_rows(out: Path) -> list[Row]:
+    path = out / "sweep.json"
+    return [Row(**row) for row in json.loads(path.read_text())] if path.is_file() else []
+
+
+def merged(kept: list[Row], fresh: list[Row]) -> list[Row]:
+    """``kept`` with the rows of the models run again replaced in place, new models appended."""
+    by_model = {row.model: row for row in fresh}
+    return [by_model.pop(row.model, row) for row in kept] + list(by_model.values())
+
+
+def sweep(names: list[str], out: Path, timeout: float, fixtures: str | None, threads: int | None = None,
+          update: bool = False) -> list[Row]:
+    """Run ``names`` one by one, writing sweep.json and sweep.md after each; with ``update``, the
+    rows already in ``out`` are kept and only these models' rows replaced."""
     out.mkdir(parents=True, exist_ok=True)
+    kept = load_rows(out) if update else []
     rows: list[Row] = []
     started = time.perf_counter()
     for index, name in enumerate(names, 1):
@@ -167,11 +182,12 @@ def sweep(names: list[str], out: Path, timeout: float, fixtures: str | None, thr
         row = run_model(name, timeout, fixtures, threads)
         rows.append(row)
         print(f"{row.outcome} in {row.wall:.0f} s" + (f" ({row.error})" if row.error else ""), flush=True)
-        (out / "sweep.json").write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
-        header = (f"# The structural claims on {len(rows)} architectures (random weights)\n\n"
-                  f"`python -m claims.sweep` — {time.perf_counter() - started:.0f} s in all on "
-                  f"{threads or os.cpu_count()} CPU thread(s); seconds are pytest's count per model.")
-        (out / "sweep.md").write_text(markdown(rows, header))
+        table = merged(kept, rows)
+        (out / "sweep.json").write_text(json.dumps([asdict(r) for r in table], indent=1) + "\n")
+        header = (f"# The structural claims on {len(table)} architectures (random weights)\n\n"
+                  f"`python -m claims.sweep` on {threads or os.cpu_count()} CPU thread(s); seconds are pytest's "
+                  f"count per model, wall seconds include starting Python and collecting.")
+        (out / "sweep.md").write_text(markdown(table, header))
     return rows
 
 
@@ -181,9 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help=f"folder for sweep.md and sweep.json (default {OUT})")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds one model may take")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per model (default: all)")
+    parser.add_argument("--update", action="store_true", help="keep the rows already in --out; replace these models' rows")
     parser.add_argument("--fixtures-dir", default=None, help="passed on to pytest (the notebook's photo needs none)")
     args = parser.parse_args(argv)
-    rows = sweep(models_for(args.models), args.out, args.timeout, args.fixtures_dir, args.threads)
+    rows = sweep(models_for(args.models), args.out, args.timeout, args.fixtures_dir, args.threads, args.update)
     broken = [row.model for row in rows if row.outcome != "ok"]
     print(f"{len(rows) - len(broken)} of {len(rows)} models ok" + (f"; not ok: {', '.join(broken)}" if broken else ""))
     print(f"table: {args.out / 'sweep.md'}")

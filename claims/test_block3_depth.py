@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-import cnn_core
 from claims.matrix import record
 from claims.rules import RULES
-from claims.structural import check_probe_shapes, depth_violations
+from claims.structural import check_probe_shapes, depth_verdict, depth_violations
 
 pytestmark = pytest.mark.structural
 
@@ -22,9 +21,7 @@ def test_channels_never_decrease_and_resolution_never_increases(model, request):
     "64 channels ... 256 channels ... 512 channels": along the network, every layer has at least
     as many channels and at most as many rows and columns as the one before. VGG's rule: AlexNet
     narrows 384 -> 256 and MobileNetV2's bottlenecks narrow after every expansion (REFUTED there)."""
-    violations = depth_violations(model)
-    record(request, RULES["S-channels-grow-resolution-falls"].judge(
-        cnn_core.model_card(model).label, len(violations), detail="; ".join(violations[:2])))
+    record(request, depth_verdict(model))
 
 
 def test_depth_claim_fails_when_a_layer_upsamples(zoo, monkeypatch):

@@ -1,0 +1,37 @@
+"""One failing measurement never sinks the others: a claim whose measurement raises on a model is
+NOT MEASURED there, with the reason in one line; every other claim keeps its verdict. A bug (an
+error no measurement is expected to raise) is not hidden that way."""
+from __future__ import annotations
+
+import pytest
+
+import cnn_core
+from claims import measures, structural, subjects
+from claims.rules import NOT_MEASURED, REFUTED
+
+
+def untraceable(*_args, **_kwargs):
+    raise cnn_core.ReceptiveFieldError("Net cannot be traced with torch.fx (data-dependent control flow)\nmore")
+
+
+def test_a_structural_measurement_that_raises_is_not_measured_and_the_rest_are(zoo, image_tensor, monkeypatch):
+    model = zoo.get("alexnet")
+    monkeypatch.setattr(structural, "far_units_changed", untraceable)
+    locality = structural.locality_verdict(model, "features.10", image_tensor)
+    assert locality.status == NOT_MEASURED and locality.measured is None
+    assert locality.detail == "ReceptiveFieldError: Net cannot be traced with torch.fx (data-dependent control flow)"
+    assert structural.gradual_verdict(model, "features.10").status != NOT_MEASURED
+    assert structural.depth_verdict(model).status == REFUTED  # AlexNet narrows 384 -> 256
+
+
+def test_a_bug_in_a_measurement_is_not_turned_into_not_measured(zoo, image_tensor, monkeypatch):
+    monkeypatch.setattr(structural, "far_units_changed", lambda *_: None)  # unpacking None: a TypeError
+    with pytest.raises(TypeError):
+        structural.locality_verdict(zoo.get("alexnet"), "features.10", image_tensor)
+
+
+def test_a_learned_measurement_that_raises_is_not_measured_and_the_rest_are(monkeypatch):
+    monkeypatch.setattr(subjects, "MEASURES", {"failing": untraceable, "working": lambda probe: 0.5})
+    samples = subjects.measure_all(probe=None, claims=["failing", "working"])
+    assert samples == {"failing": "ReceptiveFieldError: Net cannot be traced with torch.fx (data-dependent control flow)",
+                       "working": 0.5}
