@@ -49,7 +49,7 @@ def _architecture(name: str) -> tuple[torch.nn.Module, tuple[int, int]]:
     224 pixels: those are built on the CPU and used at the size their weights were trained at.
     """
     try:
-        model = cnn_core.build_architecture(name)
+        model = cnn_core.build_architecture(name).eval()  # batch norm on a 1x1 map needs eval mode (ReXNet)
         cnn_core.layers(model)
         return model, cnn_core.models.input_size_of(model)
     except (NotImplementedError, RuntimeError):

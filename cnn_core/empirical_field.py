@@ -22,6 +22,7 @@ from .models import input_size_of
 from .padding import pads_from_input
 from .receptive import (
     ADAPTIVE_POOLS,
+    channel_split,
     LAST_DIM_FUNCTIONS,
     LAST_DIM_MODULES,
     PER_SAMPLE_FUNCTIONS,
@@ -218,6 +219,27 @@ def _channels_identity(x, *_args, **_kwargs):
     return x
 
 
+def _max_as_average(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """``F.max_pool2d``'s twin: an average over the same windows, where every input counts."""
+    if as_pair(dilation) != (1, 1) or return_indices:
+        raise ReceptiveFieldError("empirical receptive fields do not support dilated pooling or pooling indices")
+    return F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad=True)
+
+
+class _EveryPart:
+    """A channel split's twin: the twin's single channel stands for every part."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __getitem__(self, _index):
+        return self.x
+
+
+def _split_twin(x, *_args, **_kwargs):
+    return _EveryPart(x)
+
+
 class _ChannelsIdentity(nn.Module):
     def forward(self, x):
         return _channels_identity(x)
@@ -250,6 +272,10 @@ def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
         copied.target = _identity
     elif node.op == "call_function" and node.target in LAST_DIM_FUNCTIONS:
         copied.target = _channels_identity
+    elif node.op == "call_function" and node.target is F.max_pool2d:
+        copied.target = _max_as_average
+    elif channel_split(node):
+        copied.op, copied.target = "call_function", _split_twin
     elif node.op == "call_method" and node.target in ("relu", "relu_"):
         copied.op, copied.target = "call_function", _identity
     elif (node.op == "call_function" and node.target in (operator.mul, torch.mul)) or (

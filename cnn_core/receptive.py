@@ -47,6 +47,10 @@ LAST_DIM_MODULES = (nn.LayerNorm, nn.Linear)
 LAST_DIM_FUNCTIONS = {F.layer_norm, F.linear}
 CHANNELS_FIRST = (2, 3)  # where an NCHW tensor keeps its rows and columns
 ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+# F.max_pool2d(x, kernel_size, stride, padding, dilation, ...), F.avg_pool2d(x, kernel_size, stride, padding, ...)
+POOL_FUNCTIONS = {F.max_pool2d: ("kernel_size", "stride", "padding", "dilation"),
+                  F.avg_pool2d: ("kernel_size", "stride", "padding")}
+SPLITS = {torch.split, torch.chunk, torch.tensor_split}  # and the methods of the same names
 ADAPTIVE_FUNCTIONS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d}
 
 
@@ -186,12 +190,14 @@ class _Propagator(fx.Interpreter):
 
     def run_node(self, node: fx.Node):
         result = super().run_node(node)
-        if isinstance(result, torch.Tensor):
-            self.shapes[node] = tuple(result.shape)
-            dims = self._spatial_dims(node, result)
+        # A split along channels gives parts that each carry the input's field: the node stands for its first.
+        tensor = result[0] if channel_split(node) and isinstance(result, (tuple, list)) else result
+        if isinstance(tensor, torch.Tensor):
+            self.shapes[node] = tuple(tensor.shape)
+            dims = self._spatial_dims(node, tensor)
             if dims is not None:
                 self.spatial_dims[node] = dims
-        self.fields[node] = self._field(node, result)
+        self.fields[node] = self._field(node, tensor)
         return result
 
     def hw(self, node: fx.Node) -> tuple[int, int] | None:
@@ -263,8 +269,10 @@ class _Propagator(fx.Interpreter):
             if node.target in ADAPTIVE_FUNCTIONS:
                 return "adaptive", None
             if node.target in POINTWISE_FUNCTIONS or node.target in PER_SAMPLE_FUNCTIONS \
-                    or node.target in (getattr, operator.getitem):
+                    or node.target in (getattr, operator.getitem) or channel_split(node):
                 return "pointwise", None
+            if node.target in POOL_FUNCTIONS:
+                return "spatial", _pool_arguments(node)
             if node.target is F.layer_norm:
                 shape = node.kwargs.get("normalized_shape", node.args[1] if len(node.args) > 1 else None)
                 return self._over_last_dims(node, 1 if isinstance(shape, int) else len(shape))
@@ -276,7 +284,8 @@ class _Propagator(fx.Interpreter):
             if _permutation(node) is not None:
                 return "pointwise", None
             return "global", None
-        if node.op == "call_method" and (node.target in POINTWISE_METHODS or _permutation(node) is not None):
+        if node.op == "call_method" and (node.target in POINTWISE_METHODS or _permutation(node) is not None
+                                         or channel_split(node)):
             return "pointwise", None
         return "global", None
 
@@ -296,6 +305,26 @@ class _Propagator(fx.Interpreter):
         for other in incoming[1:]:
             merged = tuple(_union_axis(a, b, node) for a, b in zip(merged, other))
         return merged
+
+
+def channel_split(node: fx.Node) -> bool:
+    """``torch.split(x, sizes, dim=1)``, ``x.chunk(n, 1)`` and the like: parts of the channels, per position."""
+    is_split = (node.op == "call_function" and node.target in SPLITS) or (
+        node.op == "call_method" and node.target in ("split", "chunk", "tensor_split"))
+    if not is_split:
+        return False
+    dim = node.kwargs.get("dim", node.args[2] if len(node.args) > 2 else 0)
+    return dim in (1, -3)
+
+
+def _pool_arguments(node: fx.Node) -> tuple:
+    """Kernel, stride, padding and dilation per axis of a functional pool (``F.max_pool2d(x, 3, 2)``)."""
+    names = POOL_FUNCTIONS[node.target]
+    given = dict(zip(names, node.args[1:]), **{k: v for k, v in node.kwargs.items() if k in names})
+    kernel = as_pair(given["kernel_size"])
+    stride = as_pair(given.get("stride") or kernel)
+    padding, dilation = as_pair(given.get("padding", 0)), as_pair(given.get("dilation", 1))
+    return tuple(zip(kernel, stride, padding, dilation))
 
 
 def _permutation(node: fx.Node) -> tuple[int, ...] | None:

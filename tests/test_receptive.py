@@ -5,6 +5,7 @@ import pytest
 import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
+import torch.nn.functional as F
 from torch import nn
 
 import cnn_core
@@ -164,3 +165,41 @@ def test_convnext_fields_through_its_layer_norms_and_layer_scale():
         field = fields[layer]
         measured = cnn_core.empirical_receptive_fields(model, layer, (224, 224), [None], field.spatial_dims)
         assert measured == [field.box(28, 28)], layer
+
+
+class SplitAndPool(nn.Module):
+    """Inception's and MixNet's idioms: channels split into groups convolved with different kernels
+    and concatenated, then a functional max pool and a functional average pool."""
+
+    def __init__(self, split: str = "channels"):
+        super().__init__()
+        self.split = split
+        self.stem = nn.Conv2d(3, 8, 1)
+        self.small, self.large = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 5, padding=2)
+        self.after = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        a, b = torch.split(x, [4, 4], dim=1) if self.split == "channels" else torch.split(x, [16, 16], dim=3)
+        if self.split != "channels":
+            a, b = a[:, :4], b[:, 4:]
+        x = torch.cat([self.small(a), self.large(b)], 1)
+        x = F.max_pool2d(x, 3, stride=2, padding=1)
+        return self.after(F.avg_pool2d(x, kernel_size=2))
+
+
+def test_channel_splits_and_functional_pools_have_exact_fields():
+    """A channel split keeps every part's positions; F.max_pool2d and F.avg_pool2d move fields as
+    their modules do: analytic equals measured at every layer (the 5x5 branch decides the union)."""
+    model = SplitAndPool().eval()
+    table = cnn_core.receptive_fields(model, (32, 32))
+    assert table["after"].size == (5 + 2 + 2, 5 + 2 + 2) and table["after"].jump == (4, 4)
+    for name in ("small", "large", "after"):
+        field = table[name]
+        assert cnn_core.empirical_receptive_fields(model, name, (32, 32), [None, (0, 0)]) == \
+            [field.box(field.output_size[0] // 2, field.output_size[1] // 2), field.box(0, 0)], name
+
+
+def test_a_split_along_columns_is_global():
+    """Break: splitting the columns and convolving each half apart is no longer a per-position operation."""
+    assert cnn_core.receptive_fields(SplitAndPool(split="columns").eval(), (32, 32))["after"].is_global
