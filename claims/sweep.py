@@ -176,7 +176,6 @@ def sweep(names: list[str], out: Path, timeout: float, fixtures: str | None, thr
     out.mkdir(parents=True, exist_ok=True)
     kept = load_rows(out) if update else []
     rows: list[Row] = []
-    started = time.perf_counter()
     for index, name in enumerate(names, 1):
         print(f"[{index}/{len(names)}] {name} ...", end=" ", flush=True)
         row = run_model(name, timeout, fixtures, threads)
@@ -184,9 +183,11 @@ def sweep(names: list[str], out: Path, timeout: float, fixtures: str | None, thr
         print(f"{row.outcome} in {row.wall:.0f} s" + (f" ({row.error})" if row.error else ""), flush=True)
         table = merged(kept, rows)
         (out / "sweep.json").write_text(json.dumps([asdict(r) for r in table], indent=1) + "\n")
+        wall = sum(row.wall or 0.0 for row in table)
         header = (f"# The structural claims on {len(table)} architectures (random weights)\n\n"
-                  f"`python -m claims.sweep` on {threads or os.cpu_count()} CPU thread(s); seconds are pytest's "
-                  f"count per model, wall seconds include starting Python and collecting.")
+                  f"`python -m claims.sweep` on {threads or os.cpu_count()} CPU thread(s) per model: {wall / 60:.0f} min "
+                  f"of wall time in all. The s column is pytest's count per model (without starting Python and "
+                  f"collecting, about 10 s more).")
         (out / "sweep.md").write_text(markdown(table, header))
     return rows
 

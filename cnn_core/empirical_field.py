@@ -22,11 +22,11 @@ from .models import input_size_of
 from .padding import pads_from_input
 from .receptive import (
     ADAPTIVE_POOLS,
-    channel_split,
     LAST_DIM_FUNCTIONS,
     LAST_DIM_MODULES,
     PER_SAMPLE_FUNCTIONS,
     POINTWISE_MODULES,
+    channel_split,
     receptive_field,
 )
 from .tracing import copy_until, layer_node, trace, truncate

@@ -14,6 +14,7 @@ from torch import nn
 
 from .geometry import as_pair
 
+
 def pads_from_input(module: nn.Module) -> bool:
     """Whether ``module`` is one of timm's TensorFlow-"SAME" layers: by timm's naming, a class of
     timm's whose name ends in "Same" (Conv2dSame, StdConv2dSame, ScaledStdConv2dSame, MaxPool2dSame,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import cnn_core
-from claims import measures, structural, subjects
+from claims import structural, subjects
 from claims.rules import NOT_MEASURED, REFUTED
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import assume, given
 from hypothesis import strategies as st
-import torch.nn.functional as F
 from torch import nn
 
 import cnn_core
