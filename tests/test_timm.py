@@ -42,20 +42,23 @@ def test_an_unknown_timm_name_suggests_close_ones():
         cnn_core.load_model("timm/resnet81")
 
 
-def test_learned_claims_run_on_a_timm_model_with_a_weights_path(tmp_path, tiny_vgg_folder):
-    """The held-out check's command: ``pytest claims -m learned --model timm/NAME --weights PATH``."""
-    path = tmp_path / "resnet18.pth"
-    torch.save(cnn_core.load_model(NAME, weights="none", seed=7).state_dict(), path)
-    # Without the photo sample only the weights' claims are measured: twenty random ResNet18s in
+@pytest.mark.parametrize("name", [NAME, "timm/tf_efficientnet_b0"])
+def test_learned_claims_run_on_a_timm_model_with_a_weights_path(tmp_path, tiny_vgg_folder, name):
+    """The held-out check's command: ``pytest claims -m learned --model timm/NAME --weights PATH``,
+    also on a ``tf_`` model (TensorFlow "SAME" padding, which torch.fx cannot trace into)."""
+    stem = name.removeprefix("timm/")
+    path = tmp_path / f"{stem}.pth"
+    torch.save(cnn_core.load_model(name, weights="none", seed=7).state_dict(), path)
+    # Without the photo sample only the weights' claims are measured: twenty random inits in
     # seconds, where the photos' claims would take minutes for an architecture with no recorded nulls.
     fixtures = tmp_path / "fixtures"
     fixtures.mkdir()
     (fixtures / TINY_VGG).symlink_to(tiny_vgg_folder)
     result = subprocess.run([sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", "-m", "learned",
-                             "--model", NAME, "--weights", str(path), "--fixtures-dir", str(fixtures), "-k", "not folder"],
+                             "--model", name, "--weights", str(path), "--fixtures-dir", str(fixtures), "-k", "not folder"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "NOT MEASURED on timm/resnet18.file-resnet18" in result.stdout and "needs the ImageNet sample" in result.stdout
+    assert f"NOT MEASURED on {name}.file-{stem}" in result.stdout and "needs the ImageNet sample" in result.stdout
     # A random state_dict passed as "trained" must be REFUTED on the filter claims, as any random init is.
-    assert "L1-filters-detect-edges               timm/resnet18.file-resnet18" in result.stdout
+    assert f"L1-filters-detect-edges               {name}.file-{stem}" in result.stdout
     assert "CONFIRMED" not in result.stdout.split("L1-filters-detect-edges")[1].split("\n")[0]
