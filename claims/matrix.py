@@ -9,12 +9,14 @@ is neither recorded nor gated.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from pathlib import Path
 
 import pytest
 
+from claims.measures import NotMeasurable
 from claims.rules import NOT_MEASURED, RULES, Verdict
 
 if sys.version_info >= (3, 11):
@@ -69,6 +71,16 @@ def record(request: pytest.FixtureRequest, *verdicts: Verdict) -> None:
     if not request.config.getoption("--record-expectations"):
         for verdict in attached:
             gate(verdict, expectations)
+
+
+@contextlib.contextmanager
+def not_measured_skips():
+    """A claim check that cannot be measured on this model (``measures.NotMeasurable``) skips its
+    test with the reason, which the run and the sweep list as NOT MEASURED; every other error fails it."""
+    try:
+        yield
+    except NotMeasurable as error:
+        pytest.skip(f"NOT MEASURED: {error}")
 
 
 def verdicts_of(user_properties) -> list[Verdict]:

@@ -207,12 +207,23 @@ def check_multiple_locations(maps: torch.Tensor) -> None:
 # === block3_depth ============================================================
 
 
+def channels_first_shape(model: nn.Module, layer: cnn_core.Layer) -> tuple[int, int, int, int]:
+    """``layer``'s output shape as [N, C, H, W], also where it keeps channels last (ConvNeXt's and
+    Swin's LayerNorm and MLP layers: [N, H, W, C])."""
+    field = cnn_core.receptive_fields(model).get(layer.path)
+    if field is None or field.spatial_dims == (2, 3):
+        return layer.output_shape
+    n, *rest = layer.output_shape
+    (channel,) = {1, 2, 3} - set(field.spatial_dims)
+    return (n, rest[channel - 1], *(rest[d - 1] for d in field.spatial_dims))
+
+
 def depth_violations(model: nn.Module) -> list[str]:
     """Every step along the network where channels fall or resolution grows."""
     spatial = spatial_leaves(cnn_core.layers(model))
+    shapes = [channels_first_shape(model, layer) for layer in spatial]
     violations = []
-    for before, after in zip(spatial, spatial[1:]):
-        (_, c0, h0, w0), (_, c1, h1, w1) = before.output_shape, after.output_shape
+    for before, after, (_, c0, h0, w0), (_, c1, h1, w1) in zip(spatial, spatial[1:], shapes, shapes[1:]):
         if c1 < c0:
             violations.append(f"channels fall from {c0} ({before.path}) to {c1} ({after.path})")
         if h1 > h0 or w1 > w0:
@@ -278,9 +289,14 @@ def analytic_table(model: nn.Module) -> dict[str, cnn_core.ReceptiveField]:
 
 
 def check_empirical_matches_analytic(model: nn.Module, layer: str, table) -> None:
+    """Raises NotMeasurable where the model holds a layer the support twin cannot stand in for."""
     field = table[layer]
     units = [(field.output_size[0] // 2, field.output_size[1] // 2), (0, 0)]
-    for unit, measured in zip(units, cnn_core.empirical_receptive_fields(model, layer, EMPIRICAL_CANVAS, units, field.spatial_dims)):
+    try:
+        supports = cnn_core.empirical_receptive_fields(model, layer, EMPIRICAL_CANVAS, units, field.spatial_dims)
+    except cnn_core.NoSupportTwin as error:
+        raise measures.NotMeasurable(f"{layer}'s gradient support: {error}") from None
+    for unit, measured in zip(units, supports):
         assert measured == field.box(*unit), f"{layer} unit {unit}: gradient support {measured}, analytic {field.box(*unit)}"
         # Where the whole field lies inside the image, its unclipped position must match too: a
         # start or jump that is off (padding not scaled by the jump) moves it without resizing it.
@@ -318,6 +334,7 @@ def locality_view(model, layer: str, image) -> tuple[torch.Tensor, cnn_core.Rece
 
 
 def deep_change_summary(model, early: str, deep: str, x, box) -> dict:
+    require_deep_conv(model, deep)
     differences = cnn_core.occlusion_diff(model, x, box, [early, deep])
     summary = {}
     for name in (early, deep):
@@ -410,6 +427,15 @@ def judged(claim: str, model: nn.Module, measure: Callable[[], tuple[float, str]
     return RULES[claim].judge(subject, value, detail=detail)
 
 
+def require_deep_conv(model: nn.Module, probe: str) -> None:
+    """A claim about deep layers probed at the last conv says nothing when that conv is the model's
+    only one (a transformer's patch embedding): NOT MEASURED, not a verdict on the embedding."""
+    convs = [layer.path for layer in cnn_core.layers(model) if layer.conv and not layer.container]
+    if convs == [probe]:
+        raise measures.NotMeasurable(f"{probe} is the model's only convolution (a patch embedding): no deep "
+                                     "convolution to probe")
+
+
 def depth_verdict(model: nn.Module) -> Verdict:
     def measure():
         violations = depth_violations(model)
@@ -420,6 +446,7 @@ def depth_verdict(model: nn.Module) -> Verdict:
 
 def locality_verdict(model: nn.Module, probe: str, x: torch.Tensor) -> Verdict:
     def measure():
+        require_deep_conv(model, probe)
         fraction, far = far_units_changed(model, probe, x)
         return fraction, f"{far} far units at {probe}"
 
@@ -442,6 +469,7 @@ def largest_field_jump(model: nn.Module, probe: str) -> tuple[float, str]:
 
 def gradual_verdict(model: nn.Module, probe: str) -> Verdict:
     def measure():
+        require_deep_conv(model, probe)
         factor, where = largest_field_jump(model, probe)
         return factor, f"largest jump at {where}"
 

@@ -18,6 +18,7 @@ from .errors import (
     InputError,
     LayerNotFound,
     ModelNotFound,
+    NoSupportTwin,
     ReceptiveFieldError,
     WeightsError,
 )
@@ -71,7 +72,7 @@ __all__ = [
     "edge_strength", "invariance", "effective_field_spread", "effective_field_spreads", "effective_receptive_field", "ImageFolder", "collate_images",
     "image_files",
     "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
-    "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
+    "NoSupportTwin", "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",
     "changed_region", "check_input", "class_score", "denormalize", "empirical_receptive_field",
     "empirical_receptive_fields", "fill_value",
     "is_trained", "layers", "load_image", "load_model", "normalize", "occlude", "occlusion_diff", "occlusion_map",

@@ -14,7 +14,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import InputError, ReceptiveFieldError
+from .errors import InputError, NoSupportTwin, ReceptiveFieldError
 from .geometry import Box, as_pair
 from .layer_index import resolve
 from .metrics import centre_of_mass, changed_region
@@ -185,7 +185,7 @@ class _SupportPool(nn.Module):
     def __init__(self, pool: nn.Module):
         super().__init__()
         if as_pair(getattr(pool, "dilation", 1)) != (1, 1):
-            raise ReceptiveFieldError("empirical receptive fields do not support dilated pooling")
+            raise NoSupportTwin("empirical receptive fields do not support dilated pooling")
         self.args = dict(kernel_size=pool.kernel_size, stride=pool.stride, padding=pool.padding, ceil_mode=pool.ceil_mode)
         self.same = _same_padder(pool)
 
@@ -214,7 +214,7 @@ def _channels_identity(x, *_args, **_kwargs):
     (its convs average them), so that dimension must have size 1; anything else means the
     original mixes a spatial dimension, which an identity would hide."""
     if x.shape[-1] != 1:
-        raise ReceptiveFieldError(f"a LayerNorm or Linear over a dimension of size {x.shape[-1]} mixes positions, "
+        raise NoSupportTwin(f"a LayerNorm or Linear over a dimension of size {x.shape[-1]} mixes positions, "
                                   "not channels: its empirical field has no twin")
     return x
 
@@ -222,7 +222,7 @@ def _channels_identity(x, *_args, **_kwargs):
 def _max_as_average(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """``F.max_pool2d``'s twin: an average over the same windows, where every input counts."""
     if as_pair(dilation) != (1, 1) or return_indices:
-        raise ReceptiveFieldError("empirical receptive fields do not support dilated pooling or pooling indices")
+        raise NoSupportTwin("empirical receptive fields do not support dilated pooling or pooling indices")
     return F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad=True)
 
 
@@ -286,7 +286,7 @@ def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
         copied.op, copied.target = "call_function", operator.add
     elif node.op == "get_attr":
         if not _only_scales_or_shifts(node):
-            raise ReceptiveFieldError(f"empirical receptive fields cannot handle learned tensors used directly ({node.target})")
+            raise NoSupportTwin(f"empirical receptive fields cannot handle learned tensors used directly ({node.target})")
         # As the number 1 the constant neither broadcasts the twin's single channel to many nor
         # (added, where the twin turned a product into a sum) moves any gradient.
         copied.op, copied.target, copied.args, copied.kwargs = "call_function", _constant_one, (), {}
@@ -304,6 +304,6 @@ def _twin_module(module: nn.Module, node: fx.Node) -> nn.Module:
         return nn.Identity()
     if isinstance(module, LAST_DIM_MODULES):
         return _ChannelsIdentity()
-    raise ReceptiveFieldError(
+    raise NoSupportTwin(
         f"empirical receptive fields have no support-preserving twin for {type(module).__name__} ({node.target})"
     )

@@ -34,6 +34,11 @@ class ReceptiveFieldError(CnnCoreError, ValueError):
     """A receptive field cannot be computed for this layer or operation."""
 
 
+class NoSupportTwin(ReceptiveFieldError):
+    """The empirical receptive field has no support-preserving twin for some layer of the model
+    (attention, upsampling, a learned tensor used as a weight): that layer's field is not measured."""
+
+
 class _NotFound(CnnCoreError, LookupError):
     kind = "name"
 

@@ -19,7 +19,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import stochastic_depth
+from torchvision.ops import StochasticDepth, stochastic_depth
 
 from .errors import InputError, LayerNotFound, ReceptiveFieldError
 from .geometry import Box, as_pair
@@ -32,7 +32,7 @@ from .tracing import node_names, trace
 POINTWISE_MODULES = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
     nn.Sigmoid, nn.Tanh, nn.Mish, nn.PReLU, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Identity,
-    nn.LocalResponseNorm,
+    nn.LocalResponseNorm, StochasticDepth,  # which scales whole samples, and is the identity in eval mode
 )
 POINTWISE_FUNCTIONS = {
     operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul,

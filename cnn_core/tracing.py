@@ -6,6 +6,7 @@ import sys
 
 import torch.fx as fx
 from torch import nn
+from torchvision.ops import StochasticDepth
 
 from .errors import LayerNotFound, ReceptiveFieldError
 from .layer_index import call_names, kept_whole, resolve
@@ -24,7 +25,10 @@ class _Tracer(fx.Tracer):
         self.whole = whole
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        return qualified_name in self.whole or kept_whole(module) or super().is_leaf_module(module, qualified_name)
+        # Stochastic depth whole: a block that calls it twice (Swin) then names the calls path@0 and
+        # path@1, as the layer listing does.
+        return qualified_name in self.whole or kept_whole(module) or isinstance(module, StochasticDepth) \
+            or super().is_leaf_module(module, qualified_name)
 
 
 def trace(model: nn.Module, keep_whole: set[str] = frozenset()) -> fx.GraphModule:

@@ -4,9 +4,11 @@ error no measurement is expected to raise) is not hidden that way."""
 from __future__ import annotations
 
 import pytest
+from torch import nn
 
 import cnn_core
-from claims import structural, subjects
+from claims import measures, structural, subjects
+from claims.matrix import not_measured_skips
 from claims.rules import NOT_MEASURED, REFUTED
 
 
@@ -35,3 +37,15 @@ def test_a_learned_measurement_that_raises_is_not_measured_and_the_rest_are(monk
     samples = subjects.measure_all(probe=None, claims=["failing", "working"])
     assert samples == {"failing": "ReceptiveFieldError: Net cannot be traced with torch.fx (data-dependent control flow)",
                        "working": 0.5}
+
+
+def test_a_layer_without_a_support_twin_is_not_measured_not_failed():
+    """HRNet's fuse layers upsample: the support twin has nothing that stands in for nn.Upsample, so
+    the empirical field of what follows is NOT MEASURED (a skip naming the layer), never a failure."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Upsample(scale_factor=2), nn.Conv2d(4, 4, 3)).eval()
+    table = cnn_core.receptive_fields(model, structural.EMPIRICAL_CANVAS)
+    with pytest.raises(measures.NotMeasurable, match="no support-preserving twin for Upsample"):
+        structural.check_empirical_matches_analytic(model, "2", table)
+    with pytest.raises(pytest.skip.Exception, match="NOT MEASURED: 2's gradient support"), not_measured_skips():
+        structural.check_empirical_matches_analytic(model, "2", table)
+    structural.check_empirical_matches_analytic(model, "0", table)  # before the upsampling it is measured
