@@ -15,7 +15,6 @@ finding, for when the random spread is nearly nil). Then, with the value's 95% i
 from __future__ import annotations
 
 import json
-
 import math
 import operator
 from dataclasses import asdict, dataclass, field

@@ -3,6 +3,7 @@
     python -m claims.sweep                       # every torchvision classifier and the timm families
     python -m claims.sweep --models torchvision  # or: timm, or a comma list of names
     python -m claims.sweep --out reports/sweep --timeout 300
+    python -m claims.sweep --shard 1/2 --out A & python -m claims.sweep --shard 2/2 --out B; python -m claims.sweep --combine A B
 
 Each model runs in its own ``pytest claims -m "not learned" --model NAME --weights none``
 (only the tests parametrized by that model; the deliberate breaks do not depend on it), so one
@@ -181,15 +182,33 @@ def sweep(names: list[str], out: Path, timeout: float, fixtures: str | None, thr
         row = run_model(name, timeout, fixtures, threads)
         rows.append(row)
         print(f"{row.outcome} in {row.wall:.0f} s" + (f" ({row.error})" if row.error else ""), flush=True)
-        table = merged(kept, rows)
-        (out / "sweep.json").write_text(json.dumps([asdict(r) for r in table], indent=1) + "\n")
-        wall = sum(row.wall or 0.0 for row in table)
-        header = (f"# The structural claims on {len(table)} architectures (random weights)\n\n"
-                  f"`python -m claims.sweep` on {threads or os.cpu_count()} CPU thread(s) per model: {wall / 60:.0f} min "
-                  f"of wall time in all. The s column is pytest's count per model (without starting Python and "
-                  f"collecting, about 10 s more).")
-        (out / "sweep.md").write_text(markdown(table, header))
+        write_table(out, merged(kept, rows), threads)
     return rows
+
+
+def write_table(out: Path, table: list[Row], threads: int | None) -> None:
+    (out / "sweep.json").write_text(json.dumps([asdict(r) for r in table], indent=1) + "\n")
+    wall = sum(row.wall or 0.0 for row in table)
+    header = (f"# The structural claims on {len(table)} architectures (random weights)\n\n"
+              f"`python -m claims.sweep` on {threads or os.cpu_count()} CPU thread(s) per model: {wall / 60:.0f} min "
+              f"of wall time in all. The s column is pytest's count per model (without starting Python and "
+              f"collecting, about 10 s more).")
+    (out / "sweep.md").write_text(markdown(table, header))
+
+
+def shard(names: list[str], part: str) -> list[str]:
+    """``part`` "i/n": every n-th name from the i-th (1-based), so that n sweeps share the machine."""
+    index, count = (int(v) for v in part.split("/"))
+    return names[index - 1::count]
+
+
+def combine(folders: list[Path], out: Path, order: list[str], threads: int | None) -> list[Row]:
+    """The rows of several sweeps' folders in one table, in ``order`` (then any others)."""
+    rows = {row.model: row for folder in folders for row in load_rows(folder)}
+    table = [rows.pop(name) for name in order if name in rows] + list(rows.values())
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(out, table, threads)
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,9 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds one model may take")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per model (default: all)")
     parser.add_argument("--update", action="store_true", help="keep the rows already in --out; replace these models' rows")
+    parser.add_argument("--shard", default=None, metavar="I/N", help="run every N-th model from the I-th (parallel sweeps)")
+    parser.add_argument("--combine", nargs="+", type=Path, default=None, metavar="DIR",
+                        help="run nothing: write --out's table from these sweeps' folders, in --models order")
     parser.add_argument("--fixtures-dir", default=None, help="passed on to pytest (the notebook's photo needs none)")
     args = parser.parse_args(argv)
-    rows = sweep(models_for(args.models), args.out, args.timeout, args.fixtures_dir, args.threads, args.update)
+    names = models_for(args.models)
+    if args.combine:
+        rows = combine(args.combine, args.out, names, args.threads)
+    else:
+        names = shard(names, args.shard) if args.shard else names
+        rows = sweep(names, args.out, args.timeout, args.fixtures_dir, args.threads, args.update)
     broken = [row.model for row in rows if row.outcome != "ok"]
     print(f"{len(rows) - len(broken)} of {len(rows)} models ok" + (f"; not ok: {', '.join(broken)}" if broken else ""))
     print(f"table: {args.out / 'sweep.md'}")

@@ -41,3 +41,16 @@ def test_an_update_replaces_only_the_models_run_again(tmp_path):
     (tmp_path / "sweep.json").write_text(json.dumps([{"model": "a", "seconds": 1.0}, {"model": "b", "seconds": 2.0}]))
     merged = sweep.merged(sweep.load_rows(tmp_path), [sweep.Row("b", seconds=3.0), sweep.Row("c", seconds=4.0)])
     assert [(row.model, row.seconds) for row in merged] == [("a", 1.0), ("b", 3.0), ("c", 4.0)]
+
+
+def test_shards_cover_every_model_once_and_combine_in_order(tmp_path):
+    names = ["a", "b", "c", "d", "e"]
+    parts = [sweep.shard(names, f"{i}/2") for i in (1, 2)]
+    assert parts == [["a", "c", "e"], ["b", "d"]]
+    for index, part in enumerate(parts):
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        sweep.write_table(folder, [sweep.Row(name, seconds=1.0, wall=2.0) for name in part], threads=1)
+    table = sweep.combine([tmp_path / "0", tmp_path / "1"], tmp_path / "all", names, threads=1)
+    assert [row.model for row in table] == names
+    assert "on 5 architectures" in (tmp_path / "all" / "sweep.md").read_text()
