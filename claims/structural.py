@@ -338,7 +338,7 @@ def deep_change_summary(model, early: str, deep: str, x, box) -> dict:
     differences = cnn_core.occlusion_diff(model, x, box, [early, deep])
     summary = {}
     for name in (early, deep):
-        field = cnn_core.receptive_field(model, name)
+        field = cnn_core.receptive_field(model, name, input_size=tuple(x.shape[-2:]))
         difference = differences[name][0]
         rows, cols = field.unit_centres(0, difference.shape[0]), field.unit_centres(1, difference.shape[1])
         region = cnn_core.changed_region(difference)
@@ -383,19 +383,21 @@ TRANSFORMER = "vit_b_16"  # the deliberate break of both claims: attention mixes
 TRANSFORMER_PROBE = "encoder.layers.encoder_layer_0"
 
 
-def unit_grid(model: nn.Module, layer: str, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A layer's output as [N, C, H, W] maps, with each unit's centre in input pixels (rows, columns).
+def unit_grid(model: nn.Module, layer: str, output: torch.Tensor, input_size: tuple[int, int]):
+    """A layer's output as [N, C, H, W] maps, with each unit's centre in input pixels (rows, columns),
+    for an input of ``input_size`` (which may differ from the size the model was built for:
+    EfficientNet-B3 is built for 300 px and fed the notebook's 224).
 
     Conv maps use their receptive fields; transformer tokens [N, 1 + g*g, D] are laid back on their
     g x g patch grid (the class token dropped).
     """
     size = output.shape
     if len(size) == 4:
-        field = cnn_core.receptive_field(model, layer)
+        field = cnn_core.receptive_field(model, layer, input_size=input_size)
         rows, cols = field.unit_centres(0, size[2]), field.unit_centres(1, size[3])
         return output, rows, cols
     grid = int(round((size[1] - 1) ** 0.5))
-    patch = cnn_core.models.input_size_of(model)[0] / grid
+    patch = input_size[0] / grid
     centres = patch * torch.arange(grid, dtype=torch.float64) + (patch - 1) / 2
     return output[:, 1:].reshape(size[0], grid, grid, size[2]).permute(0, 3, 1, 2), centres, centres
 
@@ -409,7 +411,7 @@ def far_units_changed(model: nn.Module, probe: str, x: torch.Tensor) -> tuple[fl
     x = x[:1].double()
     both = torch.cat([x, cnn_core.occlude(x, box, "mean", cnn_core.models.normalization_of(model))])
     output = cnn_core.capture(model64, both, probe)[probe]
-    grid, rows, cols = unit_grid(model, probe, output)
+    grid, rows, cols = unit_grid(model, probe, output, (size, size))
     changed = (grid[0] != grid[1]).any(dim=0)
     far = (rows.view(-1, 1) >= 0.6 * size) | (cols.view(1, -1) >= 0.6 * size)
     return float(changed[far].double().mean()), int(far.sum())

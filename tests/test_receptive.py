@@ -203,3 +203,12 @@ def test_channel_splits_and_functional_pools_have_exact_fields():
 def test_a_split_along_columns_is_global():
     """Break: splitting the columns and convolving each half apart is no longer a per-position operation."""
     assert cnn_core.receptive_fields(SplitAndPool(split="columns").eval(), (32, 32))["after"].is_global
+
+
+def test_global_unit_centres_lie_on_the_input_fed_not_the_size_built_for():
+    """EfficientNet-B3 is built for 300 px; fed the notebook's 224 its deep (gated, global) units sit
+    over those 224 pixels, and only fields computed at the size fed say so (the break: its own size)."""
+    model = cnn_core.build_architecture("efficientnet_b3").eval()
+    fed, built = cnn_core.receptive_field(model, "features.8", (224, 224)), cnn_core.receptive_field(model, "features.8")
+    assert fed.is_global and fed.output_size == (7, 7)
+    assert float(fed.unit_centres(0).max()) < 224 < float(built.unit_centres(0, 7).max())
