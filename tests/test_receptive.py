@@ -209,6 +209,7 @@ def test_global_unit_centres_lie_on_the_input_fed_not_the_size_built_for():
     """EfficientNet-B3 is built for 300 px; fed the notebook's 224 its deep (gated, global) units sit
     over those 224 pixels, and only fields computed at the size fed say so (the break: its own size)."""
     model = cnn_core.build_architecture("efficientnet_b3").eval()
-    fed, built = cnn_core.receptive_field(model, "features.8", (224, 224)), cnn_core.receptive_field(model, "features.8")
+    fed = cnn_core.receptive_field(model, "features.8", (224, 224))
+    built = cnn_core.receptive_field(model, "features.8", (300, 300))
     assert fed.is_global and fed.output_size == (7, 7)
     assert float(fed.unit_centres(0).max()) < 224 < float(built.unit_centres(0, 7).max())
