@@ -81,7 +81,8 @@ def probe_layers(listing: Sequence[cnn_core.Layer], kind: str) -> list[str]:
 
     ``early``: the second convolution (the notebook's conv1_2, ``features.2`` in VGG16);
     ``deep``: the last convolution (the notebook's conv5_3, ``features.28``);
-    ``spatial``: every leaf layer with a spatial [N, C, H, W] output.
+    ``spatial``: every leaf layer with a spatial output that can move a receptive field: not the
+    pointwise ones (activations, batch norm, dropout), whose field is their input's.
     """
     spatial = spatial_leaves(listing)
     convs = [layer.path for layer in spatial if layer.conv]
@@ -90,7 +91,7 @@ def probe_layers(listing: Sequence[cnn_core.Layer], kind: str) -> list[str]:
     if kind == "deep":
         return convs[-1:]
     if kind == "spatial":
-        return [layer.path for layer in spatial]
+        return [layer.path for layer in spatial if not layer.pointwise]
     raise ValueError(f"unknown probe kind {kind!r}")
 
 

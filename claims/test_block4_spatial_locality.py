@@ -91,7 +91,8 @@ def test_textbook_claim_fails_when_a_pool_stride_changes(zoo, monkeypatch):
 def test_empirical_receptive_field_equals_analytic(model, layer, fields):
     """"Each neuron ... only 'sees' a portion of the original image": the pixels whose gradient
     reaches a unit (on a positive, linear twin, so none cancels) are exactly its analytic field,
-    for the centre unit and for the corner unit, whose field is cut by the border."""
+    for the centre unit and for the corner unit, whose field is cut by the border; at every layer
+    that can move a field (pointwise ones pass their input's on)."""
     with not_measured_skips():
         check_empirical_matches_analytic(model, layer, fields)
 

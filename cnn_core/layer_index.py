@@ -45,6 +45,7 @@ class Layer:
     output_shape: tuple[int, ...] | None
     container: bool
     conv: bool = False  # an nn.Conv2d, or a subclass (timm's Conv2dSame)
+    pointwise: bool = False  # acts on each position alone (activations, batch norm, dropout): fields pass through
 
 
 def vgg_aliases(model: nn.Module) -> dict[str, str]:
@@ -131,6 +132,8 @@ def kept_whole(module: nn.Module) -> bool:
 
 
 def _listing(model: nn.Module, input_size: tuple[int, int], in_channels: int) -> list[Layer]:
+    from .receptive import POINTWISE_MODULES  # receptive builds on this module
+
     names = {module: path for path, module in model.named_modules() if path}
     whole = tuple(f"{path}." for path, module in model.named_modules() if path and kept_whole(module))
     records = [(names[module], module, *shapes) for module, *shapes in _record_calls(model, (1, in_channels, *input_size))
@@ -147,6 +150,7 @@ def _listing(model: nn.Module, input_size: tuple[int, int], in_channels: int) ->
             output_shape=output_shape,
             container=any(True for _ in module.children()) and not kept_whole(module),
             conv=isinstance(module, nn.Conv2d),
+            pointwise=isinstance(module, POINTWISE_MODULES),
         ))
     return listing
 
