@@ -163,6 +163,8 @@ RULES = MappingProxyType({rule.claim: rule for rule in (
             "(Zeiler & Fergus: hiding the object lowers its class)", 0.02, needs="head"),
     Rule("S-channels-grow-resolution-falls", "3", "EARLY: High resolution ... DEEP: Very low resolution; "
          "64 ... 256 ... 512 channels", "==", 0.0, tolerance=0.0),
+    Rule("S-deep-change-centred", "4", "Early: localized change • Deep: broader but still spatially structured",
+         "==", 0.0, tolerance=0.0),
     Rule("S-occlusion-stays-local", "4", "Even deep layers maintain spatial correspondence with the input image!",
          "==", 0.0, tolerance=0.0),
     Rule("S-fields-grow-gradually", "4", "CNNs trade spatial precision for semantic meaning gradually, "

@@ -377,6 +377,27 @@ def check_deep_structure(summary: dict, early: str, deep: str, box) -> None:
     )
 
 
+# Boxes of 96 px on the notebook's 224: the four corners and the centre.
+STRUCTURE_BOXES = (Box(0, 0, 96, 96), Box(0, 128, 96, 224), Box(128, 0, 224, 96), Box(128, 128, 224, 224),
+                   Box(64, 64, 160, 160))
+
+
+def deep_structure_verdict(model: nn.Module, early: str, deep: str, x: torch.Tensor) -> Verdict:
+    """How many of STRUCTURE_BOXES the deep change fails on (not broader than the early one, not
+    centred on the box, or no stronger over it): a verdict, because some architectures do not bear
+    the sentence out (random Inception v3 at 224 px spreads a corner box's change over its whole map)."""
+    def measure():
+        failures = []
+        for box in STRUCTURE_BOXES:
+            try:
+                check_deep_structure(deep_change_summary(model, early, deep, x, box), early, deep, box)
+            except AssertionError as failure:
+                failures.append(f"{box}: {failure}")
+        return len(failures), (failures[0] if failures else f"{len(STRUCTURE_BOXES)} boxes at {deep}")
+
+    return judged("S-deep-change-centred", model, measure)
+
+
 # --- the claims matrix: locality and gradual growth, which a transformer must fail -----------
 
 TRANSFORMER = "vit_b_16"  # the deliberate break of both claims: attention mixes every patch

@@ -19,6 +19,7 @@ from torch import nn
 from .errors import AmbiguousLayer, InputError
 from .hooks import forward_hooks
 from .layer_index import LayerRef, call_counts, resolve
+from .models import input_size_of
 
 # Per model: how often each module runs in one forward pass (from a meta-device pass).
 _CALLS: weakref.WeakKeyDictionary[nn.Module, dict[nn.Module, int]] = weakref.WeakKeyDictionary()
@@ -64,7 +65,9 @@ def capture(model: nn.Module, x: torch.Tensor, layers: str | Iterable[str]) -> d
     modules = {name: model.get_submodule(ref.path) for name, ref in refs.items()}
     counts = _CALLS.get(model)
     if counts is None or any(module not in counts for module in modules.values()):
-        counts = _CALLS[model] = call_counts(model, (1, *x.shape[1:]))
+        # At the size the model was built for: a smaller input (an early layer's 64-px view) may not
+        # get through the whole model (Inception v3), and how often a module runs does not depend on it.
+        counts = _CALLS[model] = call_counts(model, (1, x.shape[1], *input_size_of(model)))
     for name, ref in refs.items():
         calls = counts.get(modules[name], 0)
         if ref.call is None and calls > 1:

@@ -27,7 +27,7 @@ from .layer_index import meta_pass, resolve
 from .models import input_size_of
 from .padding import leading_padding
 from .structure import cached
-from .tracing import node_names, trace
+from .tracing import node_names, trace, truncate
 
 POINTWISE_MODULES = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
@@ -170,7 +170,13 @@ def _field_table(model: nn.Module, input_size: tuple[int, int]) -> dict[str, Rec
 def receptive_field(model: nn.Module, layer: str, input_size: tuple[int, int] | None = None) -> ReceptiveField:
     """The receptive field of ``layer`` (a path, alias or ``path@k``)."""
     ref = resolve(model, layer)
-    table = receptive_fields(model, input_size)
+    try:
+        table = receptive_fields(model, input_size)
+    except ReceptiveFieldError:
+        if input_size is None:
+            raise
+        # Only the layers up to ``layer`` need to fit the size: Inception v3 cannot run whole on 64 px.
+        table = receptive_fields(truncate(model, ref.name), input_size)
     if ref.name not in table:
         raise LayerNotFound(layer, table, hint="that module does not take part in the traced forward pass")
     return dataclasses.replace(table[ref.name], layer=layer)
