@@ -53,7 +53,10 @@ def empirical_receptive_fields(
     graph_module = trace(model)
     twin = copy_until(graph_module, layer_node(model, graph_module, layer), replace=_support_twin_node)
     pixels = torch.ones(1, 1, *input_size, dtype=torch.float64, requires_grad=True)
-    out = twin(pixels)
+    try:
+        out = twin(pixels)
+    except RuntimeError as error:  # a reshape sized for the original's channels (ShuffleNet's shuffle)
+        raise NoSupportTwin(f"the one-channel twin cannot run the graph up to {layer}: {error}") from None
     if out.dim() != 4:
         raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
     channel = next(d for d in (1, 2, 3) if d not in spatial_dims)

@@ -51,6 +51,8 @@ ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 POOL_FUNCTIONS = {F.max_pool2d: ("kernel_size", "stride", "padding", "dilation"),
                   F.avg_pool2d: ("kernel_size", "stride", "padding")}
 SPLITS = {torch.split, torch.chunk, torch.tensor_split}  # and the methods of the same names
+RESHAPE_METHODS = {"view", "reshape", "transpose"}
+RESHAPE_FUNCTIONS = {torch.reshape, torch.transpose}
 ADAPTIVE_FUNCTIONS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d}
 
 
@@ -192,7 +194,8 @@ class _Propagator(fx.Interpreter):
         super().__init__(graph_module)
         self.fields: dict[fx.Node, object] = {}
         self.shapes: dict[fx.Node, tuple[int, ...]] = {}
-        self.spatial_dims: dict[fx.Node, tuple[int, int]] = {}  # where a 4-d tensor keeps rows and columns
+        self.spatial_dims: dict[fx.Node, tuple[int, int]] = {}  # where a tensor keeps rows and columns
+        self.regrouping: set[fx.Node] = set()  # reshapes that only regroup channels
 
     def run_node(self, node: fx.Node):
         result = super().run_node(node)
@@ -200,6 +203,8 @@ class _Propagator(fx.Interpreter):
         tensor = result[0] if channel_split(node) and isinstance(result, (tuple, list)) else result
         if isinstance(tensor, torch.Tensor):
             self.shapes[node] = tuple(tensor.shape)
+            if self._regroups_channels(node, tensor):
+                self.regrouping.add(node)
             dims = self._spatial_dims(node, tensor)
             if dims is not None:
                 self.spatial_dims[node] = dims
@@ -212,17 +217,35 @@ class _Propagator(fx.Interpreter):
         return None if dims is None else tuple(self.shapes[node][d] for d in dims)
 
     def _spatial_dims(self, node: fx.Node, result: torch.Tensor) -> tuple[int, int] | None:
-        if result.dim() != 4:
-            return None
         if node.op == "placeholder":
             return CHANNELS_FIRST
-        sources = [self.spatial_dims[n] for n in node.all_input_nodes if n in self.spatial_dims]
-        if not sources:
-            return None
+        if self._regroups_channels(node, result):
+            return (result.dim() - 2, result.dim() - 1)
+        sources = [n for n in node.all_input_nodes if n in self.spatial_dims]
+        if not sources or result.dim() != len(self.shapes[sources[0]]):
+            # Any other 4-d tensor is taken as [N, C, H, W]; a change of rank loses the layout.
+            return CHANNELS_FIRST if result.dim() == 4 else None
         order = _permutation(node)
         if order is not None:
-            return tuple(order.index(d) for d in sources[0])
-        return sources[0]
+            return tuple(order.index(d) for d in self.spatial_dims[sources[0]])
+        return self.spatial_dims[sources[0]]
+
+    def _regroups_channels(self, node: fx.Node, result: torch.Tensor) -> bool:
+        """A view, reshape or transpose that keeps the batch and the last two (spatial) dimensions and
+        only regroups channels (ShuffleNet's channel shuffle: [N, C, H, W] -> [N, g, C/g, H, W] and back)."""
+        is_reshape = (node.op == "call_method" and node.target in RESHAPE_METHODS) or (
+            node.op == "call_function" and node.target in RESHAPE_FUNCTIONS)
+        source = node.all_input_nodes[0] if node.all_input_nodes else None
+        if not is_reshape or source not in self.shapes or source not in self.spatial_dims:
+            return False
+        shape, rank = self.shapes[source], len(self.shapes[source])
+        if self.spatial_dims[source] != (rank - 2, rank - 1) or result.dim() < 4 or result.shape[0] != shape[0] \
+                or tuple(result.shape[-2:]) != shape[-2:]:
+            return False
+        if node.target in ("transpose", torch.transpose):
+            swapped = {d % rank for d in node.args[1:3]}
+            return 0 not in swapped and not swapped & {rank - 2, rank - 1}
+        return True
 
     def _field(self, node: fx.Node, result):
         if node.op == "placeholder":
@@ -274,7 +297,7 @@ class _Propagator(fx.Interpreter):
         if node.op == "call_function":
             if node.target in ADAPTIVE_FUNCTIONS:
                 return "adaptive", None
-            if node.target in POINTWISE_FUNCTIONS or node.target in PER_SAMPLE_FUNCTIONS \
+            if node.target in POINTWISE_FUNCTIONS or node.target in PER_SAMPLE_FUNCTIONS or node in self.regrouping \
                     or node.target in (getattr, operator.getitem) or channel_split(node):
                 return "pointwise", None
             if node.target in POOL_FUNCTIONS:
@@ -290,7 +313,7 @@ class _Propagator(fx.Interpreter):
             if _permutation(node) is not None:
                 return "pointwise", None
             return "global", None
-        if node.op == "call_method" and (node.target in POINTWISE_METHODS or _permutation(node) is not None
+        if node.op == "call_method" and (node.target in POINTWISE_METHODS or node in self.regrouping or _permutation(node) is not None
                                          or channel_split(node)):
             return "pointwise", None
         return "global", None
