@@ -166,6 +166,11 @@ def plantable_units(model, size: int = 96) -> tuple[range, range]:
     return field.interior_units(0), field.interior_units(1)
 
 
+def jacobian_side(layer: nn.Module) -> int:
+    """8 pixels, or two kernels where a kernel is larger (a ViT's 16x16 patch embedding)."""
+    return max(8, 2 * max(as_pair(layer.kernel_size)))
+
+
 def jacobian_values(layer: nn.Module, in_channels: int, side: int = 8) -> tuple[int, int]:
     """(distinct non-zero entries of the layer's input-to-output Jacobian on a ``side`` x ``side``
     input, the layer's weight count), in float64. A conv uses its own weights at every position,
@@ -178,8 +183,9 @@ def jacobian_values(layer: nn.Module, in_channels: int, side: int = 8) -> tuple[
 
 
 def check_weight_sharing(layer: nn.Module, in_channels: int) -> None:
-    distinct, weights = jacobian_values(layer, in_channels)
-    assert distinct <= weights, (f"the layer uses {distinct} distinct weights over 8x8 positions, more than its "
+    side = jacobian_side(layer)
+    distinct, weights = jacobian_values(layer, in_channels, side)
+    assert distinct <= weights, (f"the layer uses {distinct} distinct weights over {side}x{side} pixels, more than its "
                                  f"{weights}: its positions do not share one filter")
 
 

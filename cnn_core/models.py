@@ -311,8 +311,11 @@ def _imagenet_card(name: str, weights: str, trained: bool, head_trained: bool, p
     except (ValueError, KeyError, AttributeError):
         return ModelCard(name, weights, trained, head_trained, provenance=provenance)
     transform = default.transforms()
+    # A ViT built without weights keeps its own image size (ViT-H/14: 224), not its weights' (518).
+    size = getattr(model, "image_size", None) or transform.crop_size[0]
     return ModelCard(
-        name, weights, trained, head_trained, input_size=transform.crop_size[0], resize=transform.resize_size[0],
+        name, weights, trained, head_trained, input_size=size,
+        resize=transform.resize_size[0] * size // transform.crop_size[0],
         interpolation=transform.interpolation.value, normalization=Normalization(tuple(transform.mean), tuple(transform.std)),
         class_names=tuple(default.meta["categories"]), provenance=provenance,
         published_top1=default.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1", 0) / 100 or None,
