@@ -19,7 +19,7 @@ from .geometry import Box, as_pair
 from .layer_index import resolve
 from .metrics import centre_of_mass, changed_region
 from .models import input_size_of
-from .padding import pads_from_input
+from .padding import pads_from_input, window
 from .receptive import (
     ADAPTIVE_POOLS,
     LAST_DIM_FUNCTIONS,
@@ -203,8 +203,7 @@ def _same_padder(module: nn.Module):
         return _identity
     from timm.layers import pad_same  # loaded: the layer is timm's
 
-    kernel, stride = as_pair(module.kernel_size), as_pair(module.stride or module.kernel_size)
-    dilation = as_pair(getattr(module, "dilation", 1))
+    kernel, stride, dilation = window(module)
     return lambda x: pad_same(x, kernel, stride, dilation)
 
 
@@ -218,7 +217,7 @@ def _channels_identity(x, *_args, **_kwargs):
     original mixes a spatial dimension, which an identity would hide."""
     if x.shape[-1] != 1:
         raise NoSupportTwin(f"a LayerNorm or Linear over a dimension of size {x.shape[-1]} mixes positions, "
-                                  "not channels: its empirical field has no twin")
+                            "not channels: its empirical field has no twin")
     return x
 
 
@@ -230,17 +229,13 @@ def _max_as_average(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mod
 
 
 class _EveryPart:
-    """A channel split's twin: the twin's single channel stands for every part."""
+    """A channel split's twin (called as the split is): the twin's single channel stands for every part."""
 
-    def __init__(self, x):
+    def __init__(self, x, *_args, **_kwargs):
         self.x = x
 
     def __getitem__(self, _index):
         return self.x
-
-
-def _split_twin(x, *_args, **_kwargs):
-    return _EveryPart(x)
 
 
 class _ChannelsIdentity(nn.Module):
@@ -278,7 +273,7 @@ def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
     elif node.op == "call_function" and node.target is F.max_pool2d:
         copied.target = _max_as_average
     elif channel_split(node):
-        copied.op, copied.target = "call_function", _split_twin
+        copied.op, copied.target = "call_function", _EveryPart
     elif node.op == "call_method" and node.target in ("relu", "relu_"):
         copied.op, copied.target = "call_function", _identity
     elif (node.op == "call_function" and node.target in (operator.mul, torch.mul)) or (

@@ -27,11 +27,16 @@ def same_total(size: int, kernel: int, stride: int, dilation: int) -> int:
     return max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
 
 
+def window(module: nn.Module) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """A conv's or pool's kernel, stride and dilation, as pairs (a pool's stride defaults to its kernel)."""
+    kernel = as_pair(module.kernel_size)
+    return kernel, as_pair(module.stride or kernel), as_pair(getattr(module, "dilation", 1))
+
+
 def leading_padding(module: nn.Module, input_hw: tuple[int, int]) -> tuple[int, int]:
     """The rows above and the columns left of the input that ``module`` pads, for an input of
     ``input_hw``: TensorFlow's "SAME" for timm's layers, else the module's own (symmetric) padding."""
-    kernel, stride = as_pair(module.kernel_size), as_pair(module.stride or module.kernel_size)
-    dilation = as_pair(getattr(module, "dilation", 1))
+    kernel, stride, dilation = window(module)
     if pads_from_input(module):
         return tuple(same_total(n, k, s, d) // 2 for n, k, s, d in zip(input_hw, kernel, stride, dilation))
     if module.padding == "valid":

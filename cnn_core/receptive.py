@@ -204,7 +204,7 @@ class _Propagator(fx.Interpreter):
         if isinstance(tensor, torch.Tensor):
             self.shapes[node] = tuple(tensor.shape)
             if self._regroups_channels(node, tensor):
-                self.regrouping.add(node)
+                self.regrouping.add(node)  # before _spatial_dims, which reads it
             dims = self._spatial_dims(node, tensor)
             if dims is not None:
                 self.spatial_dims[node] = dims
@@ -219,7 +219,7 @@ class _Propagator(fx.Interpreter):
     def _spatial_dims(self, node: fx.Node, result: torch.Tensor) -> tuple[int, int] | None:
         if node.op == "placeholder":
             return CHANNELS_FIRST
-        if self._regroups_channels(node, result):
+        if node in self.regrouping:
             return (result.dim() - 2, result.dim() - 1)
         sources = [n for n in node.all_input_nodes if n in self.spatial_dims]
         if not sources or result.dim() != len(self.shapes[sources[0]]):
@@ -313,8 +313,8 @@ class _Propagator(fx.Interpreter):
             if _permutation(node) is not None:
                 return "pointwise", None
             return "global", None
-        if node.op == "call_method" and (node.target in POINTWISE_METHODS or node in self.regrouping or _permutation(node) is not None
-                                         or channel_split(node)):
+        if node.op == "call_method" and (node.target in POINTWISE_METHODS or node in self.regrouping
+                                         or _permutation(node) is not None or channel_split(node)):
             return "pointwise", None
         return "global", None
 
