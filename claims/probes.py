@@ -76,16 +76,22 @@ def unpadded_deep_probe(name: str) -> str:
     return (fitting or convs)[-1 if fitting else 0]
 
 
+def _on_one_pixel(layer: cnn_core.Layer) -> bool:
+    return layer.input_shape is not None and tuple(layer.input_shape[-2:]) == (1, 1)
+
+
 def probe_layers(listing: Sequence[cnn_core.Layer], kind: str) -> list[str]:
     """Layers of a model (its ``cnn_core.layers`` listing) to check a claim at.
 
     ``early``: the second convolution (the notebook's conv1_2, ``features.2`` in VGG16);
-    ``deep``: the last convolution (the notebook's conv5_3, ``features.28``);
+    ``deep``: the last convolution on a map larger than one pixel (the notebook's conv5_3, ``features.28``);
     ``spatial``: every leaf layer with a spatial output that can move a receptive field: not the
     pointwise ones (activations, batch norm, dropout), whose field is their input's.
     """
     spatial = spatial_leaves(listing)
-    convs = [layer.path for layer in spatial if layer.conv]
+    # A conv on a 1x1 map after global pooling (GhostNet's and MobileNetV3's heads) is a fully
+    # connected layer: no deep layer of the notebook's kind.
+    convs = [layer.path for layer in spatial if layer.conv and not _on_one_pixel(layer)]
     if kind == "early":
         return convs[1:2] or convs[:1]
     if kind == "deep":

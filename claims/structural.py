@@ -132,7 +132,7 @@ def check_equivariance(model, layer, image, unit_shift, rtol, atol) -> None:
     # The smallest view in which the layer has units that never see padding, whatever the shift.
     natural = cnn_core.receptive_field(model, layer)
     jump, size = natural.jump[0], natural.size[0]
-    crop = max(64, size + (2 * SHIFT_UNITS + 1) * jump)
+    crop = aligned_view(model, layer, max(64, size + (2 * SHIFT_UNITS + 1) * jump))
     field = cnn_core.receptive_field(model, layer, input_size=(crop, crop))
     photo = cnn_core.preprocess(image, size=crop + 2 * SHIFT_UNITS * jump).to(next(model.parameters()).device)
     (uy, ux), (jy, jx) = unit_shift, field.jump
@@ -145,6 +145,18 @@ def check_equivariance(model, layer, image, unit_shift, rtol, atol) -> None:
     # Same filters on the same pixels: equal up to float32 summation order (the conv kernels
     # tile positions differently), so the tolerance is a few ulps of the activations' scale.
     torch.testing.assert_close(moved, original, rtol=rtol, atol=atol * float(original.abs().max()))
+
+
+def aligned_view(model, layer: str, side: int) -> int:
+    """``side`` rounded up to a multiple of the largest stride up to ``layer``: a model that adds
+    maps of several resolutions (HRNet's fuse layers) can only run sizes that divide evenly."""
+    stride = 1
+    for name, field in cnn_core.receptive_fields(model).items():
+        if not field.is_global:
+            stride = max(stride, field.jump[0])
+        if name == layer:
+            break
+    return -(-side // stride) * stride
 
 
 def plant_and_find(model, channel: int, unit: tuple[int, int], size: int = 96) -> tuple[int, int]:
@@ -441,6 +453,8 @@ def far_units_changed(model: nn.Module, probe: str, x: torch.Tensor) -> tuple[fl
     grid, rows, cols = unit_grid(model, probe, output, (size, size))
     changed = (grid[0] != grid[1]).any(dim=0)
     far = (rows.view(-1, 1) >= 0.6 * size) | (cols.view(1, -1) >= 0.6 * size)
+    if not far.any():
+        raise measures.NotMeasurable(f"no unit of {probe} is centred 0.6 of the side away from the box")
     return float(changed[far].double().mean()), int(far.sum())
 
 

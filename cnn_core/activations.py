@@ -20,6 +20,7 @@ from .errors import AmbiguousLayer, InputError
 from .hooks import forward_hooks
 from .layer_index import LayerRef, call_counts, resolve
 from .models import input_size_of
+from .tracing import truncate
 
 # Per model: how often each module runs in one forward pass (from a meta-device pass).
 _CALLS: weakref.WeakKeyDictionary[nn.Module, dict[nn.Module, int]] = weakref.WeakKeyDictionary()
@@ -108,8 +109,19 @@ def _run(model, x, refs: dict[str, LayerRef], modules: dict[str, nn.Module], cop
             raise _StopForward
 
     # Version counters are what reveal in-place overwrites; inference mode has none, so leave it.
-    with forward_hooks(wanted, hook), torch.inference_mode(False), torch.no_grad(), contextlib.suppress(_StopForward):
-        model(x)
+    with forward_hooks(wanted, hook), torch.inference_mode(False), torch.no_grad():
+        try:
+            with contextlib.suppress(_StopForward):
+                model(x)
+        except (AssertionError, RuntimeError):
+            if tuple(x.shape[-2:]) == input_size_of(model):
+                raise
+            # A view other than the model's own size may not get through the whole model (a ViT
+            # asserts its image size before its first conv): the model cut after each layer runs it.
+            for name in refs:
+                if name not in outputs:
+                    with contextlib.suppress(_StopForward):
+                        truncate(model, name)(x)
     missing = [name for name in refs if name not in outputs]
     if missing:
         raise InputError(f"layers {missing} did not run in the forward pass")

@@ -25,6 +25,8 @@ from .receptive import (
     LAST_DIM_FUNCTIONS,
     LAST_DIM_MODULES,
     PER_SAMPLE_FUNCTIONS,
+    POINTWISE_FUNCTIONS,
+    POINTWISE_METHODS,
     POINTWISE_MODULES,
     channel_split,
     receptive_field,
@@ -249,6 +251,7 @@ def _constant_one(*_args, **_kwargs):
 
 ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul,
               torch.add, torch.sub, torch.mul}
+ARITHMETIC_METHODS = {"add", "add_", "mul", "mul_", "sub", "div"}
 
 
 def _only_scales_or_shifts(node: fx.Node) -> bool:
@@ -256,7 +259,7 @@ def _only_scales_or_shifts(node: fx.Node) -> bool:
     a LayerNorm's affine weight: a constant that moves no gradient to new pixels."""
     return all(
         (user.op == "call_function" and user.target in ARITHMETIC)
-        or (user.op == "call_method" and user.target in ("add", "add_", "mul", "mul_", "sub", "div"))
+        or (user.op == "call_method" and user.target in ARITHMETIC_METHODS)
         or (user.target in LAST_DIM_FUNCTIONS and node not in user.args[:1])
         for user in node.users
     )
@@ -266,7 +269,9 @@ def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
     """Rewrite one node of the twin: positive linear modules, identities for activations."""
     if node.op == "call_module":
         return _twin_module(node.graph.owning_module.get_submodule(node.target), node)
-    if node.op == "call_function" and node.target in (F.relu, torch.relu, F.relu6, F.dropout, *PER_SAMPLE_FUNCTIONS):
+    if node.op == "call_function" and (node.target in POINTWISE_FUNCTIONS - ARITHMETIC or node.target in PER_SAMPLE_FUNCTIONS):
+        # An activation as the identity, as its module is: a sigmoid's slope underflows where the
+        # twin's sums grow large (ReXNet's gates, called as x.sigmoid()).
         copied.target = _identity
     elif node.op == "call_function" and node.target in LAST_DIM_FUNCTIONS:
         copied.target = _channels_identity
@@ -274,7 +279,7 @@ def _support_twin_node(node: fx.Node, copied: fx.Node) -> nn.Module | None:
         copied.target = _max_as_average
     elif channel_split(node):
         copied.op, copied.target = "call_function", _EveryPart
-    elif node.op == "call_method" and node.target in ("relu", "relu_"):
+    elif node.op == "call_method" and node.target in POINTWISE_METHODS - ARITHMETIC_METHODS:
         copied.op, copied.target = "call_function", _identity
     elif (node.op == "call_function" and node.target in (operator.mul, torch.mul)) or (
             node.op == "call_method" and node.target in ("mul", "mul_")):

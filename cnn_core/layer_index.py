@@ -150,9 +150,15 @@ def _listing(model: nn.Module, input_size: tuple[int, int], in_channels: int) ->
             output_shape=output_shape,
             container=any(True for _ in module.children()) and not kept_whole(module),
             conv=isinstance(module, nn.Conv2d),
-            pointwise=isinstance(module, POINTWISE_MODULES),
+            pointwise=isinstance(module, POINTWISE_MODULES) or _empty_sequential(module),
         ))
     return listing
+
+
+def _empty_sequential(module: nn.Module) -> bool:
+    """An empty nn.Sequential returns its input (GhostNet's shortcut where shapes match): the
+    traced graph has no node for it, and its field is its input's."""
+    return isinstance(module, nn.Sequential) and len(module) == 0
 
 
 def call_names(paths: Sequence[str]) -> list[str]:

@@ -39,7 +39,7 @@ POINTWISE_FUNCTIONS = {
     torch.add, torch.sub, torch.mul, torch.relu, torch.sigmoid, F.relu, F.relu6, F.hardswish,
     F.hardsigmoid, F.silu, F.gelu, F.dropout,
 }
-POINTWISE_METHODS = {"relu", "relu_", "sigmoid", "add", "add_", "mul", "mul_", "contiguous", "clone", "detach"}
+POINTWISE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "add", "add_", "mul", "mul_", "contiguous", "clone", "detach"}
 # Stochastic depth scales whole samples (or the whole batch) and is the identity in eval mode.
 PER_SAMPLE_FUNCTIONS = {stochastic_depth}
 # Operations on a tensor's last dimension: per position when that dimension holds channels.
@@ -225,7 +225,7 @@ class _Propagator(fx.Interpreter):
         if not sources or result.dim() != len(self.shapes[sources[0]]):
             # Any other 4-d tensor is taken as [N, C, H, W]; a change of rank loses the layout.
             return CHANNELS_FIRST if result.dim() == 4 else None
-        order = _permutation(node)
+        order = _permutation(node, result.dim())
         if order is not None:
             return tuple(order.index(d) for d in self.spatial_dims[sources[0]])
         return self.spatial_dims[sources[0]]
@@ -310,11 +310,12 @@ class _Propagator(fx.Interpreter):
             if node.target is torch.cat:
                 dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
                 return ("pointwise", None) if dim in (1, -3) else ("global", None)
-            if _permutation(node) is not None:
+            if _permutation(node, len(self.shapes[node])) is not None:
                 return "pointwise", None
             return "global", None
         if node.op == "call_method" and (node.target in POINTWISE_METHODS or node in self.regrouping
-                                         or _permutation(node) is not None or channel_split(node)):
+                                         or _permutation(node, len(self.shapes[node])) is not None
+                                         or channel_split(node)):
             return "pointwise", None
         return "global", None
 
@@ -356,8 +357,15 @@ def _pool_arguments(node: fx.Node) -> tuple:
     return tuple(zip(kernel, stride, padding, dilation))
 
 
-def _permutation(node: fx.Node) -> tuple[int, ...] | None:
-    """The dimension order of a ``permute`` node (``x.permute(0, 2, 3, 1)`` or ``torch.permute(x, [...])``)."""
+def _permutation(node: fx.Node, rank: int) -> tuple[int, ...] | None:
+    """The dimension order of a ``permute`` node (``x.permute(0, 2, 3, 1)`` or ``torch.permute(x, [...])``)
+    or of a transpose of two dimensions (``x.transpose(1, 2)``, ``x.swapaxes(-2, -3)``), on a tensor of ``rank``."""
+    if (node.op == "call_method" and node.target in ("transpose", "swapaxes")) or (
+            node.op == "call_function" and node.target in (torch.transpose, torch.swapaxes)):
+        first, second = (d % rank for d in node.args[1:3])
+        order = list(range(rank))
+        order[first], order[second] = second, first
+        return tuple(order)
     is_permute = (node.op == "call_method" and node.target == "permute") or (
         node.op == "call_function" and node.target is torch.permute)
     if not is_permute:
@@ -365,7 +373,7 @@ def _permutation(node: fx.Node) -> tuple[int, ...] | None:
     order = node.kwargs.get("dims", node.args[1:] if node.op == "call_method" else node.args[1])
     if len(order) == 1 and isinstance(order[0], (list, tuple)):
         order = order[0]
-    return tuple(d % 4 for d in order)
+    return tuple(d % rank for d in order)
 
 
 def _union_axis(a: _Axis, b: _Axis, node: fx.Node) -> _Axis:

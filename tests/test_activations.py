@@ -1,8 +1,11 @@
 """capture: true outputs despite in-place ReLUs, early stop, hook hygiene, torchvision parity."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
+import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor
 
 import cnn_core
@@ -131,3 +134,16 @@ def test_capture_works_inside_inference_mode(vgg16, image_tensor):
     with torch.inference_mode():
         inside = cnn_core.capture(vgg16, image_tensor.clone(), ["features.2", "features.3"])
     assert all(torch.equal(inside[k], expected[k]) for k in expected)
+
+
+def test_a_view_the_whole_model_refuses_is_captured_on_the_model_cut_after_the_layer():
+    """A ViT asserts its image size before its patch embedding runs: a 32-px view of a model built
+    for 64 px is captured at ``conv_proj`` by the model cut after it, with the same values."""
+    vit = torchvision.models.VisionTransformer(image_size=64, patch_size=16, num_layers=1, num_heads=2,
+                                               hidden_dim=16, mlp_dim=32).eval()
+    cnn_core.models.with_card(vit, dataclasses.replace(cnn_core.model_card(vit), input_size=64))
+    view = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(AssertionError, match="Wrong image height"):
+        vit(view)
+    captured = cnn_core.capture(vit, view, "conv_proj")["conv_proj"]
+    torch.testing.assert_close(captured, vit.conv_proj(view), rtol=0, atol=0)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import cnn_core
+from claims.probes import probe_layers
 from claims.strategies import boxes
 
 
@@ -213,3 +214,51 @@ def test_global_unit_centres_lie_on_the_input_fed_not_the_size_built_for():
     built = cnn_core.receptive_field(model, "features.8", (300, 300))
     assert fed.is_global and fed.output_size == (7, 7)
     assert float(fed.unit_centres(0).max()) < 224 < float(built.unit_centres(0, 7).max())
+
+
+
+class MethodSigmoid(nn.Module):
+    """timm's ``Sigmoid`` module: a ``x.sigmoid()`` call that tracing sees inside it, not an nn.Sigmoid."""
+
+    def forward(self, x):
+        return x.sigmoid()
+
+
+class GateAfterSums(nn.Module):
+    """Residual sums double the positive twin's values block after block (ReXNet's), and then a gate
+    calls ``x.sigmoid()``, whose slope at such values is 0 in float64."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.gate = MethodSigmoid()
+
+    def forward(self, x):
+        x = self.conv(x)
+        for _ in range(12):
+            x = x + x
+        return self.gate(x)
+
+
+def test_activations_called_as_methods_are_identities_in_the_support_twin():
+    model = GateAfterSums().eval()
+    assert cnn_core.empirical_receptive_field(model, "gate", (16, 16), (0, 0)) == cnn_core.Box(0, 0, 2, 2)
+    assert cnn_core.receptive_field(model, "gate", (16, 16)).box(0, 0) == cnn_core.Box(0, 0, 2, 2)
+
+
+def test_an_empty_sequential_passes_its_input_field_on():
+    """GhostNet's shortcut where shapes match is an empty nn.Sequential: an identity with no node in
+    the traced graph, listed as a pointwise layer, so no field is looked up for it."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(), nn.Conv2d(4, 4, 3)).eval()
+    listed = {layer.path: layer for layer in cnn_core.layers(model, (16, 16))}
+    assert listed["1"].pointwise and not listed["0"].pointwise
+    assert "1" not in probe_layers(cnn_core.layers(model, (16, 16)), "spatial")
+
+
+def test_window_partitions_keep_the_layout_through_transposes():
+    """MaxViT partitions maps into windows: reshapes to six dimensions, permutes and swapaxes. The
+    layout follows each permutation of any rank; attention over a window makes the field global."""
+    model = cnn_core.build_architecture("maxvit_t").eval()
+    fields = cnn_core.receptive_fields(model)
+    assert fields["stem.1.0"].size == (7, 7)  # two 3x3 convs, the first of stride 2
+    assert fields["blocks.0.layers.0.layers.window_attention"].is_global

@@ -10,6 +10,9 @@ import pytest
 import torch
 
 import cnn_core
+from claims import structural
+from claims.probes import probe_layers
+from claims.rules import NOT_MEASURED
 from cnn_core.models import TINY_VGG
 
 timm = pytest.importorskip("timm", reason="timm's models need timm: pip install -e '.[dev]' brings it")
@@ -62,3 +65,25 @@ def test_learned_claims_run_on_a_timm_model_with_a_weights_path(tmp_path, tiny_v
     # A random state_dict passed as "trained" must be REFUTED on the filter claims, as any random init is.
     assert f"L1-filters-detect-edges               {name}.file-{stem}" in result.stdout
     assert "CONFIRMED" not in result.stdout.split("L1-filters-detect-edges")[1].split("\n")[0]
+
+
+def test_models_that_fuse_resolutions_are_shifted_in_views_that_divide_evenly(image):
+    """HRNet adds upsampled coarse maps to fine ones, so it runs only sizes its strides divide: the
+    equivariance view is rounded up to a multiple of the largest stride up to the layer."""
+    model = cnn_core.load_model("timm/hrnet_w18_small", weights="none").eval()
+    layer = "stage3.0.fuse_layers.2.1.0.0"
+    field = cnn_core.receptive_field(model, layer)
+    natural = max(64, field.size[0] + (2 * structural.SHIFT_UNITS + 1) * field.jump[0])
+    assert natural % 16 and structural.aligned_view(model, layer, natural) % 16 == 0
+    structural.check_equivariance(model, layer, image, (1, -1), rtol=1e-4, atol=1e-5)
+
+
+def test_a_conv_on_a_pooled_pixel_is_no_deep_probe_and_no_far_unit_is_not_measured():
+    """GhostNet's head is a 1x1 conv on the globally pooled map: a fully connected layer, not the
+    deep conv the notebook means; and a layer with no unit far from the corner box has no locality
+    verdict (the fraction of no units is no number)."""
+    model = cnn_core.load_model("timm/ghostnet_100", weights="none").eval()
+    listing = cnn_core.layers(model)
+    assert probe_layers(listing, "deep") == ["blocks.9.0.conv"]
+    verdict = structural.locality_verdict(model, "conv_head", torch.zeros(1, 3, 224, 224))
+    assert verdict.status == NOT_MEASURED and "no unit of conv_head is centred" in verdict.detail
