@@ -183,4 +183,7 @@ def test_listing(timed, bench_model, probes, what):
         "receptive_fields": lambda: cnn_core.receptive_fields(bench_model),
         "empirical_receptive_field": lambda: cnn_core.empirical_receptive_field(bench_model, probes[-1]),
     }[what]
-    timed(run, "cpu")
+    try:
+        timed(run, "cpu")
+    except cnn_core.NoSupportTwin as error:  # ShuffleNet's channel shuffle: nothing to time
+        pytest.skip(f"no support twin for {probes[-1]}: {error}")
