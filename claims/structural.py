@@ -351,9 +351,13 @@ def locality_view(model, layer: str, image) -> tuple[torch.Tensor, cnn_core.Rece
     return x, cnn_core.receptive_field(model, layer, input_size=(size, size))
 
 
-def deep_change_summary(model, early: str, deep: str, x, box) -> dict:
+def deep_change_summaries(model, early: str, deep: str, x, boxes) -> list[dict]:
     require_deep_conv(model, deep)
-    differences = cnn_core.occlusion_diff(model, x, box, [early, deep])
+    return [deep_change_summary(model, early, deep, x, box, differences)
+            for box, differences in zip(boxes, cnn_core.occlusion.occlusion_diffs(model, x, boxes, [early, deep]))]
+
+
+def deep_change_summary(model, early: str, deep: str, x, box, differences) -> dict:
     summary = {}
     for name in (early, deep):
         field = cnn_core.receptive_field(model, name, input_size=tuple(x.shape[-2:]))
@@ -406,9 +410,9 @@ def deep_structure_verdict(model: nn.Module, early: str, deep: str, x: torch.Ten
     the sentence out (random Inception v3 at 224 px spreads a corner box's change over its whole map)."""
     def measure():
         failures = []
-        for box in STRUCTURE_BOXES:
+        for box, summary in zip(STRUCTURE_BOXES, deep_change_summaries(model, early, deep, x, STRUCTURE_BOXES)):
             try:
-                check_deep_structure(deep_change_summary(model, early, deep, x, box), early, deep, box)
+                check_deep_structure(summary, early, deep, box)
             except AssertionError as failure:
                 failures.append(f"{box}: {failure}")
         return len(failures), (failures[0] if failures else f"{len(STRUCTURE_BOXES)} boxes at {deep}")

@@ -26,7 +26,7 @@ from claims.structural import (
     check_locality,
     check_painted_grey,
     check_textbook_fields,
-    deep_change_summary,
+    deep_change_summaries,
     deep_structure_verdict,
     float64_copy,
     gradual_verdict,
@@ -160,7 +160,7 @@ def test_structure_claim_fails_when_the_deep_maps_are_mirrored(zoo, image_tensor
     model = zoo.get("vgg16")
     box = cnn_core.Box(20, 20, 90, 90)
     with mirrored(model.features[28]):
-        summary = deep_change_summary(model, "features.2", "features.28", image_tensor, box)
+        (summary,) = deep_change_summaries(model, "features.2", "features.28", image_tensor, [box])
     with pytest.raises(AssertionError, match="centred at"):
         check_deep_structure(summary, "features.2", "features.28", box)
 

@@ -40,11 +40,21 @@ def occlusion_diff(
     Both images go through the model in one batch. A unit whose field misses the box gives
     exactly zero in float64.
     """
+    return occlusion_diffs(model, x, [box], layers, fill)[0]
+
+
+def occlusion_diffs(
+    model: nn.Module, x: torch.Tensor, boxes: Sequence[Box], layers: str | Iterable[str], fill="mean"
+) -> list[dict[str, torch.Tensor]]:
+    """:func:`occlusion_diff` for each of ``boxes``: the clean images and every occluded copy go
+    through the model in one batch, so the clean pass is run once."""
     names = [layers] if isinstance(layers, str) else list(layers)
-    both = torch.cat([x, occlude(x, box, fill, normalization_of(model))])
-    activations = capture(model, both, names)
-    batch = x.shape[0]
-    return {name: (a[:batch] - a[batch:]).abs().mean(dim=1) for name, a in activations.items()}
+    normalization = normalization_of(model)
+    batch = torch.cat([x, *(occlude(x, box, fill, normalization) for box in boxes)])
+    activations = capture(model, batch, names)
+    size = x.shape[0]
+    return [{name: (a[:size] - a[size * i:size * (i + 1)]).abs().mean(dim=1) for name, a in activations.items()}
+            for i in range(1, len(boxes) + 1)]
 
 
 @dataclass(frozen=True)

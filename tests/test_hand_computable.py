@@ -36,3 +36,14 @@ def test_occlusion_changes_the_box_grown_by_one_pixel():
     x = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     difference = cnn_core.occlusion_diff(box_sum_net(), x, cnn_core.Box(4, 5, 7, 9), "0")["0"][0]
     assert cnn_core.changed_region(difference) == cnn_core.Box(3, 4, 8, 10)
+
+
+def test_several_boxes_in_one_batch_give_each_box_its_own_change():
+    """One clean pass for many boxes: each box's change is the box grown by one pixel, exactly as alone."""
+    x = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    boxes = [cnn_core.Box(0, 0, 3, 3), cnn_core.Box(4, 5, 7, 9)]
+    together = cnn_core.occlusion.occlusion_diffs(box_sum_net(), x, boxes, "0")
+    for box, difference in zip(boxes, together):
+        alone = cnn_core.occlusion_diff(box_sum_net(), x, box, "0")["0"]
+        assert torch.equal(difference["0"], alone)  # exact: float64 sums of the same terms
+    assert [cnn_core.changed_region(d["0"][1]) for d in together] == [cnn_core.Box(0, 0, 4, 4), cnn_core.Box(3, 4, 8, 10)]
