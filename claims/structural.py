@@ -338,6 +338,13 @@ def units_outside(field: cnn_core.ReceptiveField, box: cnn_core.Box, difference:
     return outside
 
 
+def units_touching_region(field, box) -> Box | None:
+    """The units whose field overlaps ``box``, as a box on the layer's map; None when no unit's
+    does (a 1x1 stride-2 projection samples every other pixel: a 1-px box can fall between them)."""
+    rows, cols = (range(size)[span] for span, size in zip(field.units_touching(box), field.output_size))
+    return Box(rows.start, cols.start, rows.stop, cols.stop) if rows and cols else None
+
+
 def check_locality(field, box, difference: torch.Tensor, atol: float) -> None:
     leak = float(units_outside(field, box, difference).abs().max())
     assert leak <= atol, f"occluding {box} changes units whose fields miss it, by up to {leak:.3g}"

@@ -32,6 +32,7 @@ from claims.structural import (
     gradual_verdict,
     locality_verdict,
     locality_view,
+    units_touching_region,
 )
 
 pytestmark = pytest.mark.structural
@@ -142,9 +143,7 @@ def test_early_change_is_the_box_grown_by_the_field_radius(model, model64, layer
     x, field = locality_view(model, layer, image)
     box = data.draw(boxes(x.shape[-1]), label="box")
     difference = cnn_core.occlusion_diff(model64, x.double(), box, layer)[layer][0]
-    rows, cols = field.units_touching(box)
-    expected = cnn_core.Box(rows.start, cols.start, rows.stop, cols.stop)
-    assert cnn_core.changed_region(difference) == expected
+    assert cnn_core.changed_region(difference) == units_touching_region(field, box)
 
 
 def test_deep_change_is_broader_but_still_centred_on_the_box(model, probes, image_tensor, request):

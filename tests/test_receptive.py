@@ -10,6 +10,7 @@ from torch import nn
 
 import cnn_core
 from claims.probes import probe_layers
+from claims.structural import units_touching_region
 from claims.strategies import boxes
 
 
@@ -262,3 +263,14 @@ def test_window_partitions_keep_the_layout_through_transposes():
     fields = cnn_core.receptive_fields(model)
     assert fields["stem.1.0"].size == (7, 7)  # two 3x3 convs, the first of stride 2
     assert fields["blocks.0.layers.0.layers.window_attention"].is_global
+
+
+def test_a_box_between_a_strided_projections_samples_changes_no_unit():
+    """RegNet's second conv is a 1x1 stride-2 projection: it reads every other pixel, so a 1-px box
+    on an odd column touches no unit's field, and the occlusion changes nothing (float64)."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 1, stride=2)).double().eval()
+    field = cnn_core.receptive_field(model, "0", (16, 16))
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for box, touched in ((cnn_core.Box(0, 1, 1, 2), None), (cnn_core.Box(0, 0, 3, 3), cnn_core.Box(0, 0, 2, 2))):
+        assert units_touching_region(field, box) == touched
+        assert cnn_core.changed_region(cnn_core.occlusion_diff(model, x, box, "0")["0"][0]) == touched
