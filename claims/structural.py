@@ -239,6 +239,9 @@ def channels_first_shape(model: nn.Module, layer: cnn_core.Layer) -> tuple[int, 
 def depth_violations(model: nn.Module) -> list[str]:
     """Every step along the network where channels fall or resolution grows."""
     spatial = spatial_leaves(cnn_core.layers(model))
+    if len(spatial) < 2:  # a ViT: its patch embedding, then tokens; no maps to follow with depth
+        raise measures.NotMeasurable(f"{spatial[0].path if spatial else 'no layer'} is the model's only layer with "
+                                     "a spatial map: no depth along which channels or resolution could change")
     shapes = [channels_first_shape(model, layer) for layer in spatial]
     violations = []
     for before, after, (_, c0, h0, w0), (_, c1, h1, w1) in zip(spatial, spatial[1:], shapes, shapes[1:]):

@@ -4,6 +4,7 @@ error no measurement is expected to raise) is not hidden that way."""
 from __future__ import annotations
 
 import pytest
+import torchvision
 from torch import nn
 
 import cnn_core
@@ -49,3 +50,12 @@ def test_a_layer_without_a_support_twin_is_not_measured_not_failed():
     with pytest.raises(pytest.skip.Exception, match="NOT MEASURED: 2's gradient support"), not_measured_skips():
         structural.check_empirical_matches_analytic(model, "2", table)
     structural.check_empirical_matches_analytic(model, "0", table)  # before the upsampling it is measured
+
+
+def test_a_model_with_one_spatial_layer_has_no_depth_verdict():
+    """A ViT has one map (its patch embedding's) and then tokens: "64 ... 512 channels, resolution
+    falls" has nothing to compare, so it is NOT MEASURED, not CONFIRMED for want of a violation."""
+    vit = torchvision.models.VisionTransformer(image_size=224, patch_size=16, num_layers=1, num_heads=2,
+                                               hidden_dim=16, mlp_dim=32).eval()
+    verdict = structural.depth_verdict(vit)
+    assert verdict.status == NOT_MEASURED and "conv_proj is the model's only layer with a spatial map" in verdict.detail
