@@ -31,7 +31,8 @@ from .receptive import (
     channel_split,
     receptive_field,
 )
-from .tracing import copy_until, layer_node, trace, truncate
+from .structure import cached
+from .tracing import copy_nodes, layer_node, trace, truncate
 
 
 def empirical_receptive_field(
@@ -49,16 +50,12 @@ def empirical_receptive_fields(
     spatial_dims: tuple[int, int] = (2, 3),
 ) -> list[Box]:
     """:func:`empirical_receptive_field` for several units of one layer (``None``: the centre
-    unit), from one twin and one forward pass. ``spatial_dims``: where the layer's output keeps
-    its rows and columns ((1, 2) for a channels-last layer)."""
+    unit). ``spatial_dims``: where the layer's output keeps its rows and columns ((1, 2) for a
+    channels-last layer). One forward pass of the twin serves every layer of the model (it is
+    kept per model, structure and input size); each unit costs one backward pass."""
     input_size = tuple(input_size) if input_size is not None else input_size_of(model)
-    graph_module = trace(model)
-    twin = copy_until(graph_module, layer_node(model, graph_module, layer), replace=_support_twin_node)
-    pixels = torch.ones(1, 1, *input_size, dtype=torch.float64, requires_grad=True)
-    try:
-        out = twin(pixels)
-    except RuntimeError as error:  # a reshape sized for the original's channels (ShuffleNet's shuffle)
-        raise NoSupportTwin(f"the one-channel twin cannot run the graph up to {layer}: {error}") from None
+    run = cached(model, ("support twin run", input_size), lambda: _SupportRun(model, input_size))
+    out = run.output(layer_node(model, trace(model), layer), layer)
     if out.dim() != 4:
         raise ReceptiveFieldError(f"layer {layer!r} has no spatial output (shape {list(out.shape)})")
     channel = next(d for d in (1, 2, 3) if d not in spatial_dims)
@@ -68,9 +65,54 @@ def empirical_receptive_fields(
         row, col = unit if unit is not None else (out.shape[2] // 2, out.shape[3] // 2)
         if not (0 <= row < out.shape[2] and 0 <= col < out.shape[3]):
             raise InputError(f"unit {(row, col)} is outside layer {layer!r}'s {out.shape[2]}x{out.shape[3]} map")
-        (gradient,) = torch.autograd.grad(out[0, :, row, col].sum(), pixels, retain_graph=True)
+        (gradient,) = torch.autograd.grad(out[0, :, row, col].sum(), run.pixels, retain_graph=True)
         boxes.append(changed_region(gradient[0, 0] > 0))
     return boxes
+
+
+class _SupportRun:
+    """The support twin of the whole model run once on a canvas of ones: every node's value, with
+    its autograd graph kept, up to the first node the twin cannot stand in for (or cannot run);
+    the nodes from there on have no value, and asking for one raises NoSupportTwin with the reason."""
+
+    def __init__(self, model: nn.Module, input_size: tuple[int, int]):
+        copy = copy_nodes(trace(model), replace=_support_twin_node, stop_on=(NoSupportTwin,))
+        self.stop = str(copy.stopped) if copy.stopped else None  # why the twin ends before the model does
+        self.copies = copy.copies
+        self.pixels = torch.ones(1, 1, *input_size, dtype=torch.float64, requires_grad=True)
+        recorder = _Recorder(copy.module(tuple(copy.copies.values())))
+        try:
+            recorder.run(self.pixels)
+        except _TwinFailed as failed:
+            self.stop = str(failed)
+        self.values = recorder.env
+
+    def output(self, node: fx.Node, layer: str) -> torch.Tensor:
+        if self.copies.get(node) not in self.values:
+            raise NoSupportTwin(f"the twin ends before {layer}: {self.stop}")
+        value = self.values[self.copies[node]]
+        if not isinstance(value, torch.Tensor):
+            raise ReceptiveFieldError(f"layer {layer!r} outputs a {type(value).__name__}, not a tensor")
+        return value
+
+
+class _TwinFailed(Exception):
+    """A node of the twin could not run: its value and every later one are missing."""
+
+
+class _Recorder(fx.Interpreter):
+    """Runs the twin node by node, keeping every value; stops at the first node that fails to run."""
+
+    def __init__(self, twin: fx.GraphModule):
+        super().__init__(twin, garbage_collect_values=False)
+
+    def run_node(self, node: fx.Node):
+        try:
+            return super().run_node(node)
+        except NoSupportTwin as error:  # a LayerNorm over a spatial dimension, found as it runs
+            raise _TwinFailed(f"{node.name}: {error}") from None
+        except RuntimeError as error:  # a reshape sized for the original's channels (ShuffleNet's shuffle)
+            raise _TwinFailed(f"the one-channel twin cannot run {node.name}: {error}") from None
 
 
 def _centre_unit_gradients(model: nn.Module, layer: str, x: torch.Tensor, unit: tuple[int, int] | None = None):

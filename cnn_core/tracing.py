@@ -1,6 +1,7 @@
 """The model as a graph (torch.fx): which node produces each layer's output, and cut-down copies."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 
@@ -69,31 +70,57 @@ def layer_node(model: nn.Module, graph_module: fx.GraphModule, layer: str) -> fx
     return names[ref.name]
 
 
-def copy_until(graph_module: fx.GraphModule, target: fx.Node, replace=None) -> fx.GraphModule:
-    """A new graph module that computes the graph only up to ``target`` and returns its value.
+@dataclasses.dataclass
+class NodeCopy:
+    """Nodes of a graph copied in order into a new graph: the modules and attributes they call, each
+    original node's copy, and the error that ended the copy early (None when it did not)."""
 
-    ``replace(node, copied_node)`` may rewrite each copied node and return the module to use
-    for a ``call_module`` node; without it the original modules are shared, not copied.
+    graph: fx.Graph
+    modules: dict[str, nn.Module]
+    copies: dict[fx.Node, fx.Node]
+    stopped: Exception | None = None
+
+    def module(self, output: fx.Node | tuple[fx.Node, ...]) -> fx.GraphModule:
+        self.graph.output(output)
+        return fx.GraphModule(self.modules, self.graph)
+
+
+def copy_nodes(graph_module: fx.GraphModule, until: fx.Node | None = None, replace=None,
+               stop_on: tuple[type[Exception], ...] = ()) -> NodeCopy:
+    """The nodes of ``graph_module`` up to ``until`` (default: all), copied into a new graph.
+
+    ``replace(node, copied_node)`` may rewrite each copied node and return the module to use for a
+    ``call_module`` node; without it the original modules are shared, not copied. An error of a type
+    in ``stop_on`` raised by ``replace`` ends the copy before that node.
     """
-    graph = fx.Graph()
-    modules: dict[str, nn.Module] = {}
-    env: dict[fx.Node, fx.Node] = {}
+    copy = NodeCopy(fx.Graph(), {}, {})
     for node in graph_module.graph.nodes:
         if node.op == "output":
             break
         if node.op == "call_function" and node.target is torch._assert and not node.users:
             continue  # the whole model's input check (ViT: "Wrong image height"), not the cut's computation
-        copied = graph.node_copy(node, lambda n: env[n])
-        module = replace(node, copied) if replace is not None else None
-        if node.op == "call_module":
-            modules[node.target] = module if module is not None else graph_module.get_submodule(node.target)
-        elif node.op == "get_attr":
-            modules[node.target] = functools.reduce(getattr, node.target.split("."), graph_module)
-        env[node] = copied
-        if node is target:
-            graph.output(copied)
+        copied = copy.graph.node_copy(node, lambda n: copy.copies[n])
+        try:
+            module = replace(node, copied) if replace is not None else None
+        except stop_on as error:
+            copy.graph.erase_node(copied)
+            copy.stopped = error
             break
-    cut = fx.GraphModule(modules, graph)
+        if node.op == "call_module":
+            copy.modules[node.target] = module if module is not None else graph_module.get_submodule(node.target)
+        elif copied.op == "get_attr":
+            copy.modules[node.target] = functools.reduce(getattr, node.target.split("."), graph_module)
+        copy.copies[node] = copied
+        if node is until:
+            break
+    return copy
+
+
+def copy_until(graph_module: fx.GraphModule, target: fx.Node) -> fx.GraphModule:
+    """A new graph module, sharing the original's modules, that computes the graph only up to
+    ``target`` and returns its value."""
+    copy = copy_nodes(graph_module, until=target)
+    cut = copy.module(copy.copies[target])
     cut.graph.eliminate_dead_code()
     cut.recompile()
     return cut
