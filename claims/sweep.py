@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class Row:
     verdicts: dict[str, dict] = field(default_factory=dict)  # claim -> status, measured, threshold, detail
     failures: list[str] = field(default_factory=list)  # "test: first line of the failure"
     error: str | None = None  # the run itself broke: timeout, crash, collection error
+    commit: str = ""  # the suite's git commit that measured the row
 
     @property
     def outcome(self) -> str:
@@ -177,22 +179,35 @@ def sweep(names: list[str], out: Path, timeout: float, fixtures: str | None, thr
     out.mkdir(parents=True, exist_ok=True)
     kept = load_rows(out) if update else []
     rows: list[Row] = []
+    commit = suite_commit()
     for index, name in enumerate(names, 1):
         print(f"[{index}/{len(names)}] {name} ...", end=" ", flush=True)
         row = run_model(name, timeout, fixtures, threads)
+        row.commit = commit
         rows.append(row)
         print(f"{row.outcome} in {row.wall:.0f} s" + (f" ({row.error})" if row.error else ""), flush=True)
         write_table(out, merged(kept, rows), threads)
     return rows
 
 
+def suite_commit() -> str:
+    """The checkout's commit, marked ``+changes`` when files differ from it (or "unknown" outside git)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    return (commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")) if commit else "unknown"
+
+
 def write_table(out: Path, table: list[Row], threads: int | None) -> None:
     (out / "sweep.json").write_text(json.dumps([asdict(r) for r in table], indent=1) + "\n")
     wall = sum(row.wall or 0.0 for row in table)
+    commits = Counter(row.commit or "unknown" for row in table)
     header = (f"# The structural claims on {len(table)} architectures (random weights)\n\n"
               f"`python -m claims.sweep` on {threads or os.cpu_count()} CPU thread(s) per model: {wall / 60:.0f} min "
-              f"of wall time in all. The s column is pytest's count per model (without starting Python and "
-              f"collecting, about 10 s more).")
+              f"of wall time in all, measured at commit "
+              + ", ".join(f"{commit} ({count} models)" for commit, count in commits.most_common())
+              + ". The s column is pytest's count per model (without starting Python and collecting, about 10 s more).")
     (out / "sweep.md").write_text(markdown(table, header))
 
 

@@ -20,6 +20,9 @@ def test_a_model_row_holds_its_verdicts_and_tests(tmp_path):
     assert [row["model"] for row in saved] == ["squeezenet1_1", "no_such_net"]
     table = (tmp_path / "sweep.md").read_text()
     assert "| squeezenet1_1 |" in table and "| no_such_net |" in table and "ERROR" in table
+    # Each row names the commit that measured it; the header counts the rows of each commit.
+    assert ok.commit == broken.commit == sweep.suite_commit() != "unknown"
+    assert f"measured at commit {ok.commit} (2 models)" in table
 
 
 def test_failures_and_not_measured_tests_reach_the_row():
