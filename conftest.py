@@ -23,13 +23,15 @@ from hypothesis import HealthCheck, settings
 import cnn_core
 from claims import options
 from claims.options import DEFAULT_MODELS, RUN_OPTIONS, RunOptions
-from claims.probes import architecture_layers, probe_layers, sample_folder, unpadded_deep_probe
+from claims.probes import architecture_layers, default_run_photos, probe_layers, unpadded_deep_probe
 from claims.probes import classified_photos as classified_photos_of
 from claims.rules import NULL_SEEDS
 from claims.statistics import ALPHA
 from claims.subjects import Subject
 from claims.zoo import MODEL_ZOO, ModelZoo, terminal_progress
-from cnn_core.models import FIXTURES_ENV, PACKAGED, TINY_VGG
+from cnn_core.fixtures import ENV as FIXTURES_ENV
+from cnn_core.fixtures import FETCH, PHOTOS, FixtureMissing
+from cnn_core.models import PACKAGED, TINY_VGG
 
 # CI: the same examples every run, a bounded number of them. Locally: fresh examples each run.
 settings.register_profile(
@@ -59,8 +61,8 @@ def pytest_addoption(parser):
     group.addoption("--bench-compile", action="store_true",
                     help="benchmarks: also time torch.compile'd forward passes (compiling takes minutes)")
     group.addoption("--fixtures-dir", default=None,
-                    help=f"folder holding tiny-vgg/ (CNN Explainer's trained model) and imagenet-sample/ (the learned "
-                         f"claims' photos); default: ${FIXTURES_ENV}")
+                    help=f"folder holding {PHOTOS}/ (the learned claims' photos) and {TINY_VGG}/ (CNN Explainer's "
+                         f"trained model); default: ${FIXTURES_ENV}, else the cache folder that `{FETCH}` fills")
     group.addoption("--record-expectations", action="store_true",
                     help="write this run's verdicts and values into claims/expectations.toml (the regression gate)")
     group.addoption("--record-nulls", action="store_true",
@@ -183,22 +185,37 @@ def subject(zoo, model_name, request) -> Subject:
 
 @pytest.fixture(scope="session")
 def tiny_vgg_folder(pytestconfig) -> Path:
-    """CNN Explainer's Tiny VGG files, or a skip that says how to point the suite at them."""
-    folder = run_options(pytestconfig).fixtures_dir
-    if folder is None:
-        pytest.skip(f"Tiny VGG not found: set {FIXTURES_ENV} (or pass --fixtures-dir) to the folder holding tiny-vgg/, "
-                    f"e.g. ../shared/fixtures")
-    return folder / TINY_VGG
+    """CNN Explainer's Tiny VGG files, checked, or a skip that says how to fetch them."""
+    try:
+        return cnn_core.models.tiny_vgg_json(run_options(pytestconfig).fixtures).parent
+    except cnn_core.WeightsError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def run_fixtures(pytestconfig) -> cnn_core.Fixtures:
+    """The run's fixtures folder as found (--fixtures-dir, $CNN_CLAIMS_FIXTURES, the cache folder), or none."""
+    return run_options(pytestconfig).fixtures
+
+
+@pytest.fixture(scope="session")
+def fixtures_with_photos(run_fixtures) -> cnn_core.Fixtures:
+    """The run's fixtures folder, holding every photo a default run reads (checked), or a skip that says how to fetch them."""
+    try:
+        for entry in default_run_photos():
+            run_fixtures.file(entry)
+    except FixtureMissing as error:
+        pytest.skip(f"the ImageNet sample's photos: {error}")
+    return run_fixtures
 
 
 @pytest.fixture(scope="session")
 def classified_photos(pytestconfig) -> tuple[list[Path], torch.Tensor]:
-    """The top-1 oracle's photos and their ImageNet class indices, or a skip that says how to point the suite at them."""
-    folder = sample_folder(run_options(pytestconfig).fixtures_dir)
-    if folder is None:
-        pytest.skip(f"the ImageNet sample was not found: set {FIXTURES_ENV} (or pass --fixtures-dir) to the folder "
-                    f"holding imagenet-sample/, e.g. ../shared/fixtures")
-    photos = classified_photos_of(folder)
+    """The top-1 oracle's photos and their ImageNet class indices, or a skip that says how to fetch them."""
+    try:
+        photos = classified_photos_of(run_options(pytestconfig).fixtures)
+    except FixtureMissing as error:
+        pytest.skip(f"the ImageNet sample's photos: {error}")
     return [path for path, _ in photos], torch.tensor([label for _, label in photos])
 
 
@@ -229,8 +246,7 @@ def pytest_report_header(config):
              f"; learned claims also on {TINY_VGG}" * (TINY_VGG in run.learned_models and TINY_VGG not in run.models),
              f"cnn-claims: image {run.image}, device {run.device}, hypothesis profile {settings._current_profile}",
              f"cnn-claims: learned claims at α = {ALPHA:g} per verdict against {len(NULL_SEEDS)} random inits each "
-             f"(recorded in claims/nulls.json); photos: "
-             + (f"{run.fixtures_dir / 'imagenet-sample'}" if run.fixtures_dir else "none (pass --fixtures-dir)")]
+             f"(recorded in claims/nulls.json); fixtures: {run.fixtures.describe()}"]
     if run.weights == "auto":
         found = {name: cnn_core.models.offline_weights(name) for name in run.models}
         trained = [f"{name} ({where})" for name, where in found.items() if where]

@@ -5,7 +5,7 @@ a trained model and judged against the null. Under the rule, a control clears th
 probability ALPHA at most per verdict; the observed rate and its Clopper–Pearson interval say
 whether that holds.
 
-    python -m claims.calibration --model mobilenet_v2 [--fixtures-dir ../shared/fixtures]
+    python -m claims.calibration --model mobilenet_v2 [--fixtures-dir DIR]
 
 judges each of the 21 random initialisations recorded for an architecture (claims/nulls.json: the
 control and the null's 20) against a null of the other 20, on its probe images: 21 controls, each
@@ -98,14 +98,19 @@ def random_values(model: torch.nn.Module, name: str, images: ProbeImages, claims
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m claims.calibration", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="an architecture with recorded nulls (claims/nulls.json)")
-    parser.add_argument("--fixtures-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "fixtures")
+    parser.add_argument("--fixtures-dir", type=Path, default=None,
+                        help=f"the fixtures folder; default: ${cnn_core.fixtures.ENV}, else the fetch's cache folder")
     parser.add_argument("--out", type=Path, default=Path("reports/calibration"))
     args = parser.parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        model = cnn_core.load_model(args.model, weights="auto", fixtures_dir=args.fixtures_dir)
+    try:
+        found = cnn_core.fixtures.locate(args.fixtures_dir, named_by="--fixtures-dir")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = cnn_core.load_model(args.model, weights="auto", fixtures_dir=found)
+    except cnn_core.CnnCoreError as error:
+        parser.error(str(error))
     card = cnn_core.model_card(model)
-    images = probe_images(card, args.fixtures_dir, torch.device("cpu"))
+    images = probe_images(card, found, torch.device("cpu"))
     entry = nulls.recorded(card.name, images.name)
     if entry is None:
         parser.error(f"--model {args.model}: no nulls recorded for these probe images ({images.name}); "

@@ -81,7 +81,7 @@ def pytest_sessionstart(session):
     if not config.getoption("--mutants") or hasattr(config, "workerinput"):
         return
     run = config.stash[RUN_OPTIONS]
-    args = ["--model", "vgg16", "-p", "no:randomly"] + (["--fixtures-dir", str(run.fixtures_dir)] if run.fixtures_dir else [])
+    args = ["--model", "vgg16", "-p", "no:randomly"] + (["--fixtures-dir", str(run.fixtures.folder)] if run.fixtures.folder else [])
     write = config.pluginmanager.get_plugin("terminalreporter").write_line
     write(f"cnn-claims mutants: {len(MUTANTS)} mutants, each a full `pytest claims {' '.join(args)}` on a copy (about a minute each)")
     all_killed = mutation_table(Path(config.rootpath), args, write)

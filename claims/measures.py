@@ -99,8 +99,7 @@ class Probe:
     def needs(self, field: str) -> torch.Tensor:
         images = getattr(self.images, field)
         if images is None:
-            raise NotMeasurable(f"needs the ImageNet sample ({field}): pass --fixtures-dir (the folder holding "
-                                f"imagenet-sample/)")
+            raise NotMeasurable(f"needs the ImageNet sample's photos ({field}): {self.images.missing}")
         return images
 
     def _stages_of(self, images: torch.Tensor) -> list[list[ActivationSummary]]:
@@ -121,7 +120,7 @@ class Probe:
         if self.images.labelled is self.images.photos:
             return self.stages
         if self.images.labelled is None:
-            raise NotMeasurable("needs labelled images: pass --fixtures-dir (the folder holding imagenet-sample/)")
+            raise NotMeasurable(f"needs labelled images: {self.images.missing}")
         return self._stages_of(self.images.labelled)
 
     @functools.cached_property

@@ -6,7 +6,6 @@ is wrong.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,8 @@ import pytest
 import torch
 
 import cnn_core
-from cnn_core.models import FIXTURES_ENV, PACKAGED, TINY_VGG, tiny_vgg_json
+from cnn_core.fixtures import Fixtures
+from cnn_core.models import PACKAGED, TINY_VGG
 
 # One model per distinct geometry: the notebook's VGG16, the shallowest and the deepest VGG (whose
 # deep fields outgrow the image), AlexNet's large strides, ResNet's residual adds, MobileNetV2's
@@ -32,7 +32,7 @@ class RunOptions:
     image: str
     device: torch.device
     images: str | None
-    fixtures_dir: Path | None
+    fixtures: Fixtures
     record_expectations: bool
     record_nulls: bool
     # torch's threads in a serial run: the learned claims measure with them also in an xdist worker,
@@ -41,9 +41,9 @@ class RunOptions:
 
     @property
     def learned_models(self) -> tuple[str, ...]:
-        """The models the learned claims measure: the selection, plus Tiny VGG by default when its files are here."""
-        tiny = self.default_selection and self.fixtures_dir is not None
-        return self.models + ((TINY_VGG,) if tiny and TINY_VGG not in self.models else ())
+        """The models the learned claims measure: the selection, plus Tiny VGG by default (NOT MEASURED, with the
+        command that fetches it, where its files are missing)."""
+        return self.models + ((TINY_VGG,) if self.default_selection and TINY_VGG not in self.models else ())
 
     @property
     def classifiers(self) -> tuple[str, ...]:
@@ -103,21 +103,16 @@ def _models(choice: str) -> tuple[list[str], bool]:
     return names, False
 
 
-def _fixtures(folder: str | None) -> Path | None:
-    """``--fixtures-dir``, else ``$CNN_CLAIMS_FIXTURES`` (the one place the suite reads it), else None."""
-    option = "--fixtures-dir" if folder else FIXTURES_ENV
-    folder = folder or os.environ.get(FIXTURES_ENV)
-    if not folder:
-        return None
-    path = Path(folder).resolve()
+def _fixtures(folder: str | None) -> Fixtures:
+    """``--fixtures-dir``, else ``$CNN_CLAIMS_FIXTURES`` (the one place the suite reads it), else the cache folder
+    that ``python -m claims.fetch`` fills."""
     try:
-        tiny_vgg_json(path)
-    except cnn_core.WeightsError:
-        raise usage_error(option, folder, f"holds no {TINY_VGG}/model.json (give the folder that holds tiny-vgg/)") from None
-    return path
+        return cnn_core.fixtures.locate(folder, named_by="--fixtures-dir")
+    except cnn_core.InputError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
-def _weights(weights: str, models: list[str], fixtures: Path | None) -> str:
+def _weights(weights: str, models: list[str], fixtures: Fixtures) -> str:
     if weights in ("none", "imagenet", "auto"):
         return weights
     path = Path(weights)

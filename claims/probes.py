@@ -1,7 +1,8 @@
 """What the learned claims are measured on, and at which layers.
 
-The photos are the ImageNet sample's (``imagenet-sample/`` in the fixtures folder: one photo per
-ImageNet-1k class, labelled): IMAGES_PER_GROUP photos from each of the CLASS_GROUPS, which are
+The photos are the ImageNet sample's (``imagenet-sample-images/`` in the fixtures folder, the public
+originals: one photo per ImageNet-1k class, its class from the manifest, :mod:`cnn_core.fixtures`):
+IMAGES_PER_GROUP photos from each of the CLASS_GROUPS, which are
 ImageNet classes under one WordNet hypernym. They serve every learned claim that is a statistic
 over photos, and their groups are the classes of the class-structure claims (L4). Tiny VGG keeps
 CNN Explainer's 20 Tiny ImageNet demo images (of its ten classes, one to four each) as its labelled set.
@@ -11,7 +12,7 @@ fractions of the original photo, is mapped through each model's own resize and c
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import torchvision
 
 import cnn_core
 from claims.notebook import NOTEBOOK_PROBES
-from cnn_core import Box
+from cnn_core import Box, fixtures
+from cnn_core.fixtures import FixtureMissing, Fixtures
 from cnn_core.models import ModelCard
 
 
@@ -121,7 +123,7 @@ class ClassGroup:
 
 
 # Source: WordNet 3.0's noun hierarchy, as ImageNet-1k's synsets sit in it; the names in the
-# sample's labels.csv were read to check every range (tests/test_probes.py checks the hypernyms' spans).
+# manifest (cnn_core/fixtures.csv) were read to check every range (tests/test_probes.py checks the hypernyms' spans).
 CLASS_GROUPS = (
     ClassGroup("fish", "n02512053 fish", ((0, 6), (389, 397))),
     ClassGroup("birds", "n01503061 bird", ((7, 24), (80, 100), (127, 146))),
@@ -137,7 +139,6 @@ CLASS_GROUPS = (
 IMAGES_PER_GROUP = 10
 CHECK_PER_GROUP = 2  # the recorded control is re-measured on this many photos of each group every run
 CHECK_OBJECTS = 4  # ... and on this many boxed photos
-SAMPLE = "imagenet-sample"
 TOP1_EVERY = 5  # the top-1 oracle classifies every 5th class's photo: 200 photos
 OBJECT_BOXES = Path(__file__).with_name("object_boxes.csv")
 
@@ -148,34 +149,45 @@ class BoxedPhoto:
     fractions: tuple[float, float, float, float]  # top, left, bottom, right of the original photo
 
 
-def sample_folder(fixtures_dir: Path | None) -> Path | None:
-    folder = Path(fixtures_dir) / SAMPLE if fixtures_dir else None
-    return folder if folder is not None and (folder / "labels.csv").is_file() else None
+def sample_files(found: Fixtures, classes: Iterable[int]) -> dict[int, Path]:
+    """The photos of ``classes`` in the fixtures folder, each checked against the manifest; the first
+    that is missing or differs raises :class:`~cnn_core.fixtures.FixtureMissing`."""
+    photos = fixtures.photos()
+    return {index: found.file(photos[index]) for index in classes}
 
 
-def sample_files(folder: Path) -> dict[int, Path]:
-    """The sample's photos by ImageNet class index, from its labels.csv."""
-    with (folder / "labels.csv").open(newline="") as handle:
-        return {int(row["class_index"]): folder / row["file"] for row in csv.DictReader(handle)}
-
-
-def grouped_photos(folder: Path, per_group: int = IMAGES_PER_GROUP) -> list[tuple[Path, int]]:
+def grouped_photos(found: Fixtures, per_group: int = IMAGES_PER_GROUP) -> list[tuple[Path, int]]:
     """``per_group`` photos of each class group, with the group's index as their label."""
-    files = sample_files(folder)
-    return [(files[index], label) for label, group in enumerate(CLASS_GROUPS) for index in group.picks(per_group)]
+    picks = [(index, label) for label, group in enumerate(CLASS_GROUPS) for index in group.picks(per_group)]
+    files = sample_files(found, [index for index, _ in picks])
+    return [(files[index], label) for index, label in picks]
 
 
-def classified_photos(folder: Path) -> list[tuple[Path, int]]:
+def classified_photos(found: Fixtures) -> list[tuple[Path, int]]:
     """The top-1 oracle's photos with their ImageNet class index."""
-    return [(path, index) for index, path in sorted(sample_files(folder).items()) if index % TOP1_EVERY == 0]
+    return [(path, index) for index, path in sample_files(found, range(0, len(fixtures.photos()), TOP1_EVERY)).items()]
 
 
-def boxed_photos(folder: Path) -> list[BoxedPhoto]:
-    files = sample_files(folder)
+def _box_rows() -> list[dict[str, str]]:
     with OBJECT_BOXES.open(newline="") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        return [BoxedPhoto(files[int(row["class_index"])], tuple(float(row[k]) for k in ("top", "left", "bottom", "right")))
-                for row in rows]
+        return list(csv.DictReader(line for line in handle if not line.startswith("#")))
+
+
+def boxed_photos(found: Fixtures) -> list[BoxedPhoto]:
+    rows = _box_rows()
+    files = sample_files(found, [int(row["class_index"]) for row in rows])
+    return [BoxedPhoto(files[int(row["class_index"])], tuple(float(row[k]) for k in ("top", "left", "bottom", "right")))
+            for row in rows]
+
+
+def default_run_photos() -> list[fixtures.FixtureFile]:
+    """Every photo a default run reads: the grouped, the boxed and the top-1 oracle's (what the fetch
+    downloads by default)."""
+    photos = fixtures.photos()
+    classes = {index for group in CLASS_GROUPS for index in group.picks(IMAGES_PER_GROUP)}
+    classes |= {int(row["class_index"]) for row in _box_rows()}
+    classes |= set(range(0, len(photos), TOP1_EVERY))
+    return [photos[index] for index in sorted(classes)]
 
 
 def object_box(photo: BoxedPhoto, card: ModelCard) -> Box:
@@ -213,6 +225,7 @@ class ProbeImages:
     objects: torch.Tensor | None  # [B, 3, S, S]: the boxed photos
     object_boxes: tuple[Box, ...]
     name: str  # which images these are, for the recorded nulls
+    missing: str = ""  # why the photos are absent (the fixture file that is missing, and the command that fetches it)
 
     def check_subset(self) -> ProbeImages:
         """A few of each: what the recorded control is re-measured on every run."""
@@ -226,24 +239,32 @@ class ProbeImages:
             labelled = None if self.labelled is None else self.labelled[keep]
             labels = tuple(self.labels[i] for i in keep) if self.labelled is not None else ()
         objects = None if self.objects is None else self.objects[:CHECK_OBJECTS]
-        return ProbeImages(photos, labelled, labels, objects, self.object_boxes[:CHECK_OBJECTS], self.name + ":check")
+        return ProbeImages(photos, labelled, labels, objects, self.object_boxes[:CHECK_OBJECTS], self.name + ":check",
+                           self.missing)
 
 
-def probe_images(card: ModelCard, fixtures_dir: Path | None, device: torch.device) -> ProbeImages:
-    folder = sample_folder(fixtures_dir)
-
+def probe_images(card: ModelCard, found: Fixtures, device: torch.device) -> ProbeImages:
+    """``card``'s model's view of the photos (and Tiny VGG's of its demo images), preprocessed its own way;
+    what the fixtures folder lacks is None, and ``missing`` says why."""
     def stack(paths) -> torch.Tensor:
         return torch.cat([card.preprocess(path) for path in paths]).to(device)
 
-    grouped = grouped_photos(folder) if folder else []
+    try:
+        grouped, boxed, missing = grouped_photos(found), boxed_photos(found), ""
+    except FixtureMissing as error:
+        grouped, boxed, missing = [], [], str(error)
     photos = stack(path for path, _ in grouped) if grouped else None
-    demos = cnn_core.models.tiny_vgg_demo_images(fixtures_dir) if card.name == cnn_core.models.TINY_VGG else []
-    if demos:
-        labelled, labels = stack(path for path, _ in demos), tuple(label for _, label in demos)
+    demos = []
+    if card.name == cnn_core.models.TINY_VGG:  # labelled by its own ten classes: CNN Explainer's demo images
+        try:
+            demos = cnn_core.models.tiny_vgg_demo_images(found)
+        except FixtureMissing as error:
+            missing = missing or str(error)
+        labelled = stack(path for path, _ in demos) if demos else None
+        labels = tuple(label for _, label in demos)
     else:
         labelled, labels = photos, tuple(label for _, label in grouped)
-    boxed = boxed_photos(folder) if folder else []
     objects = stack(photo.path for photo in boxed) if boxed else None
-    name = (f"{SAMPLE}:{len(CLASS_GROUPS)}x{IMAGES_PER_GROUP}+{len(boxed)}boxed" if folder else "none") + (
+    name = (f"{fixtures.PHOTOS}:{len(CLASS_GROUPS)}x{IMAGES_PER_GROUP}+{len(boxed)}boxed" if grouped else "none") + (
         f"+tiny-vgg-demos:{len(demos)}" if demos else "")
-    return ProbeImages(photos, labelled, labels, objects, tuple(object_box(photo, card) for photo in boxed), name)
+    return ProbeImages(photos, labelled, labels, objects, tuple(object_box(photo, card) for photo in boxed), name, missing)

@@ -67,7 +67,8 @@ def figures(config: pytest.Config, results: list[ClaimResult]) -> list[Figure]:
     run = config.stash[RUN_OPTIONS]
     # The session's own models where this process has them (not on an xdist controller).
     zoo = config.stash.get(MODEL_ZOO, None) or ModelZoo(run, run.device, terminal_progress(config))
-    names = [name for name in run.learned_models if cnn_core.model_card(zoo.get(name)).trained] or list(run.models[:1])
+    names = [name for name in run.learned_models
+             if zoo.unavailable(name) is None and cnn_core.model_card(zoo.get(name)).trained] or list(run.models[:1])
     drawn = [figure for name in names for figure in _model_figures(zoo.get(name), zoo.device, run.image)]
     sparsity = {r.subject: r.series for r in results if r.claim == "test_activations_get_sparser_with_depth" and r.series}
     if sparsity:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import MappingProxyType
 
 import torch
@@ -24,6 +24,7 @@ from claims import measures, nulls, remembered
 from claims.probes import ProbeImages, probe_images
 from claims.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, Verdict
 from claims.statistics import Interval
+from cnn_core.fixtures import Fixtures
 
 MEASURES: Mapping[str, Callable[[measures.Probe], measures.Sample]] = MappingProxyType({
     "L1-maps-differ": measures.map_diversity,
@@ -80,14 +81,14 @@ def measure_all(probe: measures.Probe, claims: list[str]) -> dict[str, measures.
 class Subject:
     """One selected model and the random models it is judged against, measured lazily, once."""
 
-    def __init__(self, model: nn.Module, random_model: Callable[[int], nn.Module], fixtures_dir: Path | None,
+    def __init__(self, model: nn.Module, random_model: Callable[[int], nn.Module], found: Fixtures,
                  device: torch.device, measure_random: bool, progress: Callable[[str], None], cache=None,
                  record_nulls: bool = False, threads: int | None = None):
         self.model = model
         self.measure_random = measure_random
         self.card = cnn_core.model_card(model)
         self.device = device
-        self.images = probe_images(self.card, fixtures_dir, device)
+        self._fixtures = found
         self.record_nulls = record_nulls
         self._random_model = random_model
         self._cache = cache
@@ -97,6 +98,11 @@ class Subject:
         self._series: dict[str, tuple[float, ...]] = {}
         self._nulls: dict[int, dict[str, Interval]] | None = None
         self.recorded_entry: dict | None = None  # with --record-nulls: this architecture's new entry
+
+    @functools.cached_property
+    def images(self) -> ProbeImages:
+        """The probe images, read when a claim is first measured (a model that measures none reads no photo)."""
+        return probe_images(self.card, self._fixtures, self.device)
 
     def why_not_measured(self, rule: Rule) -> str | None:
         if not self.card.trained and not self.measure_random:
@@ -194,3 +200,20 @@ class Subject:
             verdicts.append(rule.not_measured(labels[1], "the random control could not be measured") if control is None
                             else rule.judge(labels[1], control, spread))
         return verdicts
+
+
+class Unavailable:
+    """A learned-claims subject whose model cannot be loaded in this run (Tiny VGG without its files):
+    every claim is NOT MEASURED on it and its random control, with the reason."""
+
+    recorded_entry = None
+
+    def __init__(self, name: str, reason: str):
+        # A model the suite reads from files is named after them (cnn_core.ModelCard.label): tiny-vgg.trained.
+        self.label, self.reason = f"{name}.trained", reason
+
+    def why_not_measured(self, rule: Rule) -> str:
+        return self.reason
+
+    def verdicts(self, claim: str) -> list[Verdict]:
+        return [RULES[claim].not_measured(label, self.reason) for label in (self.label, f"{self.label}/random")]

@@ -11,7 +11,7 @@ import torch
 
 import cnn_core
 from claims.options import RunOptions
-from claims.subjects import Subject, random_init
+from claims.subjects import Subject, Unavailable, random_init
 
 
 class ModelZoo:
@@ -33,7 +33,7 @@ class ModelZoo:
                 # --weights auto without weights offline is a normal case; the header says so once.
                 warnings.simplefilter("ignore", UserWarning)
                 self._models[name] = cnn_core.load_model(name, weights=self.run.weights_for(name), device=self.device,
-                                                         fixtures_dir=self.run.fixtures_dir)
+                                                         fixtures_dir=self.run.fixtures)
         # Shared across tests: one that left it in training mode (torch.fx tracing does, when it fails)
         # must not change what the next one measures through BatchNorm or Dropout.
         return self._models[name].eval()
@@ -45,15 +45,24 @@ class ModelZoo:
             self._preprocessed[name] = torch.cat([card.preprocess(source) for source in sources]).to(self.device)
         return self._preprocessed[name]
 
-    def subject(self, name: str) -> Subject:
+    def unavailable(self, name: str) -> str | None:
+        """Why model ``name`` cannot be loaded in this run (Tiny VGG's files not fetched), or None."""
+        try:
+            self.get(name)
+        except cnn_core.WeightsError as error:
+            return str(error)
+        return None
+
+    def subject(self, name: str) -> Subject | Unavailable:
         if name not in self._subjects:
             def random_model(seed: int) -> torch.nn.Module:
                 return random_init(name, self.get(name), seed, self.device)
 
-            self._subjects[name] = Subject(self.get(name), random_model, self.run.fixtures_dir, self.device,
-                                           measure_random=self.run.weights != "auto", progress=self.progress,
-                                           cache=self.cache, record_nulls=self.run.record_nulls,
-                                           threads=self.run.measuring_threads)
+            reason = self.unavailable(name)
+            self._subjects[name] = Unavailable(name, reason) if reason is not None else Subject(
+                self.get(name), random_model, self.run.fixtures, self.device, measure_random=self.run.weights != "auto",
+                progress=self.progress, cache=self.cache, record_nulls=self.run.record_nulls,
+                threads=self.run.measuring_threads)
         return self._subjects[name]
 
 

@@ -22,6 +22,7 @@ from .errors import (
     ReceptiveFieldError,
     WeightsError,
 )
+from .fixtures import FixtureMissing, Fixtures
 from .geometry import Box
 from .images import (
     DEFAULT_IMAGE,
@@ -67,7 +68,7 @@ from .receptive import ReceptiveField, receptive_field, receptive_fields
 from .stages import ActivationSummary, by_stage, summarise_activations
 
 __all__ = [
-    "AmbiguousLayer", "Box", "CnnCoreError", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
+    "AmbiguousLayer", "Box", "CnnCoreError", "FixtureMissing", "Fixtures", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
     "Normalization", "UNIT", "first_conv", "random_twin", "colour_opponency", "correlation", "edge_energy",
     "edge_strength", "invariance", "effective_field_spread", "effective_field_spreads", "effective_receptive_field", "ImageFolder", "collate_images",
     "image_files",

@@ -12,8 +12,9 @@
 - a path to a ``state_dict`` file saved with ``torch.save``.
 
 ``"tiny-vgg"`` is CNN Explainer's trained Tiny VGG, read from its TensorFlow.js files: a path
-to its ``model.json``, or ``"auto"`` to find it under ``fixtures_dir/tiny-vgg/`` (default
-``$CNN_CLAIMS_FIXTURES``); ``"none"`` gives its randomly initialised twin.
+to its ``model.json``, or ``"auto"`` to find it in the fixtures folder (``fixtures_dir``, else
+where :func:`cnn_core.fixtures.locate` looks), its files checked against the manifest;
+``"none"`` gives its randomly initialised twin.
 
 What a model is (weights source, trained or not, preprocessing, classes) is its
 :class:`ModelCard`, read with :func:`model_card`.
@@ -36,15 +37,14 @@ import torch
 import torchvision
 from torch import nn
 
-from . import keras_vgg16
+from . import fixtures, keras_vgg16
 from .errors import InputError, ModelNotFound, WeightsError
 from .images import IMAGENET, UNIT, Normalization, preprocess
 from .tfjs import load_tfjs_model
 
 RANDOM_SEED = 0
 TIMM_PREFIX = "timm/"  # timm's models: --model timm/resnet50
-FIXTURES_ENV = "CNN_CLAIMS_FIXTURES"  # the folder that holds tiny-vgg/ (CNN Explainer's trained model)
-TINY_VGG = "tiny-vgg"
+TINY_VGG = fixtures.TINY_VGG  # the model's name, and its files' folder in the fixtures folder
 TINY_VGG_CLASSES = (
     "lifeboat", "ladybug", "pizza", "bell pepper", "school bus",
     "koala", "espresso", "red panda", "orange", "sport car",
@@ -167,27 +167,23 @@ def _timm():
     return timm
 
 
-def tiny_vgg_json(fixtures_dir: str | os.PathLike | None) -> Path:
-    """CNN Explainer's Tiny VGG ``model.json``, under ``fixtures_dir/tiny-vgg/``."""
-    if not fixtures_dir:
-        raise WeightsError(
-            f"Tiny VGG is read from CNN Explainer's files: pass fixtures_dir, the folder that holds tiny-vgg/ "
-            f"(the suite takes --fixtures-dir or {FIXTURES_ENV}; for example ../shared/fixtures), "
-            f"or weights='path/to/model.json'"
-        )
-    path = Path(fixtures_dir) / TINY_VGG / "model.json"
-    if not path.is_file():
-        raise WeightsError(f"fixtures folder {os.fspath(fixtures_dir)!r} holds no {TINY_VGG}/model.json")
-    return path
+def tiny_vgg_json(fixtures_dir: fixtures.FixturesDir = None) -> Path:
+    """CNN Explainer's Tiny VGG ``model.json`` in the fixtures folder, it and its weights checked against the manifest."""
+    found = fixtures.locate(fixtures_dir)
+    try:
+        found.file(f"{TINY_VGG}/group1-shard1of1.bin")
+        return found.file(f"{TINY_VGG}/model.json")
+    except fixtures.FixtureMissing as error:
+        raise WeightsError(f"Tiny VGG: {error} (or pass weights='path/to/model.json')") from None
 
 
-def tiny_vgg_demo_images(fixtures_dir: str | os.PathLike | None) -> list[tuple[Path, int]]:
-    """CNN Explainer's 20 labelled demo images under ``fixtures_dir/tiny-vgg/images/`` with each one's
-    class index (:data:`TINY_VGG_CLASSES`), sorted by name; [] without the folder."""
-    folder = Path(fixtures_dir) / TINY_VGG / "images" if fixtures_dir else None
-    if folder is None or not folder.is_dir():
-        return []
-    return [(path, TINY_VGG_IMAGE_PREFIXES.index(path.name.split("_")[0])) for path in sorted(folder.glob("*.jpeg"))]
+def tiny_vgg_demo_images(fixtures_dir: fixtures.FixturesDir = None) -> list[tuple[Path, int]]:
+    """CNN Explainer's 20 labelled demo images (``tiny-vgg/images/``) with each one's class index
+    (:data:`TINY_VGG_CLASSES`), sorted by name; :class:`~cnn_core.fixtures.FixtureMissing` names one that is missing."""
+    found = fixtures.locate(fixtures_dir)
+    demos = sorted((entry for entry in fixtures.tiny_vgg_files() if entry.path.startswith(f"{TINY_VGG}/images/")),
+                   key=lambda entry: entry.path)
+    return [(found.file(entry), TINY_VGG_IMAGE_PREFIXES.index(Path(entry.path).name.split("_")[0])) for entry in demos]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -214,7 +210,7 @@ def imagenet_cache_path(name: str) -> Path | None:
 
 
 def build_architecture(name: str, device: str | torch.device = "meta",
-                       fixtures_dir: str | os.PathLike | None = None) -> nn.Module:
+                       fixtures_dir: fixtures.FixturesDir = None) -> nn.Module:
     """The architecture of ``name`` without touching real memory (default: meta device).
 
     Collection-time code uses this to list layers without paying for initialisation.
@@ -234,7 +230,7 @@ def _construct(name: str, pretrained: bool = False) -> nn.Module:
 
 
 def load_model(name: str, weights: str | os.PathLike = "none", device: str | torch.device = "cpu", *,
-               seed: int = RANDOM_SEED, fixtures_dir: str | os.PathLike | None = None) -> nn.Module:
+               seed: int = RANDOM_SEED, fixtures_dir: fixtures.FixturesDir = None) -> nn.Module:
     """An eval-mode model; :func:`model_card` says where its weights came from and how to feed it."""
     check_model_name(name)
     target = resolve_device(device)
@@ -256,7 +252,7 @@ def load_model(name: str, weights: str | os.PathLike = "none", device: str | tor
     return with_card(model.to(target).eval(), card)
 
 
-def check_weights_file(name: str, path: str | os.PathLike, fixtures_dir: str | os.PathLike | None = None) -> None:
+def check_weights_file(name: str, path: str | os.PathLike, fixtures_dir: fixtures.FixturesDir = None) -> None:
     """Raise :class:`WeightsError` unless the file at ``path`` loads into ``name`` (checked on the meta device)."""
     check_model_name(name)
     if name == TINY_VGG:

@@ -23,12 +23,9 @@ CLAIMS = ["L1-filters-detect-edges", "L1-filters-detect-colours", "L1-early-prob
 
 
 @pytest.fixture(scope="module")
-def tiny_vgg(tiny_vgg_folder: Path):
-    fixtures_dir = tiny_vgg_folder.parent
-    model = cnn_core.load_model("tiny-vgg", weights="auto", fixtures_dir=fixtures_dir)
-    images = probe_images(cnn_core.model_card(model), fixtures_dir, torch.device("cpu"))
-    if images.photos is None:
-        pytest.skip("the ImageNet sample was not found beside tiny-vgg/ (imagenet-sample/)")
+def tiny_vgg(tiny_vgg_folder: Path, fixtures_with_photos):
+    model = cnn_core.load_model("tiny-vgg", weights="auto", fixtures_dir=tiny_vgg_folder.parent)
+    images = probe_images(cnn_core.model_card(model), fixtures_with_photos, torch.device("cpu"))
     # The check photos (2 per class group, 4 boxed): the rate is a property of the rule, not of the image count.
     return model, images.check_subset()
 

@@ -18,7 +18,8 @@ BAD_OPTIONS = {
     "image": (["--image", "/nonexistent.jpg"], "--image /nonexistent.jpg: no such file"),
     "images": (["--images", "/nonexistent/*.jpg"], "--images /nonexistent/*.jpg: matches no image files"),
     "device": (["--device", "cuda"], "--device cuda: device 'cuda' was asked for but torch sees no CUDA GPU"),
-    "fixtures-dir": (["--fixtures-dir", "/tmp"], "--fixtures-dir /tmp: holds no tiny-vgg/model.json"),
+    "fixtures-dir": (["--fixtures-dir", "/tmp"], "--fixtures-dir /tmp: holds neither imagenet-sample-images/ nor tiny-vgg/"),
+    "fixtures-dir-missing": (["--fixtures-dir", "/nonexistent"], "--fixtures-dir /nonexistent: no such folder"),
 }
 
 

@@ -2,9 +2,6 @@
 the check subset is a few of each."""
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -12,10 +9,11 @@ import cnn_core
 from claims.measures import RELEVANCE_STRIDE, RELEVANCE_WINDOW
 from claims.probes import (
     CHECK_OBJECTS, CHECK_PER_GROUP, CLASS_GROUPS, IMAGES_PER_GROUP, boxed_photos, object_box, probe_images,
-    sample_files, sample_folder,
 )
+from claims.subjects import Subject
+from cnn_core import fixtures
 
-# The first and last class of each group's ranges, as the sample's labels.csv names them.
+# The first and last class of each group's ranges, as the manifest names them.
 ENDS = {
     "fish": [("tench", "stingray"), ("barracouta", "puffer")],
     "birds": [("cock", "great_grey_owl"), ("black_grouse", "black_swan"), ("white_stork", "albatross")],
@@ -30,32 +28,22 @@ ENDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def sample(tiny_vgg_folder) -> Path:
-    folder = sample_folder(tiny_vgg_folder.parent)
-    if folder is None:
-        pytest.skip("imagenet-sample/ is not beside tiny-vgg/ in the fixtures folder")
-    return folder
-
-
 def test_groups_are_disjoint_and_large_enough():
     classes = [index for group in CLASS_GROUPS for index in group.classes]
     assert len(classes) == len(set(classes))
     assert all(len(group.classes) >= IMAGES_PER_GROUP for group in CLASS_GROUPS) and len(CLASS_GROUPS) >= 8
 
 
-def test_each_groups_ranges_run_from_the_named_first_to_the_named_last_class(sample):
-    names = {index: path.name for index, path in sample_files(sample).items()}
-    with (sample / "labels.csv").open(newline="") as handle:
-        label = {int(row["class_index"]): row["name"] for row in csv.DictReader(handle)}
-    assert len(names) == 1000
+def test_each_groups_ranges_run_from_the_named_first_to_the_named_last_class():
+    label = {index: entry.name for index, entry in fixtures.photos().items()}
+    assert sorted(label) == list(range(1000))
     for group in CLASS_GROUPS:
         assert [(label[low], label[high]) for low, high in group.ranges] == ENDS[group.name]
 
 
-def test_boxes_are_valid_and_leave_most_of_the_crop_to_background(sample):
+def test_boxes_are_valid_and_leave_most_of_the_crop_to_background(fixtures_with_photos):
     """Chance, the share of L5's window centres on the object, stays below 2/3 per photo and 0.35 on average."""
-    photos = boxed_photos(sample)
+    photos = boxed_photos(fixtures_with_photos)
     assert len(photos) >= 30 and len({photo.path for photo in photos}) == len(photos)
     card = cnn_core.models.ModelCard("mobilenet_v2", "imagenet", True, True)
     window, stride = int(card.input_size // RELEVANCE_WINDOW), int(card.input_size // RELEVANCE_STRIDE)
@@ -70,9 +58,9 @@ def test_boxes_are_valid_and_leave_most_of_the_crop_to_background(sample):
     assert sum(chances) / len(chances) < 0.35
 
 
-def test_the_check_subset_keeps_a_few_of_each(sample):
+def test_the_check_subset_keeps_a_few_of_each(fixtures_with_photos):
     card = cnn_core.models.ModelCard("mobilenet_v2", "imagenet", True, True)
-    images = probe_images(card, sample.parent, torch.device("cpu"))
+    images = probe_images(card, fixtures_with_photos, torch.device("cpu"))
     check = images.check_subset()
     assert images.photos.shape[0] == IMAGES_PER_GROUP * len(CLASS_GROUPS)
     assert sorted(check.labels) == sorted(list(range(len(CLASS_GROUPS))) * CHECK_PER_GROUP)
@@ -83,10 +71,9 @@ def test_the_check_subset_keeps_a_few_of_each(sample):
 def test_a_subject_measures_its_model_with_the_models_own_card(tiny_vgg_folder):
     """The subject measures a copy of the model in one memory layout; the copy must keep the card
     (Tiny VGG's 64-pixel input and raw-pixel normalisation), or the probes and fills go wrong."""
-    from claims.subjects import Subject
-
     model = cnn_core.load_model("tiny-vgg", weights="auto", fixtures_dir=tiny_vgg_folder.parent)
-    subject = Subject(model, lambda seed: None, tiny_vgg_folder.parent, torch.device("cpu"), measure_random=False,
+    subject = Subject(model, lambda seed: None, cnn_core.fixtures.locate(tiny_vgg_folder.parent), torch.device("cpu"),
+                      measure_random=False,
                       progress=lambda _: None)
     measured = subject.own()
     assert not isinstance(measured["L3-middle-layers-see-larger-patterns"], str), measured
