@@ -13,6 +13,7 @@ as ``vgg16-features.28``.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from pathlib import Path
 
@@ -50,6 +51,11 @@ def pytest_addoption(parser):
                          f"({', '.join(DEFAULT_MODELS)})")
     group.addoption("--weights", default="auto",
                     help="none | imagenet (downloads once) | auto (ImageNet if already cached, else random) | PATH to a state_dict")
+    group.addoption("--preprocessing", default=None, metavar="RECIPE",
+                    help="how the selected models' weights were trained to be fed: a torchvision weights name "
+                         "(IMAGENET1K_V1), a timm pretrained tag (timm:resnet50.a1_in1k), or numbers "
+                         "(resize=256,crop=224,interpolation=bilinear,mean=0.485/0.456/0.406,std=0.229/0.224/0.225); "
+                         "default: the weights' own (a file named like a torchvision checkpoint: that checkpoint's)")
     group.addoption("--image", default=cnn_core.DEFAULT_IMAGE,
                     help="image for the claims: a path, a URL, or sample:cat (scikit-image's photo, the default)")
     group.addoption("--device", default="cpu", help="cpu | cuda | auto")
@@ -174,10 +180,12 @@ def model(zoo, model_name) -> torch.nn.Module:
 
 @pytest.fixture
 def subject(zoo, model_name, request) -> Subject:
-    """The model's learned-claims subject (built once per session). With --record-nulls, the first
-    test that measured its nulls carries them to the controller, also from an xdist worker."""
+    """The model's learned-claims subject (built once per session). Each test carries to the controller,
+    also from an xdist worker, how the subject was fed and which null judged it; with --record-nulls,
+    the first test that measured its nulls carries them too."""
     subject = zoo.subject(model_name)
     yield subject
+    request.node.user_properties.append(("subject", json.dumps(subject.description())))
     if subject.recorded_entry is not None:
         request.node.user_properties.append(("nulls", subject.recorded_entry))
         subject.recorded_entry = None

@@ -2,6 +2,7 @@
 the claims report and ``--record-expectations``."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class ClaimRun:
     """Everything a run learns about the claims; built from test reports, so it works under xdist too."""
 
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    subjects: dict[str, dict[str, str]] = field(default_factory=dict)  # how each was fed, which null judged it
     nulls: list[dict] = field(default_factory=list)  # with --record-nulls: each architecture's new entry
     results: dict[str, ClaimResult] = field(default_factory=dict)
     report: Path | None = None
@@ -31,6 +33,10 @@ class ClaimRun:
             for verdict in verdicts_of(report.user_properties):
                 self.verdicts[(verdict.claim, verdict.subject)] = verdict
         self.nulls += [entry for key, entry in report.user_properties if key == "nulls"]
+        for key, text in report.user_properties:
+            if key == "subject":
+                described = json.loads(text)
+                self.subjects[described["subject"]] = described
         description = dict(report.user_properties).get("claim")
         if description and (report.when == "call" or (report.when == "setup" and not report.passed)):
             self.results[report.nodeid] = reporting.result_from(report, description)
@@ -44,7 +50,13 @@ class ClaimRun:
         lines = [f"learned claims: CONFIRMED when the value clears the random null's one-sided {1 - ALPHA:.0%} prediction "
                  f"bound (α = {ALPHA:g} per verdict, {len(NULL_SEEDS)} random inits); REFUTED when its 95% interval over "
                  f"photos lies short of it; else INCONCLUSIVE",
-                 f"{'claim':<37} {'model.weights':<31} {'verdict':<12} {'value':>9} {'95% interval':<20} {'bar / rule':<22} recorded"]
+                 ]
+        if self.subjects:
+            lines.append("how each model was fed, and which random null judged it:")
+            lines += [f"  {label}: {d['preprocessing'] + '; ' if d['preprocessing'] else ''}null: {d['null']}"
+                      for label, d in sorted(self.subjects.items())]
+        lines.append(f"{'claim':<37} {'model.weights':<31} {'verdict':<12} {'value':>9} {'95% interval':<20} "
+                     f"{'bar / rule':<22} recorded")
         for block in sorted({RULES[claim].block for claim, _ in self.verdicts}):
             lines.append(f"-- notebook block {block}")
             for claim in sorted({claim for claim, _ in self.verdicts if RULES[claim].block == block}):

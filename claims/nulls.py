@@ -2,7 +2,8 @@
 architecture, so that a run need not build and measure twenty random models.
 
 ``claims/nulls.json`` is written by ``pytest claims --record-nulls`` (never by hand): for each
-architecture with trained weights offline, the values of NULL_SEEDS and of the random control
+architecture and way of feeding it (the probe images' name holds the preprocessing), the values of
+NULL_SEEDS and of the random control
 (CONTROL_SEED, with its interval over photos), the probe images they were measured on, the
 control's values on the check subset, and a digest of all of it. Every run
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from claims.rules import CONTROL_SEED, NULL_SEEDS
 from claims.statistics import Interval
 
 NULLS = Path(__file__).with_name("nulls.json")
-SCHEMA = 1
+SCHEMA = 2  # 2: entries keyed by architecture and probe images (1: by architecture alone)
 CHECK_TOLERANCE = 1e-3  # relative: float32 arithmetic in another order (threads, kernels) moves a value less
 CACHE_KEY = "cnn-claims/nulls"
 
@@ -65,25 +67,33 @@ def _digest(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def entry_key(architecture: str, images: str) -> str:
+    return f"{architecture} {images}"
+
+
 def load(path: Path = NULLS) -> dict[str, dict]:
-    return json.loads(path.read_text()).get("architectures", {}) if path.is_file() else {}
+    """The recorded entries by :func:`entry_key`; a file of another schema records nothing usable."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    return data.get("entries", {}) if data.get("schema") == SCHEMA else {}
 
 
 def recorded(architecture: str, images: str, path: Path = NULLS) -> NullEntry | None:
-    """The recorded entry of ``architecture`` for these probe images; None when there is none."""
-    data = load(path).get(architecture)
-    if data is None or data.get("images") != images:
+    """The recorded entry of ``architecture`` for these probe images (fed this way); None when there is none."""
+    data = load(path).get(entry_key(architecture, images))
+    if data is None:
         return None
-    return NullEntry.from_json(architecture, data)
+    return NullEntry.from_json(architecture, {key: value for key, value in data.items() if key != "architecture"})
 
 
 def write(entries: list[dict], path: Path = NULLS) -> None:
     """Merge entries (``NullEntry.to_json`` with an ``architecture`` key) into the file."""
     table = load(path)
     for entry in entries:
-        table[entry["architecture"]] = {key: value for key, value in entry.items() if key != "architecture"}
+        table[entry_key(entry["architecture"], entry["images"])] = entry
     path.write_text(json.dumps({"schema": SCHEMA, "note": "written by `pytest claims --record-nulls`; never edit by hand",
-                                "architectures": dict(sorted(table.items()))}, indent=1, sort_keys=False) + "\n")
+                                "entries": dict(sorted(table.items()))}, indent=1, sort_keys=False) + "\n")
 
 
 def check(entry: NullEntry, measured: Mapping[str, float]) -> None:
@@ -98,16 +108,17 @@ def check(entry: NullEntry, measured: Mapping[str, float]) -> None:
 
 
 def measure_seeds(architecture: str, measure: Callable[[int], dict[str, Interval]], progress: Callable[[str], None],
-                  cache=None, images: str = "") -> dict[int, dict[str, Interval]]:
+                  cache=None, images: str = "") -> tuple[dict[int, dict[str, Interval]], str]:
     """Every seed's values, from pytest's cache when a previous run measured them, else measured
-    now with a progress line (and cached)."""
+    now with a progress line (and cached); and which of the two it was, in words."""
     key = f"{CACHE_KEY}/{architecture}/{hashlib.sha256(images.encode()).hexdigest()[:16]}"
     if cache is not None:
         cached = cache.get(key, None)
         if cached is not None:
-            return {int(seed): {claim: Interval(*values) for claim, values in claims.items()}
-                    for seed, claims in cached.items()}
+            return ({int(seed): {claim: Interval(*values) for claim, values in claims.items()}
+                     for seed, claims in cached.items()}, "measured by an earlier run (pytest's cache)")
     seeds = {}
+    start = time.perf_counter()
     for done, seed in enumerate((CONTROL_SEED, *NULL_SEEDS), start=1):
         progress(f"\rcnn-claims: measuring random inits of {architecture} for its null: seed {seed} "
                  f"({done}/{len(NULL_SEEDS) + 1}) ")
@@ -116,7 +127,8 @@ def measure_seeds(architecture: str, measure: Callable[[int], dict[str, Interval
     if cache is not None:
         cache.set(key, {str(seed): {claim: [i.value, i.low, i.high, i.count] for claim, i in values.items()}
                         for seed, values in seeds.items()})
-    return seeds
+    return seeds, (f"measured now ({len(seeds)} random inits in {time.perf_counter() - start:.0f} s"
+                   + ("; kept in pytest's cache)" if cache is not None else ")"))
 
 
 def as_values(samples: Mapping[str, object]) -> dict[str, Interval]:

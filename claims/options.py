@@ -1,6 +1,6 @@
 """The run's options, checked once before any test runs, and carried as one value on ``config.stash``.
 
-A bad ``--model``, ``--weights``, ``--image``, ``--images``, ``--device`` or ``--fixtures-dir``
+A bad ``--model``, ``--weights``, ``--preprocessing``, ``--image``, ``--images``, ``--device`` or ``--fixtures-dir``
 stops the run with one line (pytest's exit code 4) that names the option, the value and what
 is wrong.
 """
@@ -35,6 +35,7 @@ class RunOptions:
     fixtures: Fixtures
     record_expectations: bool
     record_nulls: bool
+    preprocessing: str | None = None  # how the selected models' weights were trained to be fed; None: their card's
     # torch's threads in a serial run: the learned claims measure with them also in an xdist worker,
     # since float32 sums split over another number of threads round differently.
     measuring_threads: int = 1
@@ -55,6 +56,10 @@ class RunOptions:
     def weights_for(self, name: str) -> str:
         """The run's weights for a selected model; the suite's own models (breaks, erratum) use ``auto``."""
         return self.weights if name in self.models else "auto"
+
+    def preprocessing_for(self, name: str) -> str | None:
+        """The stated preprocessing of a selected model; the suite's own models keep their cards'."""
+        return self.preprocessing if name in self.models else None
 
 
 RUN_OPTIONS = pytest.StashKey[RunOptions]()
@@ -83,8 +88,15 @@ def parse(config: pytest.Config, measuring_threads: int = 1) -> RunOptions:
         device = cnn_core.models.resolve_device(config.getoption("--device"))
     except cnn_core.CnnCoreError as error:
         raise usage_error("--device", config.getoption("--device"), str(error)) from None
+    preprocessing = config.getoption("--preprocessing")
+    for name in models if preprocessing else ():
+        try:
+            cnn_core.models.check_preprocessing(name, preprocessing)
+        except cnn_core.CnnCoreError as error:
+            raise usage_error("--preprocessing", preprocessing, f"for {name}: {str(error).split(': ', 1)[-1]}") from None
     return RunOptions(tuple(models), default, weights, image, device, images, fixtures,
-                      config.getoption("--record-expectations"), config.getoption("--record-nulls"), measuring_threads)
+                      config.getoption("--record-expectations"), config.getoption("--record-nulls"), preprocessing,
+                      measuring_threads)
 
 
 def _models(choice: str) -> tuple[list[str], bool]:

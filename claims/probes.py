@@ -265,6 +265,7 @@ def probe_images(card: ModelCard, found: Fixtures, device: torch.device) -> Prob
     else:
         labelled, labels = photos, tuple(label for _, label in grouped)
     objects = stack(photo.path for photo in boxed) if boxed else None
+    # The preprocessing is part of the images' name: nulls measured on images fed one way never judge another.
     name = (f"{fixtures.PHOTOS}:{len(CLASS_GROUPS)}x{IMAGES_PER_GROUP}+{len(boxed)}boxed" if grouped else "none") + (
-        f"+tiny-vgg-demos:{len(demos)}" if demos else "")
+        f"+tiny-vgg-demos:{len(demos)}" if demos else "") + f"@{card.preprocessing_key}"
     return ProbeImages(photos, labelled, labels, objects, tuple(object_box(photo, card) for photo in boxed), name, missing)

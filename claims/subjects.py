@@ -97,12 +97,18 @@ class Subject:
         self._own: dict[str, measures.Sample | str] | None = None
         self._series: dict[str, tuple[float, ...]] = {}
         self._nulls: dict[int, dict[str, Interval]] | None = None
+        self.null_source: str | None = None  # where the null came from, once it is known
         self.recorded_entry: dict | None = None  # with --record-nulls: this architecture's new entry
 
     @functools.cached_property
     def images(self) -> ProbeImages:
         """The probe images, read when a claim is first measured (a model that measures none reads no photo)."""
         return probe_images(self.card, self._fixtures, self.device)
+
+    def description(self) -> dict[str, str]:
+        """How the subject was fed and which null judged it, for the run's summary."""
+        return {"subject": self.card.label, "preprocessing": self.card.preprocessing,
+                "null": self.null_source or "none needed"}
 
     def why_not_measured(self, rule: Rule) -> str | None:
         if not self.card.trained and not self.measure_random:
@@ -164,10 +170,11 @@ class Subject:
                 samples, _ = self._remembered(control.model, check_images, checked,
                                               lambda: (measure_all(control, checked), {}))
                 nulls.check(entry, {claim: interval.value for claim, interval in nulls.as_values(samples).items()})
-                self._nulls = entry.seeds
+                self._nulls, self.null_source = entry.seeds, f"recorded in {nulls.NULLS.parent.name}/{nulls.NULLS.name}"
             else:
-                self._nulls = nulls.measure_seeds(self.card.name, measure, self._progress,
-                                                  None if self.record_nulls else self._cache, self.images.name)
+                self._nulls, self.null_source = nulls.measure_seeds(self.card.name, measure, self._progress,
+                                                                    None if self.record_nulls else self._cache,
+                                                                    self.images.name)
                 if self.record_nulls:
                     check = measure(CONTROL_SEED, self.images.check_subset())
                     entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls,
@@ -214,6 +221,9 @@ class Unavailable:
 
     def why_not_measured(self, rule: Rule) -> str:
         return self.reason
+
+    def description(self) -> dict[str, str]:
+        return {"subject": self.label, "preprocessing": "", "null": self.reason}
 
     def verdicts(self, claim: str) -> list[Verdict]:
         return [RULES[claim].not_measured(label, self.reason) for label in (self.label, f"{self.label}/random")]

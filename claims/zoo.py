@@ -33,7 +33,8 @@ class ModelZoo:
                 # --weights auto without weights offline is a normal case; the header says so once.
                 warnings.simplefilter("ignore", UserWarning)
                 self._models[name] = cnn_core.load_model(name, weights=self.run.weights_for(name), device=self.device,
-                                                         fixtures_dir=self.run.fixtures)
+                                                         fixtures_dir=self.run.fixtures,
+                                                         preprocessing=self.run.preprocessing_for(name))
         # Shared across tests: one that left it in training mode (torch.fx tracing does, when it fails)
         # must not change what the next one measures through BatchNorm or Dropout.
         return self._models[name].eval()

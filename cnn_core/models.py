@@ -36,6 +36,7 @@ from urllib.parse import urlparse
 import torch
 import torchvision
 from torch import nn
+from torchvision import transforms
 
 from . import fixtures, keras_vgg16
 from .errors import InputError, ModelNotFound, WeightsError
@@ -75,10 +76,25 @@ class ModelCard:
     class_names: tuple[str, ...] | None = None
     provenance: str = ""
     published_top1: float | None = None  # the weights' published ImageNet-1k validation top-1, as a fraction
+    recipe: str = ""  # where the preprocessing comes from: "torchvision MobileNet_V2_Weights.IMAGENET1K_V1", ...
 
     def preprocess(self, source) -> torch.Tensor:
         """``source`` as this model takes it: ``[1, 3, input_size, input_size]``."""
         return preprocess(source, self.input_size, self.normalization, self.resize, self.interpolation)
+
+    @property
+    def preprocessing(self) -> str:
+        """The preprocessing in words, with where it comes from."""
+        mean, std = (", ".join(f"{v:g}" for v in values) for values in (self.normalization.mean, self.normalization.std))
+        return (f"resize {self.resize}, centre crop {self.input_size}, {self.interpolation}, mean ({mean}), std ({std})"
+                + (f" [{self.recipe}]" if self.recipe else ""))
+
+    @property
+    def preprocessing_key(self) -> str:
+        """What the preprocessing does, compactly (not where it comes from): measurements on images
+        preprocessed one way never stand for another's."""
+        numbers = "/".join(f"{v:g}" for v in (*self.normalization.mean, *self.normalization.std))
+        return f"{self.input_size}px-resize{self.resize}-{self.interpolation}-{numbers}"
 
     @property
     def label(self) -> str:
@@ -230,8 +246,12 @@ def _construct(name: str, pretrained: bool = False) -> nn.Module:
 
 
 def load_model(name: str, weights: str | os.PathLike = "none", device: str | torch.device = "cpu", *,
-               seed: int = RANDOM_SEED, fixtures_dir: fixtures.FixturesDir = None) -> nn.Module:
-    """An eval-mode model; :func:`model_card` says where its weights came from and how to feed it."""
+               seed: int = RANDOM_SEED, fixtures_dir: fixtures.FixturesDir = None,
+               preprocessing: str | None = None) -> nn.Module:
+    """An eval-mode model; :func:`model_card` says where its weights came from and how to feed it.
+    ``preprocessing`` states how the weights were trained to be fed (:func:`stated_preprocessing`);
+    by default the weights' own recipe (a weights file named like a torchvision checkpoint: that
+    checkpoint's; another: the architecture's default weights')."""
     check_model_name(name)
     target = resolve_device(device)
     weights_text = os.fspath(weights)
@@ -248,8 +268,78 @@ def load_model(name: str, weights: str | os.PathLike = "none", device: str | tor
     else:
         model = _random_model(name, seed)
         _load_state_dict_file(model, Path(weights_text))
-        card = _imagenet_card(name, f"file:{weights_text}", trained=True, head_trained=True, model=model)
+        card = _imagenet_card(name, f"file:{weights_text}", trained=True, head_trained=True, model=model,
+                              torchvision_weights=_checkpoint_named(name, Path(weights_text)))
+    if preprocessing is not None:
+        card = stated_preprocessing(card, preprocessing, model)
     return with_card(model.to(target).eval(), card)
+
+
+def _checkpoint_named(name: str, path: Path) -> str:
+    """The torchvision weights whose checkpoint file has ``path``'s name (the offline MobileNetV2 file is
+    IMAGENET1K_V1's ``mobilenet_v2-b0353104.pth``), else ``DEFAULT``: whose recipe the card takes."""
+    try:
+        enum = torchvision.models.get_model_weights(name)
+    except (ValueError, KeyError, AttributeError):
+        return "DEFAULT"
+    return next((member.name for member in enum if os.path.basename(urlparse(member.url).path) == path.name), "DEFAULT")
+
+
+_NUMBERS = ("resize", "crop", "interpolation", "mean", "std")
+
+
+def stated_preprocessing(card: ModelCard, spec: str, model: nn.Module | None = None) -> ModelCard:
+    """``card`` with the preprocessing ``spec`` states: a torchvision weights name of the architecture
+    (``IMAGENET1K_V1``, or ``MobileNet_V2_Weights.IMAGENET1K_V1``), a timm pretrained tag (``timm:resnet50.a1_in1k``),
+    or numbers (``resize=256,crop=224,interpolation=bilinear,mean=0.485/0.456/0.406,std=0.229/0.224/0.225``;
+    those not given keep the card's). :class:`InputError` names what is wrong."""
+    spec = spec.strip()
+    if spec.startswith("timm:"):
+        tag = spec.removeprefix("timm:")
+        try:
+            cfg = _timm().models.get_pretrained_cfg(tag)
+        except (RuntimeError, ValueError):
+            cfg = None
+        if cfg is None:
+            known = _timm().list_pretrained(tag.split(".")[0] + ".*")
+            raise InputError(f"preprocessing {spec!r}: timm has no pretrained config {tag!r}"
+                             + (f"; did you mean {', '.join(repr('timm:' + k) for k in known[:5])}?" if known else ""))
+        size = int(cfg.input_size[-1])
+        return replace(card, input_size=size, resize=int(math.floor(size / float(cfg.crop_pct))), interpolation=cfg.interpolation,
+                       normalization=Normalization(tuple(cfg.mean), tuple(cfg.std)), recipe=f"timm pretrained_cfg {tag}")
+    if "=" in spec:
+        given = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
+        unknown = sorted(set(given) - set(_NUMBERS))
+        if unknown or not given:
+            raise InputError(f"preprocessing {spec!r}: {', '.join(unknown) or 'nothing'} is not one of {', '.join(_NUMBERS)}")
+        try:
+            triple = {key: tuple(float(v) for v in given[key].split("/")) for key in ("mean", "std") if key in given}
+            if any(len(values) != 3 for values in triple.values()):
+                raise ValueError("mean and std take three values, R/G/B")
+            changed = replace(card, resize=int(given.get("resize", card.resize)), input_size=int(given.get("crop", card.input_size)),
+                              interpolation=given.get("interpolation", card.interpolation),
+                              normalization=Normalization(triple.get("mean", card.normalization.mean), triple.get("std", card.normalization.std)),
+                              recipe=f"stated: {spec}")
+            transforms.InterpolationMode(changed.interpolation)
+        except ValueError as error:
+            raise InputError(f"preprocessing {spec!r}: {error}") from None
+        return changed
+    try:
+        enum = torchvision.models.get_model_weights(card.name)
+    except (ValueError, KeyError, AttributeError):
+        raise InputError(f"preprocessing {spec!r}: {card.name} has no torchvision weights to name; give a timm tag "
+                         f"(timm:NAME.TAG) or the numbers (resize=...,crop=...,interpolation=...,mean=.../.../...,std=...)") from None
+    member = spec.rsplit(".", 1)[-1]
+    if member not in enum.__members__:
+        raise InputError(f"preprocessing {spec!r}: {enum.__name__} has {', '.join(enum.__members__)}")
+    return _imagenet_card(card.name, card.weights, card.trained, card.head_trained, card.provenance, member, model)
+
+
+def check_preprocessing(name: str, spec: str) -> ModelCard:
+    """The card ``name`` would have with the preprocessing ``spec`` states; :class:`InputError` if it states none."""
+    check_model_name(name)
+    model = build_architecture(name) if name.startswith(TIMM_PREFIX) else None
+    return stated_preprocessing(_imagenet_card(name, "none", False, False, model=model), spec, model)
 
 
 def check_weights_file(name: str, path: str | os.PathLike, fixtures_dir: fixtures.FixturesDir = None) -> None:
@@ -280,7 +370,8 @@ def _tiny_vgg(weights: str, seed: int, fixtures_dir) -> tuple[nn.Module, ModelCa
     model = load_tfjs_model(path).eval()
     card = ModelCard(TINY_VGG, f"file:{path}", trained=True, head_trained=True, input_size=64, resize=64,
                      normalization=UNIT, class_names=TINY_VGG_CLASSES,
-                     provenance="CNN Explainer's Tiny VGG (MIT), trained on 10 Tiny ImageNet classes")
+                     provenance="CNN Explainer's Tiny VGG (MIT), trained on 10 Tiny ImageNet classes",
+                     recipe="CNN Explainer's: pixels in [0, 1] at 64 px")
     if weights == "none":
         twin = random_twin(with_card(model, card), seed)
         return twin, model_card(twin)
@@ -297,13 +388,16 @@ def _imagenet_card(name: str, weights: str, trained: bool, head_trained: bool, p
         classes = None
         if getattr(model, "num_classes", 0) == 1000:
             classes = tuple(_timm().data.ImageNetInfo().label_descriptions(as_dict=False) or ()) or None
+        tag = ".".join(part for part in (cfg.get("architecture"), cfg.get("tag")) if part)
         return ModelCard(name, weights, trained, head_trained, input_size=size,
                          resize=int(math.floor(size / float(cfg.get("crop_pct", 0.875)))),
                          interpolation=str(cfg.get("interpolation", "bicubic")),
                          normalization=Normalization(tuple(cfg.get("mean", IMAGENET.mean)), tuple(cfg.get("std", IMAGENET.std))),
-                         class_names=classes, provenance=provenance or f"timm {name.removeprefix(TIMM_PREFIX)}")
+                         class_names=classes, provenance=provenance or f"timm {name.removeprefix(TIMM_PREFIX)}",
+                         recipe=f"timm pretrained_cfg {tag}" if tag else "timm pretrained_cfg")
     try:
-        default = torchvision.models.get_model_weights(name)[torchvision_weights]
+        enum = torchvision.models.get_model_weights(name)
+        default = enum[torchvision_weights]
     except (ValueError, KeyError, AttributeError):
         return ModelCard(name, weights, trained, head_trained, provenance=provenance)
     transform = default.transforms()
@@ -315,6 +409,7 @@ def _imagenet_card(name: str, weights: str, trained: bool, head_trained: bool, p
         interpolation=transform.interpolation.value, normalization=Normalization(tuple(transform.mean), tuple(transform.std)),
         class_names=tuple(default.meta["categories"]), provenance=provenance,
         published_top1=default.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1", 0) / 100 or None,
+        recipe=f"torchvision {enum.__name__}.{default.name}",
     )
 
 

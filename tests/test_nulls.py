@@ -32,9 +32,17 @@ def test_a_record_round_trips_and_other_images_are_not_it(recorded):
     assert nulls.recorded("n", "photos:10x10", recorded) is None
 
 
+def test_an_architecture_keeps_one_record_per_way_of_feeding_it(recorded):
+    """The preprocessing is part of the images' name: a second one adds an entry, it does not replace the first."""
+    other = nulls.NullEntry("m", "photos:10x10@resize232", entry().seeds, {CLAIM: 0.003})
+    nulls.write([{"architecture": "m", **other.to_json()}], recorded)
+    assert nulls.recorded("m", "photos:10x10", recorded) == entry()
+    assert nulls.recorded("m", "photos:10x10@resize232", recorded) == other
+
+
 def test_a_value_edited_by_hand_fails(recorded):
     data = json.loads(recorded.read_text())
-    data["architectures"]["m"]["seeds"]["7"][CLAIM][0] = 0.5
+    data["entries"][nulls.entry_key("m", "photos:10x10")]["seeds"]["7"][CLAIM][0] = 0.5
     recorded.write_text(json.dumps(data))
     with pytest.raises(nulls.StaleNulls, match="do not match their digest"):
         nulls.recorded("m", "photos:10x10", recorded)
@@ -67,7 +75,8 @@ def test_without_a_record_the_seeds_are_measured_once_with_progress_and_cached()
         return {CLAIM: Interval(float(seed), float(seed), float(seed), 0)}
 
     cache = DictCache()
-    first = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
+    first, how = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
     assert measured == [CONTROL_SEED, *NULL_SEEDS] and any("seed 20 (21/21)" in line for line in shown)
-    again = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
-    assert again == first and len(measured) == len(NULL_SEEDS) + 1
+    assert how.startswith("measured now (21 random inits in ")
+    again, how = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
+    assert again == first and len(measured) == len(NULL_SEEDS) + 1 and how == "measured by an earlier run (pytest's cache)"

@@ -20,6 +20,8 @@ BAD_OPTIONS = {
     "device": (["--device", "cuda"], "--device cuda: device 'cuda' was asked for but torch sees no CUDA GPU"),
     "fixtures-dir": (["--fixtures-dir", "/tmp"], "--fixtures-dir /tmp: holds neither imagenet-sample-images/ nor tiny-vgg/"),
     "fixtures-dir-missing": (["--fixtures-dir", "/nonexistent"], "--fixtures-dir /nonexistent: no such folder"),
+    "preprocessing": (["--model", "mobilenet_v2", "--preprocessing", "IMAGENET1K_V9"],
+                      "--preprocessing IMAGENET1K_V9: for mobilenet_v2: MobileNet_V2_Weights has IMAGENET1K_V1, IMAGENET1K_V2"),
 }
 
 
