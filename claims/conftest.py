@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from claims import nulls, reporting
-from claims.matrix import verdicts_of, write_expectations
+from claims.matrix import recorded_references, verdicts_of, write_expectations
 from claims.mutants import MUTANTS, mutation_table
 from claims.options import RUN_OPTIONS
 from claims.report import ClaimResult
 from claims.rules import INCONCLUSIVE, NULL_SEEDS, RULES, Spread, Verdict
 from claims.statistics import ALPHA
+from claims.verdict_matrix import verdict_matrix
 
 
 @dataclass(eq=False)  # a plugin object: hashed by identity
@@ -79,6 +80,17 @@ class ClaimRun:
                     lines.append(f"{claim:<37} NOT MEASURED on {', '.join(subjects)}: {reason}")
         return lines
 
+    def findings(self, models: tuple[str, ...]) -> list[str]:
+        """What the run found, in the words of the report's page: per model when one trained model ran
+        (beside the suite's recorded references), else what every, none or some of them bear out."""
+        matrix = verdict_matrix(reporting.verdict_rows(list(self.verdicts.values())), models, recorded_references())
+        if not matrix.trained:
+            return []
+        lines = ["what the run found:"]
+        for title, items in matrix.findings().items():
+            lines += [f"{title}:", *(f"  - {item}" for item in items)]
+        return lines
+
 
 CLAIM_RUN = pytest.StashKey[ClaimRun]()
 
@@ -125,6 +137,7 @@ def pytest_terminal_summary(terminalreporter, config):
     run = config.stash[CLAIM_RUN]
     lines = run.table()
     if lines:
+        lines += run.findings(config.stash[RUN_OPTIONS].models)
         terminalreporter.section("the notebook's claims: CONFIRMED / REFUTED / INCONCLUSIVE / NOT MEASURED")
         for line in lines:
             terminalreporter.write_line(line)

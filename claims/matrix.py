@@ -18,6 +18,7 @@ import pytest
 
 from claims.measures import NotMeasurable
 from claims.rules import NOT_MEASURED, RULES, Verdict
+from cnn_core.models import PACKAGED
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -85,6 +86,16 @@ def not_measured_skips():
 
 def verdicts_of(user_properties) -> list[Verdict]:
     return [Verdict.from_json(value) for key, value in user_properties if key == "verdict"]
+
+
+def recorded_references(path: Path = EXPECTATIONS) -> dict[str, dict[str, dict]]:
+    """The recorded verdicts of the suite's offline ImageNet CNNs (VGG16's features, MobileNetV2), to stand
+    beside the models of a run that did not measure them: subject -> claim -> verdict row."""
+    table = load_expectations(path)
+    subjects = sorted(f"{name}.{packaged.weights}" for name, packaged in PACKAGED.items())
+    rule = f"the verdict recorded in claims/{path.name} (not measured in this run)"
+    return {subject: {claim: {**entries[subject], "claim": claim, "subject": subject, "rule": rule, "detail": ""}
+                      for claim, entries in table.items() if subject in entries} for subject in subjects}
 
 
 def write_expectations(verdicts: list[Verdict], path: Path = EXPECTATIONS) -> None:

@@ -96,8 +96,10 @@ class Figure:
 
 
 def write_report(results: list[ClaimResult], folder: Path, figures: list[Figure] | None,
-                 environment: dict, verdicts: list[dict] | None = None) -> Path:
-    """Write claims.json, the figures and index.html into ``folder``; return the page's path."""
+                 environment: dict, verdicts: list[dict] | None = None,
+                 references: dict[str, dict[str, dict]] | None = None) -> Path:
+    """Write claims.json, the figures and index.html into ``folder``; return the page's path.
+    ``references``: recorded verdicts (subject -> claim -> row) to stand beside the run's trained models."""
     folder.mkdir(parents=True, exist_ok=True)
     results = sorted(results, key=lambda r: r.id)
     drawn, missing = _draw(figures or [], folder)
@@ -109,10 +111,11 @@ def write_report(results: list[ClaimResult], folder: Path, figures: list[Figure]
         "environment": environment,
         "summary": _counts(results),
         "verdicts": verdicts or [],
+        "references": references or {},
         "claims": [{**asdict(r), "figures": by_block.get(r.block, [])} for r in results],
     }, indent=2, sort_keys=True) + "\n")
     page = folder / "index.html"
-    page.write_text(_html(results, folder, drawn, missing, environment, verdicts or []))
+    page.write_text(_html(results, folder, drawn, missing, environment, verdicts or [], references or {}))
     if chromium() is not None:
         try:
             browse(page, f"--screenshot={folder / 'screenshot.png'}")
@@ -174,13 +177,15 @@ def _matrix_cell(row: dict | None) -> str:
             f"<small>{html.escape(value_text(row))} · {html.escape(bar_text(row))}</small></td>")
 
 
-def _matrix(verdicts: list[dict], models: list[str]) -> str:
+def _matrix(verdicts: list[dict], models: list[str], references: dict[str, dict[str, dict]]) -> str:
     """The first screen: one row per notebook sentence in the notebook's order, one column per
-    trained model, and the random-init models and random controls collapsed into one cell."""
-    matrix = verdict_matrix(verdicts, models)
+    trained model (then the recorded references the run did not measure), and the random-init models
+    and random controls collapsed into one cell."""
+    matrix = verdict_matrix(verdicts, models, references)
     if not matrix.rows:
         return ""
-    head = "".join(f"<th>{html.escape(subject)}</th>" for subject in matrix.columns)
+    head = "".join(f"<th>{html.escape(subject)}{'<br><small>recorded, not run</small>' if subject in matrix.references else ''}</th>"
+                   for subject in matrix.columns)
     rows = []
     for index, row in enumerate(matrix.rows):
         block = "" if index and matrix.rows[index - 1].rule.block == row.rule.block else \
@@ -213,7 +218,20 @@ def _figures_html(block: str, drawn: list[Figure], folder: Path, verdicts: list[
     return f"<div class=figures>{''.join(items)}</div>" if items else ""
 
 
-def _html(results, folder: Path, drawn: list[Figure], missing: str, environment: dict, verdicts: list[dict]) -> str:
+def header(environment: dict) -> str:
+    """The run in a sentence: versions, device, models, weights, photos, and pytest's counts."""
+    tests = ", ".join(f"{count} {outcome}" for outcome, count in environment.get("tests", {}).items())
+    models = environment.get("models", "").replace(",", ", ")
+    also = f", learned claims also on {environment['learned_also'].replace(',', ', ')}" if environment.get("learned_also") else ""
+    stated = f", fed as stated ({environment['preprocessing']})" if environment.get("preprocessing") else ""
+    return (f"torch {environment.get('torch', '?')} and torchvision {environment.get('torchvision', '?')} on "
+            f"{environment.get('device', '?')}; models {models} with weights {environment.get('weights', '?')}{stated}{also}; "
+            f"image {environment.get('image', '?')}; fixtures {environment.get('fixtures', '?')}"
+            + (f". pytest: {tests}." if tests else "."))
+
+
+def _html(results, folder: Path, drawn: list[Figure], missing: str, environment: dict, verdicts: list[dict],
+          references: dict[str, dict[str, dict]]) -> str:
     colours = {"passed": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700", "xfailed": "#6e7781", "xpassed": "#cf222e"}
     rows = []
     for r in results:
@@ -248,10 +266,10 @@ figure {{ margin: 0; }} figcaption {{ font-size: 12px; color: #333; }}
 img {{ max-width: 100%; border: 1px solid #ddd; }}
 </style></head><body>
 <h1>cnn-claims: which of the notebook's sentences hold, on which network</h1>
-<p class=meta>{html.escape(counts)} · {html.escape(json.dumps(environment))}</p>
-{_matrix(verdicts, models)}
+<p class=meta>{html.escape(header(environment))}</p>
+{_matrix(verdicts, models, references)}
 {chr(10).join(sections)}
-<details><summary><b>Every test</b> ({html.escape(counts)})</summary>
+<details><summary><b>Every claim test</b> ({html.escape(counts)})</summary>
 <table><tr><th>claim</th><th>model / layer / weights</th><th>measured</th>
 <th>threshold · expectation</th><th>outcome</th><th>note</th></tr>
 {chr(10).join(rows)}

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 
 import cnn_core
-from claims.matrix import verdicts_of
+from claims.matrix import recorded_references, verdicts_of
 from claims.notebook import NOTEBOOK_BOX, NOTEBOOK_SIZE
 from claims.options import RUN_OPTIONS
 from claims.probes import depth_probes
@@ -110,9 +111,25 @@ CAT_CLASSES = (281, 282, 283, 284, 285)  # ImageNet: tabby, tiger cat, Persian, 
 
 
 def environment(config: pytest.Config) -> dict:
+    """What the run was: versions, models, weights, photos, device, and pytest's own test counts."""
     run = config.stash[RUN_OPTIONS]
-    return {"torch": torch.__version__, "models": ",".join(run.models), "weights": run.weights,
-            "image": run.image, "device": str(run.device)}
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "models": ",".join(run.models),
+            "learned_also": ",".join(name for name in run.learned_models if name not in run.models),
+            "weights": run.weights, "preprocessing": run.preprocessing or "", "image": run.image, "device": str(run.device),
+            "fixtures": run.fixtures.describe(), "tests": pytest_counts(config)}
+
+
+def pytest_counts(config: pytest.Config) -> dict[str, int]:
+    """The run's outcomes as pytest's own summary line counts them (on the xdist controller too)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    stats = reporter.stats if reporter is not None else {}
+    counts = {key: sum(1 for report in reports if getattr(report, "count_towards_summary", True))
+              for key, reports in stats.items() if key and key != "warnings"}
+    order = [key for key in PYTEST_SUMMARY_ORDER if key in counts] + sorted(set(counts) - set(PYTEST_SUMMARY_ORDER))
+    return {key: counts[key] for key in order if counts[key]}
+
+
+PYTEST_SUMMARY_ORDER = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "error")  # as its last line
 
 
 def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
@@ -127,4 +144,5 @@ def write(config: pytest.Config, results: list[ClaimResult], verdicts: list[Verd
     folder = Path(config.getoption("--report"))
     if not folder.is_absolute():
         folder = Path(config.rootpath) / folder
-    return write_report(results, folder, figures(config, results), environment(config), verdict_rows(verdicts))
+    return write_report(results, folder, figures(config, results), environment(config), verdict_rows(verdicts),
+                        recorded_references())

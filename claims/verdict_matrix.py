@@ -6,7 +6,7 @@ verdict rows (``claims.json``'s ``verdicts``), never typed by hand.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from claims.rules import CONFIRMED, INCONCLUSIVE, NOT_MEASURED, REFUTED, RULES, Rule
@@ -22,7 +22,10 @@ def value_text(row: dict) -> str:
 
 
 def bar_text(row: dict) -> str:
-    """``bar 0.4596`` for a learned claim (the random null's bound), else the fixed rule's: ``== 0``."""
+    """``bar 0.4596`` for a learned claim (the random null's bound), ``recorded`` for a reference's
+    recorded verdict, else the fixed rule's: ``== 0``."""
+    if row.get("reference"):
+        return "recorded"
     return f"bar {row['bar']:.4g}" if row.get("bar") is not None else row["rule"].split(" (")[0]
 
 
@@ -63,27 +66,29 @@ class MatrixRow:
         return "; ".join(f"{', '.join(subjects)}: {reason}" for reason, subjects in reasons.items())
 
 
+def _numbers(subject: str, cell: dict) -> str:
+    """``vgg16.imagenet-features CONFIRMED 0.613 (bar 0.4596)``; a recorded reference's value alone."""
+    rest = f" ({bar_text(cell)})" if cell.get("bar") is not None else " (recorded)" if cell.get("reference") else ""
+    return f"{subject} {cell['status']} {cell['measured']:.3g}{rest}"
+
+
 @dataclass(frozen=True)
 class VerdictMatrix:
-    columns: tuple[str, ...]  # the trained models of the run, in the run's model order
+    columns: tuple[str, ...]  # the trained models of the run, in the run's model order, then the references
     rows: tuple[MatrixRow, ...]  # the notebook's claims in its order, block by block
+    references: tuple[str, ...] = ()  # columns of recorded verdicts (not measured in this run), beside the run's
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The trained models this run measured."""
+        return tuple(column for column in self.columns if column not in self.references)
 
     def findings(self) -> dict[str, list[str]]:
-        """Which sentences every trained model bears out, which none does, which split, in plain
-        words with the numbers (learned claims measured on two or more trained models); then how
-        their random controls fared."""
-        titles = {"every": "Every trained model bears out", "none": "No trained model bears out",
-                  "split": "The trained models split on"}
-        groups: dict[str, list[str]] = {title: [] for title in titles.values()}
-        for row in self.rows:
-            measured = {subject: cell for subject, cell in row.cells.items() if cell["status"] != NOT_MEASURED}
-            if len(measured) < 2 or row.rule.threshold is not None:
-                continue
-            statuses = {cell["status"] for cell in measured.values()}
-            kind = "every" if statuses == {CONFIRMED} else "none" if CONFIRMED not in statuses else "split"
-            numbers = "; ".join(f"{subject} {cell['status']} {cell['measured']:.3g} ({bar_text(cell)})"
-                                for subject, cell in measured.items())
-            groups[titles[kind]].append(f"\"{row.rule.sentence}\": {numbers}")
+        """In plain words with the numbers, over the learned claims: with one trained model, which sentences
+        it bears out, which it does not, which are undecided, and where it differs from the recorded
+        references; with several, which every one bears out, which none does, which split (claims measured
+        on two or more). Then how their random controls fared."""
+        groups = self._one_model() if len(self.trained) == 1 else self._several()
         controls = Counter(row["status"] for matrix_row in self.rows for row in matrix_row.controls
                            if row["status"] != NOT_MEASURED)
         if controls:
@@ -91,21 +96,64 @@ class VerdictMatrix:
                 ", ".join(f"{count} {status}" for status, count in sorted(controls.items()))]
         return {title: items or ["none of the learned claims"] for title, items in groups.items()}
 
+    def _learned(self) -> list[MatrixRow]:
+        return [row for row in self.rows if row.rule.threshold is None]
 
-def verdict_matrix(verdicts: Sequence[dict], models: Sequence[str] = ()) -> VerdictMatrix:
+    def _one_model(self) -> dict[str, list[str]]:
+        model = self.trained[0]
+        titles = {CONFIRMED: f"{model} bears out", REFUTED: f"{model} does not bear out",
+                  INCONCLUSIVE: f"The photos do not decide, on {model}"}
+        groups: dict[str, list[str]] = {title: [] for title in titles.values()}
+        differs = f"Where {model} differs from the recorded references ({', '.join(self.references)})"
+        if self.references:
+            groups[differs] = []
+        for row in self._learned():
+            cell = row.cells.get(model)
+            if cell is None or cell["status"] == NOT_MEASURED:
+                continue
+            groups[titles[cell["status"]]].append(f"\"{row.rule.sentence}\": {cell['measured']:.3g} ({bar_text(cell)})")
+            others = [_numbers(reference, row.cells[reference]) for reference in self.references
+                      if reference in row.cells and row.cells[reference]["status"] != cell["status"]]
+            if others:
+                groups[differs].append(f"\"{row.rule.sentence}\": {_numbers(model, cell)}; {'; '.join(others)}")
+        return groups
+
+    def _several(self) -> dict[str, list[str]]:
+        titles = {"every": "Every trained model bears out", "none": "No trained model bears out",
+                  "split": "The trained models split on"}
+        groups: dict[str, list[str]] = {title: [] for title in titles.values()}
+        for row in self._learned():
+            measured = {subject: cell for subject, cell in row.cells.items()
+                        if subject in self.trained and cell["status"] != NOT_MEASURED}
+            if len(measured) < 2:
+                continue
+            statuses = {cell["status"] for cell in measured.values()}
+            kind = "every" if statuses == {CONFIRMED} else "none" if CONFIRMED not in statuses else "split"
+            groups[titles[kind]].append(f"\"{row.rule.sentence}\": "
+                                        + "; ".join(_numbers(subject, cell) for subject, cell in measured.items()))
+        return groups
+
+
+def verdict_matrix(verdicts: Sequence[dict], models: Sequence[str] = (),
+                   references: Mapping[str, Mapping[str, dict]] | None = None) -> VerdictMatrix:
     """The matrix of a run's verdict rows. The trained models are the subjects with a random
-    control; ``models`` (the run's ``--model`` order) orders them."""
+    control; ``models`` (the run's ``--model`` order) orders them. ``references`` (subject -> claim ->
+    recorded row) adds a column for each subject the run did not measure, marked as recorded."""
     def order(subject: str) -> tuple[int, str]:
         name = subject.split(".", 1)[0]
         return (list(models).index(name) if name in models else len(models), subject)
 
-    columns = tuple(sorted({v["subject"].removesuffix(CONTROL) for v in verdicts if v["subject"].endswith(CONTROL)},
+    trained = tuple(sorted({v["subject"].removesuffix(CONTROL) for v in verdicts if v["subject"].endswith(CONTROL)},
                            key=order))
+    extra = {subject: claims for subject, claims in (references or {}).items() if subject not in trained}
     rows = []
     for rule in sorted(RULES.values(), key=lambda rule: rule.block):  # stable: the notebook's order in a block
         mine = sorted((v for v in verdicts if v["claim"] == rule.claim), key=lambda v: order(v["subject"]))
         if mine:
-            rows.append(MatrixRow(rule, {v["subject"]: v for v in mine if v["subject"] in columns},
-                                  tuple(v for v in mine if v["subject"] not in columns and not v["subject"].endswith(CONTROL)),
+            cells = {v["subject"]: v for v in mine if v["subject"] in trained}
+            cells |= {subject: {**claims[rule.claim], "reference": True} for subject, claims in extra.items()
+                      if rule.claim in claims}
+            rows.append(MatrixRow(rule, cells,
+                                  tuple(v for v in mine if v["subject"] not in trained and not v["subject"].endswith(CONTROL)),
                                   tuple(v for v in mine if v["subject"].endswith(CONTROL))))
-    return VerdictMatrix(columns, tuple(rows))
+    return VerdictMatrix(trained + tuple(extra), tuple(rows), tuple(extra))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from claims.matrix import load_expectations
+from claims.matrix import load_expectations, recorded_references
 from claims.report import SCREEN, ClaimResult, Figure, browse, chromium, write_report
 from claims.reporting import verdict_rows
 from claims.rules import NOT_MEASURED, RULES, Verdict
@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def report_folder(tmp_path_factory) -> Path:
-    """``pytest claims --report DIR`` on a few claims, in a separate process, as a user runs it."""
+def report_run(tmp_path_factory) -> tuple[Path, str]:
+    """``pytest claims --report DIR`` on a few claims, in a separate process, as a user runs it: the
+    folder and what pytest printed."""
     folder = tmp_path_factory.mktemp("report")
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", "--report", str(folder),
@@ -31,7 +32,23 @@ def report_folder(tmp_path_factory) -> Path:
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"report: {folder / 'index.html'}" in run.stdout
     assert "ok   block erratum  test_the_overlay_cast_wraps_around" in run.stdout
-    return folder
+    return folder, run.stdout
+
+
+@pytest.fixture(scope="module")
+def report_folder(report_run) -> Path:
+    return report_run[0]
+
+
+def test_the_header_is_a_sentence_with_pytests_own_counts(report_run):
+    folder, printed = report_run
+    last = printed.strip().splitlines()[-1]  # pytest's: "18 passed, 349 deselected in 12.3s"
+    counts = last.strip("= ").split(" in ")[0]
+    meta = html.unescape(folder.joinpath("index.html").read_text().split("<p class=meta>")[1].split("</p>")[0])
+    assert meta.startswith("torch ") and " and torchvision " in meta and "; models vgg11, vgg16" in meta, meta
+    assert meta.endswith(f". pytest: {counts}.") and "{" not in meta, (meta, last)
+    assert json.loads((folder / "claims.json").read_text())["environment"]["tests"] == {
+        outcome: int(count) for count, outcome in (part.split() for part in counts.split(", "))}
 
 
 def test_the_report_has_every_claim_and_stable_keys(report_folder):
@@ -139,3 +156,18 @@ def test_without_matplotlib_the_page_says_how_to_get_figures(tmp_path, monkeypat
     result = ClaimResult("claims/x.py::test_x", "test_x", "1", "a sentence", "", "failed", reason="measured 3")
     page = write_report([result], tmp_path, [Figure("1", "m", "L1-maps-differ", lambda: None)], {}).read_text()
     assert "pip install" in page and "measured 3" in page and not list(tmp_path.glob("*.jpg"))
+
+
+def test_a_one_model_page_lists_its_sentences_beside_the_recorded_references(tmp_path):
+    """A user's own model: its CONFIRMED and REFUTED sentences in the findings, and the suite's offline
+    ImageNet CNNs' recorded verdicts as columns beside it, marked as not run."""
+    mine, claims = "mobilenet_v2.file-mine", ("L1-filters-detect-colours", "L1-filters-detect-edges")
+    verdicts = [Verdict(claims[0], mine, "CONFIRMED", 0.9, ">= 0.85", random=(0.8,), bar=0.85),
+                Verdict(claims[1], mine, "REFUTED", 0.17, ">= 0.27", random=(0.2,), bar=0.27),
+                *(Verdict(claim, f"{mine}/random", "REFUTED", 0.1, ">= 0.3", random=(0.2,), bar=0.3) for claim in claims)]
+    page = write_report([], tmp_path, None, {"models": "mobilenet_v2"}, verdict_rows(verdicts), recorded_references()).read_text()
+    head = page.split("<table class=matrix>", 1)[1].split("</tr>", 1)[0]
+    assert head.count("recorded, not run") == 2 and "vgg16.imagenet-features" in head and "mobilenet_v2.imagenet" in head
+    confirmed, refuted = html.unescape(page.split("<h2>What the run found</h2>", 1)[1]).split("</ul></li>")[:2]
+    assert confirmed.startswith(f"<ul><li>{mine} bears out:") and RULES[claims[0]].sentence in confirmed
+    assert refuted.startswith(f"<li>{mine} does not bear out:") and RULES[claims[1]].sentence in refuted

@@ -1,0 +1,65 @@
+"""What the run found, in words: per model when one trained model ran, beside the recorded references;
+every / none / split when several did."""
+from __future__ import annotations
+
+from claims.matrix import recorded_references
+from claims.reporting import verdict_rows
+from claims.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Verdict
+from claims.verdict_matrix import verdict_matrix
+
+EDGES, COLOURS, SPARSER = "L1-filters-detect-edges", "L1-filters-detect-colours", "L3-sparser-with-depth"
+
+
+def verdict(claim: str, subject: str, status: str, value: float) -> Verdict:
+    return Verdict(claim, subject, status, value, ">= 0.3 (...)", random=(0.1, 0.2), bar=0.3)
+
+
+def rows(subject: str, statuses: dict[str, str]) -> list[dict]:
+    mine = [verdict(claim, subject, status, 0.5 if status == CONFIRMED else 0.2) for claim, status in statuses.items()]
+    controls = [verdict(claim, f"{subject}/random", REFUTED, 0.1) for claim in statuses]
+    return verdict_rows(mine + controls)
+
+
+def reference(status: str, value: float, claim: str = EDGES) -> dict[str, dict[str, dict]]:
+    return {"ref.imagenet": {claim: {"claim": claim, "subject": "ref.imagenet", "status": status, "measured": value,
+                                     "rule": "recorded", "detail": ""}}}
+
+
+def test_one_trained_model_gets_its_own_findings_beside_the_references():
+    run = rows("m.file-mine", {EDGES: REFUTED, COLOURS: CONFIRMED, SPARSER: INCONCLUSIVE})
+    matrix = verdict_matrix(run, ("m",), reference(CONFIRMED, 0.58))
+    assert matrix.columns == ("m.file-mine", "ref.imagenet") and matrix.references == ("ref.imagenet",)
+    found = matrix.findings()
+    assert found["m.file-mine bears out"] == [f"\"{RULES[COLOURS].sentence}\": 0.5 (bar 0.3)"]
+    assert found["m.file-mine does not bear out"] == [f"\"{RULES[EDGES].sentence}\": 0.2 (bar 0.3)"]
+    assert found["The photos do not decide, on m.file-mine"] == [f"\"{RULES[SPARSER].sentence}\": 0.2 (bar 0.3)"]
+    assert found["Where m.file-mine differs from the recorded references (ref.imagenet)"] == [
+        f"\"{RULES[EDGES].sentence}\": m.file-mine REFUTED 0.2 (bar 0.3); ref.imagenet CONFIRMED 0.58 (recorded)"]
+    assert found["Their random controls (seed 0, on the same photos, against the same null)"] == ["3 REFUTED"]
+
+
+def test_a_reference_that_agrees_is_no_difference_and_one_the_run_measured_is_no_reference():
+    run = rows("m.file-mine", {EDGES: REFUTED})
+    assert verdict_matrix(run, ("m",), reference(REFUTED, 0.21)).findings()[
+        "Where m.file-mine differs from the recorded references (ref.imagenet)"] == ["none of the learned claims"]
+    both = run + rows("ref.imagenet", {EDGES: CONFIRMED})
+    matrix = verdict_matrix(both, ("m", "ref"), reference(CONFIRMED, 0.58))
+    assert matrix.references == () and matrix.trained == ("m.file-mine", "ref.imagenet")
+
+
+def test_several_trained_models_are_summed_up_as_every_none_or_split():
+    """Break of the one-model findings: with two trained models, the per-model titles give way."""
+    run = rows("a.imagenet", {EDGES: CONFIRMED, COLOURS: REFUTED, SPARSER: CONFIRMED}) + \
+        rows("b.imagenet", {EDGES: CONFIRMED, COLOURS: REFUTED, SPARSER: REFUTED})
+    found = verdict_matrix(run, ("a", "b")).findings()
+    assert list(found)[:3] == ["Every trained model bears out", "No trained model bears out", "The trained models split on"]
+    assert [item.split("\":")[0].strip("\"") for item in found["Every trained model bears out"]] == [RULES[EDGES].sentence]
+    assert [item.split("\":")[0].strip("\"") for item in found["The trained models split on"]] == [RULES[SPARSER].sentence]
+
+
+def test_the_references_are_the_suites_offline_imagenet_cnns_as_recorded():
+    references = recorded_references()
+    assert set(references) == {"mobilenet_v2.imagenet", "vgg16.imagenet-features"}
+    assert references["vgg16.imagenet-features"][EDGES]["status"] == CONFIRMED
+    assert all(row["rule"].startswith("the verdict recorded in claims/expectations.toml")
+               for claims in references.values() for row in claims.values())
