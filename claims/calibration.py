@@ -87,10 +87,13 @@ def leave_one_out(seeds: dict[int, dict[str, Interval]]):
     return ((values, [other for key, other in sorted(seeds.items()) if key != seed]) for seed, values in sorted(seeds.items()))
 
 
-def random_values(model: torch.nn.Module, name: str, images: ProbeImages, claims: list[str]) -> Callable[[int], dict[str, Interval]]:
-    """A seed's values: a random initialisation of ``name`` (its architecture's own init), measured on ``images``."""
+def random_values(model: torch.nn.Module, images: ProbeImages, claims: list[str]) -> Callable[[int], dict[str, Interval]]:
+    """A seed's values: a random initialisation of ``model``'s architecture (its own init), fed as ``model`` is,
+    measured on ``images``."""
+    card = cnn_core.model_card(model)
+
     def measure(seed: int) -> dict[str, Interval]:
-        twin = random_init(name, model, seed, torch.device("cpu")).to(memory_format=torch.channels_last)
+        twin = random_init(card, seed, torch.device("cpu"), model).to(memory_format=torch.channels_last)
         return nulls.as_values(measure_all(measures.Probe(twin, images), claims))
     return measure
 

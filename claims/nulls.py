@@ -19,8 +19,8 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from claims.rules import CONTROL_SEED, NULL_SEEDS
@@ -29,7 +29,7 @@ from claims.statistics import Interval
 NULLS = Path(__file__).with_name("nulls.json")
 SCHEMA = 2  # 2: entries keyed by architecture and probe images (1: by architecture alone)
 CHECK_TOLERANCE = 1e-3  # relative: float32 arithmetic in another order (threads, kernels) moves a value less
-CACHE_KEY = "cnn-claims/nulls"
+CACHE_KEY = "cnn-claims/nulls2"  # 2: each seed's series beside its values
 
 
 class StaleNulls(Exception):
@@ -37,19 +37,38 @@ class StaleNulls(Exception):
 
 
 @dataclass(frozen=True)
+class SeedValues:
+    """One random initialisation's measurement: each claim's value with its interval over photos, and the
+    per-stage series the report draws (the random band beside a trained model's line)."""
+
+    values: dict[str, Interval]
+    series: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+
+def _values_json(values: dict[str, Interval]) -> dict[str, list]:
+    return {claim: [i.value, i.low, i.high, i.count] for claim, i in sorted(values.items())}
+
+
+def _values(data: dict[str, list]) -> dict[str, Interval]:
+    return {claim: Interval(*values) for claim, values in data.items()}
+
+
+@dataclass(frozen=True)
 class NullEntry:
-    """One architecture's recorded nulls."""
+    """One architecture's recorded nulls, for one way of feeding it."""
 
     architecture: str
-    images: str  # ProbeImages.name of the images they were measured on
+    images: str  # ProbeImages.name of the images they were measured on (the preprocessing included)
     seeds: dict[int, dict[str, Interval]]  # CONTROL_SEED and NULL_SEEDS
     check: dict[str, float]  # the control's values on the check subset
+    series: dict[int, dict[str, tuple[float, ...]]] = field(default_factory=dict)  # per seed, per-stage series
 
     def to_json(self) -> dict:
         body = {"images": self.images,
-                "seeds": {str(seed): {claim: [i.value, i.low, i.high, i.count] for claim, i in sorted(values.items())}
-                          for seed, values in sorted(self.seeds.items())},
-                "check": dict(sorted(self.check.items()))}
+                "seeds": {str(seed): _values_json(values) for seed, values in sorted(self.seeds.items())},
+                "check": dict(sorted(self.check.items())),
+                "series": {str(seed): {claim: list(values) for claim, values in sorted(series.items())}
+                           for seed, series in sorted(self.series.items())}}
         return {**body, "digest": _digest(body)}
 
     @classmethod
@@ -58,9 +77,10 @@ class NullEntry:
         if data.get("digest") != _digest(body):
             raise StaleNulls(f"{NULLS.name}: the recorded nulls of {architecture} do not match their digest (edited by "
                              f"hand?); re-record them with `pytest claims --record-nulls`")
-        seeds = {int(seed): {claim: Interval(*values) for claim, values in claims.items()}
-                 for seed, claims in data["seeds"].items()}
-        return cls(architecture, data["images"], seeds, dict(data["check"]))
+        seeds = {int(seed): _values(claims) for seed, claims in data["seeds"].items()}
+        series = {int(seed): {claim: tuple(values) for claim, values in claims.items()}
+                  for seed, claims in data.get("series", {}).items()}
+        return cls(architecture, data["images"], seeds, dict(data["check"]), series)
 
 
 def _digest(body: dict) -> str:
@@ -107,28 +127,31 @@ def check(entry: NullEntry, measured: Mapping[str, float]) -> None:
                          f"re-record them with `pytest claims --record-nulls`")
 
 
-def measure_seeds(architecture: str, measure: Callable[[int], dict[str, Interval]], progress: Callable[[str], None],
-                  cache=None, images: str = "") -> tuple[dict[int, dict[str, Interval]], str]:
-    """Every seed's values, from pytest's cache when a previous run measured them, else measured
-    now with a progress line (and cached); and which of the two it was, in words."""
+def measure_seeds(architecture: str, measure: Callable[[Sequence[int]], Iterable[tuple[int, SeedValues]]],
+                  progress: Callable[[str], None], cache=None, images: str = "") -> tuple[dict[int, SeedValues], str]:
+    """Every seed's values, from pytest's cache when a previous run measured them, else measured now
+    (``measure`` yields each seed as it is done) with a progress line, and cached; and which of the two
+    it was, in words."""
     key = f"{CACHE_KEY}/{architecture}/{hashlib.sha256(images.encode()).hexdigest()[:16]}"
     if cache is not None:
         cached = cache.get(key, None)
         if cached is not None:
-            return ({int(seed): {claim: Interval(*values) for claim, values in claims.items()}
-                     for seed, claims in cached.items()}, "measured by an earlier run (pytest's cache)")
-    seeds = {}
+            return ({int(seed): SeedValues(_values(done["values"]), {c: tuple(v) for c, v in done["series"].items()})
+                     for seed, done in cached.items()}, "measured by an earlier run (pytest's cache)")
+    seeds: dict[int, SeedValues] = {}
     start = time.perf_counter()
-    for done, seed in enumerate((CONTROL_SEED, *NULL_SEEDS), start=1):
-        progress(f"\rcnn-claims: measuring random inits of {architecture} for its null: seed {seed} "
-                 f"({done}/{len(NULL_SEEDS) + 1}) ")
-        seeds[seed] = measure(seed)
+    wanted = (CONTROL_SEED, *NULL_SEEDS)
+    progress(f"\rcnn-claims: measuring random inits of {architecture} for its null: 0/{len(wanted)} ")
+    for seed, done in measure(wanted):
+        seeds[seed] = done
+        progress(f"\rcnn-claims: measuring random inits of {architecture} for its null: seed {seed} done "
+                 f"({len(seeds)}/{len(wanted)}, {time.perf_counter() - start:.0f} s) ")
     progress("\n")
     if cache is not None:
-        cache.set(key, {str(seed): {claim: [i.value, i.low, i.high, i.count] for claim, i in values.items()}
-                        for seed, values in seeds.items()})
-    return seeds, (f"measured now ({len(seeds)} random inits in {time.perf_counter() - start:.0f} s"
-                   + ("; kept in pytest's cache)" if cache is not None else ")"))
+        cache.set(key, {str(seed): {"values": _values_json(done.values), "series": {c: list(v) for c, v in done.series.items()}}
+                        for seed, done in seeds.items()})
+    return dict(sorted(seeds.items())), (f"measured now ({len(seeds)} random inits in {time.perf_counter() - start:.0f} s"
+                                         + ("; kept in pytest's cache)" if cache is not None else ")"))
 
 
 def as_values(samples: Mapping[str, object]) -> dict[str, Interval]:

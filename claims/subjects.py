@@ -13,7 +13,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from collections.abc import Callable, Mapping
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from types import MappingProxyType
 
 import torch
@@ -25,6 +29,7 @@ from claims.probes import ProbeImages, probe_images
 from claims.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, Verdict
 from claims.statistics import Interval
 from cnn_core.fixtures import Fixtures
+from cnn_core.models import ModelCard
 
 MEASURES: Mapping[str, Callable[[measures.Probe], measures.Sample]] = MappingProxyType({
     "L1-maps-differ": measures.map_diversity,
@@ -46,12 +51,42 @@ SERIES: Mapping[str, Callable[[measures.Probe], list[float]]] = MappingProxyType
 # What a measurement may raise on a model it does not fit; anything else is a bug and surfaces.
 
 
-def random_init(name: str, model: nn.Module, seed: int, device: torch.device) -> nn.Module:
-    """A random initialisation of ``model``'s architecture: torchvision's or timm's own init; a
-    TF.js model (Tiny VGG) has none, so PyTorch's default one."""
-    if name == cnn_core.models.TINY_VGG:
-        return cnn_core.random_twin(model, seed)
-    return cnn_core.load_model(name, "none", device, seed=seed)
+def random_init(card: ModelCard, seed: int, device: torch.device, template: nn.Module | None = None) -> nn.Module:
+    """A random initialisation of ``card``'s architecture, fed the way ``card`` says (marked random, so that
+    a stated preprocessing holds for the null too): torchvision's or timm's own init; a TF.js model
+    (Tiny VGG) has none, so PyTorch's default one, on a copy of ``template``."""
+    if card.name == cnn_core.models.TINY_VGG:
+        model = cnn_core.random_twin(template, seed)
+    else:
+        model = cnn_core.load_model(card.name, "none", device, seed=seed)
+    return cnn_core.with_card(model.to(device), replace(card, weights=f"random(seed={seed})", trained=False,
+                                                        head_trained=False))
+
+
+MAX_SEED_WORKERS = 8  # each holds the model and the photos: VGG16 and its activations take over a gigabyte
+
+
+def seed_workers(device: torch.device, seeds: int) -> int:
+    """Processes to measure random inits in: on the CPU one per core, each on one thread (small convolutions
+    use one thread far better than two: 1.2x on two cores), at most MAX_SEED_WORKERS; one on a GPU."""
+    return 1 if device.type != "cpu" else max(1, min(os.cpu_count() or 1, MAX_SEED_WORKERS, seeds))
+
+
+# In a worker process only: what each of its seeds is measured on (the pool's initializer sets it once,
+# so that the photos cross to the process once, not once per seed).
+_WORKER_JOB: dict = {}
+
+
+def _start_worker(card: ModelCard, template: nn.Module | None, images: ProbeImages, claims: list[str]) -> None:
+    torch.set_num_threads(1)
+    _WORKER_JOB.update(card=card, template=template, images=images, claims=claims)
+
+
+def _measure_seed(seed: int) -> tuple[int, nulls.SeedValues]:
+    job = _WORKER_JOB
+    model = random_init(job["card"], seed, torch.device("cpu"), job["template"]).to(memory_format=torch.channels_last)
+    samples, series = seed_values(measures.Probe(model, job["images"]), job["claims"])
+    return seed, nulls.SeedValues(nulls.as_values(samples), series)
 
 
 @contextlib.contextmanager
@@ -78,25 +113,31 @@ def measure_all(probe: measures.Probe, claims: list[str]) -> dict[str, measures.
     return samples
 
 
+def seed_values(probe: measures.Probe, claims: list[str]) -> tuple[dict[str, measures.Sample | str], dict[str, tuple[float, ...]]]:
+    """Each claim's sample on one probe, and the per-stage series the report draws."""
+    samples = measure_all(probe, claims)
+    return samples, {claim: tuple(series(probe)) for claim, series in SERIES.items()
+                     if isinstance(samples.get(claim), measures.Sample)}
+
+
 class Subject:
     """One selected model and the random models it is judged against, measured lazily, once."""
 
-    def __init__(self, model: nn.Module, random_model: Callable[[int], nn.Module], found: Fixtures,
-                 device: torch.device, measure_random: bool, progress: Callable[[str], None], cache=None,
-                 record_nulls: bool = False, threads: int | None = None):
+    def __init__(self, model: nn.Module, found: Fixtures, device: torch.device, measure_random: bool,
+                 progress: Callable[[str], None], cache=None, record_nulls: bool = False, threads: int | None = None):
         self.model = model
         self.measure_random = measure_random
         self.card = cnn_core.model_card(model)
         self.device = device
         self._fixtures = found
         self.record_nulls = record_nulls
-        self._random_model = random_model
         self._cache = cache
         self._progress = progress
         self._threads = threads or torch.get_num_threads()
         self._own: dict[str, measures.Sample | str] | None = None
         self._series: dict[str, tuple[float, ...]] = {}
         self._nulls: dict[int, dict[str, Interval]] | None = None
+        self.null_series: dict[int, dict[str, tuple[float, ...]]] = {}  # each seed's per-stage series, where known
         self.null_source: str | None = None  # where the null came from, once it is known
         self.recorded_entry: dict | None = None  # with --record-nulls: this architecture's new entry
 
@@ -122,7 +163,26 @@ class Subject:
         return [claim for claim in MEASURES if self.why_not_measured(RULES[claim]) is None]
 
     def _random_probe(self, seed: int, images: ProbeImages) -> measures.Probe:
-        return measures.Probe(self._random_model(seed).to(memory_format=torch.channels_last), images)
+        template = self.model if self.card.name == cnn_core.models.TINY_VGG else None
+        return measures.Probe(random_init(self.card, seed, self.device, template).to(memory_format=torch.channels_last),
+                              images)
+
+    def _measure_seeds(self, seeds: Sequence[int]) -> Iterator[tuple[int, nulls.SeedValues]]:
+        """Each seed's values and series, as they are done: in worker processes on the CPU (each seed on one
+        thread), here on a GPU."""
+        claims, workers = self.measured_claims(), seed_workers(self.device, len(seeds))
+        if workers == 1:
+            for seed in seeds:
+                with torch_threads(self._threads):
+                    samples, series = seed_values(self._random_probe(seed, self.images), claims)
+                yield seed, nulls.SeedValues(nulls.as_values(samples), series)
+            return
+        template = self.model if self.card.name == cnn_core.models.TINY_VGG else None
+        # spawn, not fork: a forked child of a process whose torch already runs threads can deadlock.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                                 initargs=(self.card, template, self.images, claims)) as pool:
+            for done in as_completed([pool.submit(_measure_seed, seed) for seed in seeds]):
+                yield done.result()
 
     def own(self) -> dict[str, measures.Sample | str]:
         """The model's own samples (and the series the report draws), measured once on a copy in one
@@ -134,10 +194,7 @@ class Subject:
             def measure() -> tuple[dict[str, measures.Sample | str], dict[str, tuple[float, ...]]]:
                 layout = cnn_core.models.with_card(copy.deepcopy(self.model).to(memory_format=torch.channels_last),
                                                    self.card)
-                probe = measures.Probe(layout, self.images)
-                samples = measure_all(probe, claims)
-                return samples, {claim: tuple(series(probe)) for claim, series in SERIES.items()
-                                 if isinstance(samples.get(claim), measures.Sample)}
+                return seed_values(measures.Probe(layout, self.images), claims)
 
             self._own, self._series = self._remembered(self.model, self.images, claims, measure)
         return self._own
@@ -159,10 +216,6 @@ class Subject:
         if self._nulls is None:
             claims = self.measured_claims()
 
-            def measure(seed: int, images: ProbeImages = self.images) -> dict[str, Interval]:
-                with torch_threads(self._threads):
-                    return nulls.as_values(measure_all(self._random_probe(seed, images), claims))
-
             entry = None if self.record_nulls else nulls.recorded(self.card.name, self.images.name)
             if entry is not None:
                 check_images, checked = self.images.check_subset(), [c for c in claims if c in entry.check]
@@ -170,15 +223,20 @@ class Subject:
                 samples, _ = self._remembered(control.model, check_images, checked,
                                               lambda: (measure_all(control, checked), {}))
                 nulls.check(entry, {claim: interval.value for claim, interval in nulls.as_values(samples).items()})
-                self._nulls, self.null_source = entry.seeds, f"recorded in {nulls.NULLS.parent.name}/{nulls.NULLS.name}"
+                self._nulls, self.null_series = entry.seeds, entry.series
+                self.null_source = f"recorded in {nulls.NULLS.parent.name}/{nulls.NULLS.name}"
             else:
-                self._nulls, self.null_source = nulls.measure_seeds(self.card.name, measure, self._progress,
-                                                                    None if self.record_nulls else self._cache,
-                                                                    self.images.name)
+                measured, self.null_source = nulls.measure_seeds(self.card.name, self._measure_seeds, self._progress,
+                                                                 None if self.record_nulls else self._cache,
+                                                                 self.images.name)
+                self._nulls = {seed: done.values for seed, done in measured.items()}
+                self.null_series = {seed: done.series for seed, done in measured.items() if done.series}
                 if self.record_nulls:
-                    check = measure(CONTROL_SEED, self.images.check_subset())
+                    with torch_threads(self._threads):
+                        check, _ = seed_values(self._random_probe(CONTROL_SEED, self.images.check_subset()), claims)
                     entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls,
-                                            {claim: interval.value for claim, interval in check.items()})
+                                            {claim: interval.value for claim, interval in nulls.as_values(check).items()},
+                                            self.null_series)
                     self.recorded_entry = {"architecture": self.card.name, **entry.to_json()}
         return self._nulls
 

@@ -11,7 +11,7 @@ import torch
 
 import cnn_core
 from claims.options import RunOptions
-from claims.subjects import Subject, Unavailable, random_init
+from claims.subjects import Subject, Unavailable
 
 
 class ModelZoo:
@@ -56,12 +56,9 @@ class ModelZoo:
 
     def subject(self, name: str) -> Subject | Unavailable:
         if name not in self._subjects:
-            def random_model(seed: int) -> torch.nn.Module:
-                return random_init(name, self.get(name), seed, self.device)
-
             reason = self.unavailable(name)
             self._subjects[name] = Unavailable(name, reason) if reason is not None else Subject(
-                self.get(name), random_model, self.run.fixtures, self.device, measure_random=self.run.weights != "auto",
+                self.get(name), self.run.fixtures, self.device, measure_random=self.run.weights != "auto",
                 progress=self.progress, cache=self.cache, record_nulls=self.run.record_nulls,
                 threads=self.run.measuring_threads)
         return self._subjects[name]

@@ -32,7 +32,7 @@ def tiny_vgg(tiny_vgg_folder: Path, fixtures_with_photos):
 
 def test_random_controls_are_confirmed_at_most_alpha_of_the_time(tiny_vgg):
     model, images = tiny_vgg
-    measure = random_values(model, "tiny-vgg", images, CLAIMS)
+    measure = random_values(model, images, CLAIMS)
     null = [measure(seed) for seed in NULL_SEEDS]
     result = calibrate("tiny-vgg", fresh_controls(null, measure, range(CONTROL_SEEDS_FROM, CONTROL_SEEDS_FROM + CONTROLS)),
                        images.name)
@@ -47,7 +47,7 @@ def test_the_rate_check_fails_when_the_bar_is_the_null_mean(tiny_vgg, monkeypatc
     third of the controls or more."""
     model, images = tiny_vgg
     monkeypatch.setattr("claims.rules.prediction_factor", lambda n: 0.0)
-    measure = random_values(model, "tiny-vgg", images, ["L1-filters-detect-edges", "L1-filters-detect-colours"])
+    measure = random_values(model, images, ["L1-filters-detect-edges", "L1-filters-detect-colours"])
     null = [measure(seed) for seed in NULL_SEEDS]
     result = calibrate("tiny-vgg", fresh_controls(null, measure, range(CONTROL_SEEDS_FROM, CONTROL_SEEDS_FROM + 40)),
                        images.name)

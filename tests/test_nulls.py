@@ -16,7 +16,7 @@ CLAIM = "L3-sparser-with-depth"
 def entry() -> nulls.NullEntry:
     seeds = {seed: {CLAIM: Interval(0.01 * seed, 0.01 * seed - 0.005, 0.01 * seed + 0.005, 100)}
              for seed in (CONTROL_SEED, *NULL_SEEDS)}
-    return nulls.NullEntry("m", "photos:10x10", seeds, {CLAIM: 0.002})
+    return nulls.NullEntry("m", "photos:10x10", seeds, {CLAIM: 0.002}, {seed: {CLAIM: (0.1, 0.01 * seed)} for seed in seeds})
 
 
 @pytest.fixture
@@ -70,13 +70,15 @@ class DictCache:
 def test_without_a_record_the_seeds_are_measured_once_with_progress_and_cached():
     measured, shown = [], []
 
-    def measure(seed):
-        measured.append(seed)
-        return {CLAIM: Interval(float(seed), float(seed), float(seed), 0)}
+    def measure(seeds):
+        for seed in reversed(seeds):  # as workers finish them: in any order
+            measured.append(seed)
+            yield seed, nulls.SeedValues({CLAIM: Interval(float(seed), float(seed), float(seed), 0)}, {CLAIM: (0.1, 0.2)})
 
     cache = DictCache()
     first, how = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
-    assert measured == [CONTROL_SEED, *NULL_SEEDS] and any("seed 20 (21/21)" in line for line in shown)
+    assert sorted(measured) == [CONTROL_SEED, *NULL_SEEDS] and list(first) == [CONTROL_SEED, *NULL_SEEDS]
+    assert any("(21/21, " in line for line in shown) and first[5].series == {CLAIM: (0.1, 0.2)}
     assert how.startswith("measured now (21 random inits in ")
     again, how = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
     assert again == first and len(measured) == len(NULL_SEEDS) + 1 and how == "measured by an earlier run (pytest's cache)"

@@ -72,8 +72,7 @@ def test_a_subject_measures_its_model_with_the_models_own_card(tiny_vgg_folder):
     """The subject measures a copy of the model in one memory layout; the copy must keep the card
     (Tiny VGG's 64-pixel input and raw-pixel normalisation), or the probes and fills go wrong."""
     model = cnn_core.load_model("tiny-vgg", weights="auto", fixtures_dir=tiny_vgg_folder.parent)
-    subject = Subject(model, lambda seed: None, cnn_core.fixtures.locate(tiny_vgg_folder.parent), torch.device("cpu"),
-                      measure_random=False,
+    subject = Subject(model, cnn_core.fixtures.locate(tiny_vgg_folder.parent), torch.device("cpu"), measure_random=False,
                       progress=lambda _: None)
     measured = subject.own()
     assert not isinstance(measured["L3-middle-layers-see-larger-patterns"], str), measured
