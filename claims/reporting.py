@@ -26,6 +26,7 @@ from claims.report import (
     write_report,
 )
 from claims.rules import RULES, Verdict
+from claims.verdict_matrix import CONTROL
 from claims.zoo import MODEL_ZOO, ModelZoo, terminal_progress
 
 
@@ -60,7 +61,7 @@ def result_from(report: pytest.TestReport, description: dict) -> ClaimResult:
     return result
 
 
-def figures(config: pytest.Config, results: list[ClaimResult]) -> list[Figure]:
+def figures(config: pytest.Config, verdicts: list[Verdict]) -> list[Figure]:
     """The notebook's figures for every model of the run with trained weights (VGG16's ImageNet
     features, MobileNetV2 and Tiny VGG by default), side by side, on the run's device and image,
     with the photo's occlusion-sensitivity map from each with a trained head (the cat classes on an
@@ -71,9 +72,11 @@ def figures(config: pytest.Config, results: list[ClaimResult]) -> list[Figure]:
     names = [name for name in run.learned_models
              if zoo.unavailable(name) is None and cnn_core.model_card(zoo.get(name)).trained] or list(run.models[:1])
     drawn = [figure for name in names for figure in _model_figures(zoo.get(name), zoo.device, run.image)]
-    sparsity = {r.subject: r.series for r in results if r.claim == "test_activations_get_sparser_with_depth" and r.series}
+    sparsity = {v.subject: (list(v.series), [list(values) for values in v.random_series]) for v in verdicts
+                if v.claim == "L3-sparser-with-depth" and v.series and not v.subject.endswith(CONTROL)}
     if sparsity:
-        drawn.append(Figure("3", "trained and random", "L3-sparser-with-depth", lambda: figure_sparsity(sparsity)))
+        drawn.append(Figure("3", "trained models against their random inits", "L3-sparser-with-depth",
+                            lambda: figure_sparsity(sparsity), photo=False))
     # Side by side: within a block, each claim's figure for every model in turn.
     return sorted(drawn, key=lambda figure: (figure.block, list(RULES).index(figure.claim)))
 
@@ -92,7 +95,7 @@ def _model_figures(model: torch.nn.Module, device: torch.device, image: str) -> 
         Figure("3", card.label, "S-channels-grow-resolution-falls", lambda: figure_depth(model, x, probes)),
         Figure("4", card.label, "S-occlusion-stays-local",
                lambda: figure_occlusion(model, x, card.normalization, box, [probes["early"], probes["deep"]])),
-        Figure("4", card.label, "S-fields-grow-gradually", lambda: figure_receptive_fields(model, effective)),
+        Figure("4", card.label, "S-fields-grow-gradually", lambda: figure_receptive_fields(model, effective), photo=False),
     ]
     if card.head_trained:
         if card.class_names is not None and len(card.class_names) == IMAGENET_CLASSES:
@@ -136,7 +139,8 @@ def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
     """One row per notebook sentence and subject, grouped by block: what the report opens with."""
     return [{"block": RULES[v.claim].block, "claim": v.claim, "sentence": RULES[v.claim].sentence, "subject": v.subject,
              "status": v.status, "measured": v.measured, "rule": v.threshold, "random": list(v.random),
-             "detail": v.detail, "recorded": v.expected, "low": v.low, "high": v.high, "images": v.images, "bar": v.bar}
+             "detail": v.detail, "recorded": v.expected, "low": v.low, "high": v.high, "images": v.images, "bar": v.bar,
+             "series": list(v.series), "random_series": [list(values) for values in v.random_series]}
             for v in sorted(verdicts, key=lambda v: (RULES[v.claim].block, v.claim, v.subject))]
 
 
@@ -144,5 +148,5 @@ def write(config: pytest.Config, results: list[ClaimResult], verdicts: list[Verd
     folder = Path(config.getoption("--report"))
     if not folder.is_absolute():
         folder = Path(config.rootpath) / folder
-    return write_report(results, folder, figures(config, results), environment(config), verdict_rows(verdicts),
+    return write_report(results, folder, figures(config, verdicts), environment(config), verdict_rows(verdicts),
                         recorded_references())

@@ -67,6 +67,7 @@ class Verdict:
     high: float | None = None
     images: int = 0  # the photos the value rests on
     bar: float | None = None
+    random_series: tuple[tuple[float, ...], ...] = ()  # each random init's per-stage series, beside ``series``
 
     @property
     def interval(self) -> str:
@@ -79,7 +80,8 @@ class Verdict:
     @classmethod
     def from_json(cls, text: str) -> Verdict:
         data = json.loads(text)
-        return cls(**{**data, "random": tuple(data["random"]), "series": tuple(data["series"])})
+        return cls(**{**data, "random": tuple(data["random"]), "series": tuple(data["series"]),
+                      "random_series": tuple(tuple(values) for values in data.get("random_series", ()))})
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class Rule:
                 f"max({prediction_factor(len(spread.values)):.2f} sd, {self.resolution:g}) (α = {ALPHA:g})")
 
     def judge(self, subject: str, value: float | Interval, spread: Spread | None = None, detail: str = "",
-              series: tuple[float, ...] = ()) -> Verdict:
+              series: tuple[float, ...] = (), random_series: tuple[tuple[float, ...], ...] = ()) -> Verdict:
         # Decided on the values as recorded, so that the printed spread, the bar and the verdict agree.
         if not isinstance(value, Interval):
             value = Interval(value, value, value, 0)
@@ -131,7 +133,8 @@ class Rule:
         return Verdict(self.claim, subject, status, estimate.value, self.describe(spread),
                        spread.values if spread else (), detail, tuple(rounded(v) for v in series),
                        low=None if exact else estimate.low, high=None if exact else estimate.high,
-                       images=estimate.count, bar=None if spread is None else rounded(bar))
+                       images=estimate.count, bar=None if spread is None else rounded(bar),
+                       random_series=tuple(tuple(rounded(v) for v in values) for values in random_series))
 
     def not_measured(self, subject: str, reason: str) -> Verdict:
         return Verdict(self.claim, subject, NOT_MEASURED, None, self.describe(), detail=reason)

@@ -259,7 +259,10 @@ class Subject:
                       f"`pytest claims --model {self.card.name} -m learned --record-nulls`")
             return [rule.not_measured(label, reason) for label in labels]
         spread = Spread(tuple(value.value for value in null))
-        verdicts = [rule.judge(labels[0], own.interval(), spread, series=self._series.get(claim, ()))]
+        random_series = tuple(self.null_series[seed][claim] for seed in NULL_SEEDS
+                              if claim in self.null_series.get(seed, {}))
+        verdicts = [rule.judge(labels[0], own.interval(), spread, series=self._series.get(claim, ()),
+                               random_series=random_series)]
         if len(labels) > 1:
             control = seeds[CONTROL_SEED].get(claim)
             verdicts.append(rule.not_measured(labels[1], "the random control could not be measured") if control is None

@@ -29,18 +29,22 @@ def bar_text(row: dict) -> str:
     return f"bar {row['bar']:.4g}" if row.get("bar") is not None else row["rule"].split(" (")[0]
 
 
-def _tally(rows: Sequence[dict], noun: str) -> str:
-    """``6 random-init models: CONFIRMED on 4; REFUTED on vgg19, resnet18``: the commonest verdict
-    by count, the others by name."""
+def _tally(rows: Sequence[dict], noun: str, nouns: str) -> str:
+    """``6 random-init models: 4 CONFIRMED; REFUTED on vgg19, resnet18`` (the commonest verdict by count,
+    the others by name), ``3 random controls, all REFUTED``, ``1 random control: REFUTED``,
+    ``4 random-init models, none measured``."""
     if not rows:
         return ""
     by_status: dict[str, list[str]] = {}
     for row in rows:
         by_status.setdefault(row["status"], []).append(row["subject"].split(".", 1)[0])
     ordered = sorted(by_status.items(), key=lambda item: (-len(item[1]), STATUS_ORDER.index(item[0])))
-    parts = [f"{ordered[0][0]} on {len(ordered[0][1])}" if len(ordered) > 1 else f"all {ordered[0][0]}"]
-    parts += [f"{status} on {', '.join(names)}" for status, names in ordered[1:]]
-    return f"{len(rows)} {noun}: " + "; ".join(parts)
+    if len(rows) == 1:
+        return f"1 {noun}: {ordered[0][0]}"
+    if len(ordered) == 1:
+        return f"{len(rows)} {nouns}, " + ("none measured" if ordered[0][0] == NOT_MEASURED else f"all {ordered[0][0]}")
+    parts = [f"{len(ordered[0][1])} {ordered[0][0]}"] + [f"{status} on {', '.join(names)}" for status, names in ordered[1:]]
+    return f"{len(rows)} {nouns}: " + "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,8 @@ class MatrixRow:
     @property
     def others(self) -> str:
         """The random-init models and the random controls, in one line."""
-        return " · ".join(part for part in (_tally(self.untrained, "random-init models"),
-                                            _tally(self.controls, "random controls")) if part)
+        return " · ".join(part for part in (_tally(self.untrained, "random-init model", "random-init models"),
+                                            _tally(self.controls, "random control", "random controls")) if part)
 
     @property
     def why(self) -> str:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from claims.matrix import load_expectations, recorded_references
-from claims.report import SCREEN, ClaimResult, Figure, browse, chromium, write_report
+from claims.report import MIN_SCREEN_TEXT_PX, SCREEN, ClaimResult, Figure, browse, chromium, write_report
 from claims.reporting import verdict_rows
 from claims.rules import NOT_MEASURED, RULES, Verdict
 
@@ -69,15 +69,19 @@ LAYOUT_PROBE = """<script>window.addEventListener("load", () => {
   const matrix = document.querySelector("table.matrix"), images = [...document.images];
   document.title = "LAYOUT" + JSON.stringify({scrollWidth: document.documentElement.scrollWidth,
     matrixBottom: matrix ? matrix.getBoundingClientRect().bottom : null,
-    images: images.length, decoded: images.filter(i => i.complete && i.naturalWidth > 0).length}) + "LAYOUT";
+    images: images.length, decoded: images.filter(i => i.complete && i.naturalWidth > 0).length,
+    smallestText: Math.min(...images.map(i => parseFloat(i.dataset.textPx) * i.width / i.naturalWidth))}) + "LAYOUT";
 });</script>"""
+NARROW = (400, 800)  # the page's narrowest layout: its figure grid down to one column
 
 
-def layout(page: Path) -> dict:
-    """How headless Chromium lays ``page`` out at 1280 x 800 (a copy with LAYOUT_PROBE added)."""
+def layout(page: Path, size: tuple[int, int] = SCREEN) -> dict:
+    """How headless Chromium lays ``page`` out (a copy with LAYOUT_PROBE added): the page's width, where the
+    matrix ends, the images decoded, and the smallest figure text on screen (each image's smallest text,
+    in its own pixels, scaled as the page shows it)."""
     probe = page.with_name("probe.html")
     probe.write_text(page.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
-    dom = browse(probe, "--dump-dom", "--virtual-time-budget=10000")
+    dom = browse(probe, "--dump-dom", "--virtual-time-budget=10000", size=size)
     return json.loads(dom.split("LAYOUT", 2)[1])
 
 
@@ -88,8 +92,9 @@ needs_chromium = pytest.mark.skipif(chromium() is None, reason="headless Chromiu
 def test_every_figure_opens(report_folder):
     """The notebook's figures for each trained model of the default run, and the photo's occlusion
     sensitivity from each with a trained head (VGG16's packaged features come without theirs)."""
-    pictures = sorted(report_folder.glob("*.jpg"))
-    expected = [Figure(block, model, claim, lambda: None) for model in TRAINED for claim, block in FIGURE_BLOCKS.items()]
+    pictures = sorted([*report_folder.glob("block*.jpg"), *report_folder.glob("block*.png")])
+    expected = [Figure(block, model, claim, lambda: None, photo=claim != "S-fields-grow-gradually")
+                for model in TRAINED for claim, block in FIGURE_BLOCKS.items()]
     expected += [Figure("4", model, "L5-occluding-the-object-matters", lambda: None) for model in TRAINED[1:]]
     assert {picture.name for picture in pictures} == {figure.file_name for figure in expected}
     for picture in pictures:
@@ -100,7 +105,8 @@ def test_every_figure_opens(report_folder):
 def test_the_page_is_self_contained_and_light(report_folder):
     page = (report_folder / "index.html").read_text()
     assert "<script" not in page and "http://" not in page and "https://" not in page
-    assert page.count("data:image/jpeg;base64,") == 17 and page.count("<tr>") == 19  # a header and 18 claims
+    assert page.count("data:image/jpeg;base64,") == 14 and page.count("data:image/png;base64,") == 3  # the field plots
+    assert page.count("<tr>") == 19  # a header and 18 claims
     assert len(page.encode()) <= 1.5e6
     assert page.index("<details>") > page.index("Block 4")  # the per-test list, folded, below the figures
 
@@ -109,6 +115,8 @@ def test_the_page_is_self_contained_and_light(report_folder):
 def test_the_page_renders_in_headless_chromium(report_folder):
     seen = layout(report_folder / "index.html")
     assert seen["scrollWidth"] <= SCREEN[0] and seen["images"] == seen["decoded"] == 17
+    narrow = layout(report_folder / "index.html", NARROW)
+    assert min(seen["smallestText"], narrow["smallestText"]) >= MIN_SCREEN_TEXT_PX, (seen, narrow)
     with Image.open(report_folder / "screenshot.png") as shot:
         colours = shot.convert("RGB").resize((64, 40)).getcolors(maxcolors=64 * 40)
     assert shot.size == SCREEN and len(colours) > 50  # figures, not a blank page
@@ -139,6 +147,14 @@ def test_the_verdict_matrix_fills_the_first_screen_and_no_more(tmp_path):
     assert all(f"<th>{subject}</th>" in text for subject in TRAINED)
     seen = layout(page)
     assert seen["scrollWidth"] <= SCREEN[0] and seen["matrixBottom"] <= SCREEN[1], seen
+    # Right under the matrix: the verdict figure, a row per learned claim, at readable sizes on any width.
+    learned = [rule.claim for rule in RULES.values() if rule.threshold is None]
+    assert [text.index(f'id="verdict-{claim}"') for claim in learned] == sorted(text.index(f'id="verdict-{claim}"')
+                                                                                  for claim in learned)
+    assert text.index("</table>") < text.index("id=verdicts") < text.index("What the run found")
+    assert all(f'href="#verdict-{claim}"' in text for claim in learned)
+    assert seen["smallestText"] >= MIN_SCREEN_TEXT_PX and layout(page, NARROW)["smallestText"] >= MIN_SCREEN_TEXT_PX
+    assert (tmp_path / "verdicts.png").is_file() and len(text.encode()) <= 1.5e6
 
 
 def test_the_matrix_quotes_the_notebook_in_its_order(tmp_path):
