@@ -116,11 +116,13 @@ def write(entries: list[dict], path: Path = NULLS) -> None:
                                 "entries": dict(sorted(table.items()))}, indent=1, sort_keys=False) + "\n")
 
 
-def check(entry: NullEntry, measured: Mapping[str, float]) -> None:
-    """Fails when the control, re-measured on the check subset, no longer gives the recorded values."""
+def check(entry: NullEntry, measured: Mapping[str, float], wanted: Iterable[str] | None = None) -> None:
+    """Fails when the control, re-measured on the check subset, no longer gives the recorded values, or gives
+    none for a claim of ``wanted`` (default: every claim recorded; a subject measures only its own claims:
+    VGG16's features without their head do not measure L5, which the entry records for a VGG16 with its head)."""
     moved = [f"{claim}: measured {measured[claim]:.6g}, recorded {value:.6g}" for claim, value in sorted(entry.check.items())
              if claim in measured and not math.isclose(measured[claim], value, rel_tol=CHECK_TOLERANCE, abs_tol=1e-9)]
-    missing = sorted(set(entry.check) - set(measured))
+    missing = sorted(set(entry.check if wanted is None else wanted) - set(measured))
     if moved or missing:
         raise StaleNulls(f"the recorded nulls of {entry.architecture} are stale: the control (seed {CONTROL_SEED}) "
                          f"re-measured on the check photos moved ({'; '.join(moved + [f'{c}: not measured now' for c in missing])}); "

@@ -222,7 +222,7 @@ class Subject:
                 control = self._random_probe(CONTROL_SEED, check_images)
                 samples, _ = self._remembered(control.model, check_images, checked,
                                               lambda: (measure_all(control, checked), {}))
-                nulls.check(entry, {claim: interval.value for claim, interval in nulls.as_values(samples).items()})
+                nulls.check(entry, {claim: interval.value for claim, interval in nulls.as_values(samples).items()}, checked)
                 self._nulls, self.null_series = entry.seeds, entry.series
                 self.null_source = f"recorded in {nulls.NULLS.parent.name}/{nulls.NULLS.name}"
             else:

@@ -54,6 +54,7 @@ def test_a_measurement_that_moved_fails_and_one_within_float_noise_passes():
         nulls.check(entry(), {CLAIM: 0.0021})
     with pytest.raises(nulls.StaleNulls, match="not measured now"):
         nulls.check(entry(), {})
+    nulls.check(entry(), {}, wanted=[])  # a subject that does not measure the claim (no trained head) checks none of it
 
 
 class DictCache:

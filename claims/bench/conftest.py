@@ -85,3 +85,14 @@ def timed(benchmark):
 
     run.smoke = benchmark.disabled
     return run
+
+
+# Architectures with a recorded null whose own weights the benchmark times when benchmarks are enabled,
+# small to large; the ordinary run's smoke pass times Tiny VGG's alone (seconds, not minutes).
+OWN_WEIGHTS = ("mobilenet_v2", "resnet18", "efficientnet_b0", "resnet50", "convnext_tiny", "timm/resnet50", "vgg16")
+
+
+def pytest_generate_tests(metafunc):
+    if "own_weights_name" in metafunc.fixturenames:
+        enabled = metafunc.config.getoption("benchmark_enable", False)
+        metafunc.parametrize("own_weights_name", OWN_WEIGHTS if enabled else ("tiny-vgg",))

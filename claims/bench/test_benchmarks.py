@@ -16,10 +16,13 @@ from torchvision.models.feature_extraction import (
 )
 
 import cnn_core
+from claims import nulls
 from claims.bench.conftest import devices
 from claims.notebook import detach_hooks
 from claims.options import RUN_OPTIONS
-from claims.probes import depth_probes
+from claims.probes import depth_probes, probe_images
+from claims.subjects import MEASURES, Subject
+from cnn_core.models import TINY_VGG
 
 CPU_BATCHES, GPU_BATCHES = (1, 8), (1, 64, 256)
 VARIANTS = MappingProxyType({"cpu": ("fp32", "fp32-compiled"),
@@ -187,3 +190,31 @@ def test_listing(timed, bench_model, probes, what):
         timed(run, "cpu")
     except cnn_core.NoSupportTwin as error:  # ShuffleNet's channel shuffle: nothing to time
         pytest.skip(f"no support twin for {probes[-1]}: {error}")
+
+
+@pytest.mark.benchmark(group="own-weights")
+def test_learned_verdicts_of_own_weights(timed, own_weights_name, pytestconfig, tmp_path):
+    """A user's own checkpoint of an architecture whose null is recorded, from loading the file to its last
+    learned verdict: its own measurement over the photos and the recorded control's check (no random init
+    is measured). Target on the 2-core machine: 90 s."""
+    run = pytestconfig.stash[RUN_OPTIONS]
+    if own_weights_name == TINY_VGG:
+        path = cnn_core.models.tiny_vgg_json(run.fixtures)  # CNN Explainer's file, as a user passes it
+    else:
+        path = tmp_path / "mine.pth"
+        torch.save(cnn_core.load_model(own_weights_name, "none", seed=11).state_dict(), path)
+    card = cnn_core.model_card(cnn_core.load_model(own_weights_name, path))
+    images = probe_images(card, run.fixtures, torch.device("cpu"))
+    if nulls.recorded(card.name, images.name) is None:
+        pytest.fail(f"{own_weights_name} has no null recorded for {images.name}: record it with "
+                    f"`pytest claims -m learned --model {own_weights_name} --weights none --record-nulls`")
+
+    def verdicts() -> Subject:
+        subject = Subject(cnn_core.load_model(own_weights_name, path), run.fixtures, torch.device("cpu"),
+                          measure_random=True, progress=lambda _: None)
+        for claim in MEASURES:
+            subject.verdicts(claim)
+        return subject
+
+    subject = timed(verdicts, "cpu", rounds=1, warmup=0)
+    assert subject.null_source.startswith("recorded"), subject.null_source

