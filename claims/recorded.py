@@ -1,0 +1,89 @@
+"""Every recorded null re-checked: each entry of ``claims/nulls.json`` fed as its key says, its random control
+(seed 0) re-measured on the check photos and compared with what was recorded (``claims.nulls.check``).
+
+    python -m claims.recorded                     # every entry
+    python -m claims.recorded --model resnet50    # that architecture's entries
+
+A run of ``pytest claims`` checks only the entries of the models it judges; this checks them all, as after
+a change of torch, torchvision or timm. One line per entry; exit code 1 when a value moved.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+import cnn_core
+from claims import measures, nulls
+from claims.probes import probe_images
+from claims.rules import CONTROL_SEED
+from claims.subjects import random_init, seed_values
+from cnn_core.models import ModelCard, stated_preprocessing
+
+KEY = re.compile(r"(?P<crop>\d+)px-resize(?P<resize>\d+)-(?P<interpolation>\w+)-(?P<numbers>[-\d.e/]+)")
+
+
+def card_of(architecture: str, images: str, found: cnn_core.Fixtures) -> tuple[ModelCard, torch.nn.Module]:
+    """The card that feeds ``architecture`` as the entry's images name says, and a model of it (random)."""
+    parts = KEY.fullmatch(images.rsplit("@", 1)[-1])
+    if parts is None:
+        raise nulls.StaleNulls(f"{architecture}: the images name {images!r} holds no preprocessing")
+    numbers = parts["numbers"].split("/")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = cnn_core.load_model(architecture, "none", fixtures_dir=found)
+    stated = (f"resize={parts['resize']},crop={parts['crop']},interpolation={parts['interpolation']},"
+              f"mean={'/'.join(numbers[:3])},std={'/'.join(numbers[3:])}")
+    return stated_preprocessing(cnn_core.model_card(model), stated, model), model
+
+
+def recheck(entry: nulls.NullEntry, found: cnn_core.Fixtures) -> float:
+    """Re-measures the entry's control on its check photos; :class:`~claims.nulls.StaleNulls` when it moved.
+    Returns the seconds it took."""
+    start = time.perf_counter()
+    card, model = card_of(entry.architecture, entry.images, found)
+    images = probe_images(card, found, torch.device("cpu"))
+    if images.name != entry.images:
+        raise nulls.StaleNulls(f"{entry.architecture}: the photos give {images.name!r}, not the recorded {entry.images!r} "
+                               f"({images.missing or 'another photo set'})")
+    template = model if card.name == cnn_core.models.TINY_VGG else None
+    control = random_init(card, CONTROL_SEED, torch.device("cpu"), template).to(memory_format=torch.channels_last)
+    samples, _ = seed_values(measures.Probe(control, images.check_subset()), list(entry.check))
+    nulls.check(entry, {claim: interval.value for claim, interval in nulls.as_values(samples).items()}, list(entry.check))
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m claims.recorded", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", default=[], help="only this architecture's entries (repeatable)")
+    parser.add_argument("--nulls", type=Path, default=nulls.NULLS, help=f"the recorded file (default {nulls.NULLS.name})")
+    parser.add_argument("--fixtures-dir", default=None, help=f"default: ${cnn_core.fixtures.ENV}, else the fetch's cache folder")
+    args = parser.parse_args(argv)
+    try:
+        found = cnn_core.fixtures.locate(args.fixtures_dir, named_by="--fixtures-dir")
+    except cnn_core.CnnCoreError as error:
+        parser.error(str(error))
+    entries = [(data["architecture"], data["images"]) for data in nulls.load(args.nulls).values()
+               if not args.model or data["architecture"] in args.model]
+    if not entries:
+        parser.error(f"{args.nulls} records no entry" + (f" of {', '.join(args.model)}" if args.model else ""))
+    failed = 0
+    for architecture, images in entries:
+        try:
+            entry = nulls.recorded(architecture, images, args.nulls)
+            seconds = recheck(entry, found)
+            print(f"ok     {architecture} @{images.rsplit('@', 1)[-1]}: {len(entry.check)} claims unchanged ({seconds:.0f} s)")
+        except (nulls.StaleNulls, cnn_core.CnnCoreError) as error:
+            failed += 1
+            print(f"MOVED  {architecture} @{images.rsplit('@', 1)[-1]}: {error}")
+    print(f"{len(entries) - failed} of {len(entries)} recorded entries re-measured without a change")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
