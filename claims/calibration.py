@@ -30,7 +30,7 @@ from claims import measures, nulls
 from claims.probes import ProbeImages, probe_images
 from claims.rules import CONFIRMED, RULES, Spread
 from claims.statistics import ALPHA, Interval, binomial_interval
-from claims.subjects import measure_all, random_init
+from claims.subjects import init_template, measure_all, random_init
 
 CONTROL_SEEDS_FROM = 1000  # fresh controls' seeds: far from the null's
 
@@ -93,7 +93,7 @@ def random_values(model: torch.nn.Module, images: ProbeImages, claims: list[str]
     card = cnn_core.model_card(model)
 
     def measure(seed: int) -> dict[str, Interval]:
-        twin = random_init(card, seed, torch.device("cpu"), model).to(memory_format=torch.channels_last)
+        twin = random_init(card, seed, torch.device("cpu"), init_template(model)).to(memory_format=torch.channels_last)
         return nulls.as_values(measure_all(measures.Probe(twin, images), claims))
     return measure
 

@@ -22,7 +22,7 @@ import cnn_core
 from claims import measures, nulls
 from claims.probes import probe_images
 from claims.rules import CONTROL_SEED
-from claims.subjects import random_init, seed_values
+from claims.subjects import init_template, random_init, seed_values
 from cnn_core.models import ModelCard, stated_preprocessing
 
 KEY = re.compile(r"(?P<crop>\d+)px-resize(?P<resize>\d+)-(?P<interpolation>\w+)-(?P<numbers>[-\d.e/]+)")
@@ -51,8 +51,7 @@ def recheck(entry: nulls.NullEntry, found: cnn_core.Fixtures) -> float:
     if images.name != entry.images:
         raise nulls.StaleNulls(f"{entry.architecture}: the photos give {images.name!r}, not the recorded {entry.images!r} "
                                f"({images.missing or 'another photo set'})")
-    template = model if card.name == cnn_core.models.TINY_VGG else None
-    control = random_init(card, CONTROL_SEED, torch.device("cpu"), template).to(memory_format=torch.channels_last)
+    control = random_init(card, CONTROL_SEED, torch.device("cpu"), init_template(model)).to(memory_format=torch.channels_last)
     samples, _ = seed_values(measures.Probe(control, images.check_subset()), list(entry.check))
     nulls.check(entry, {claim: interval.value for claim, interval in nulls.as_values(samples).items()}, list(entry.check))
     return time.perf_counter() - start

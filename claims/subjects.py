@@ -43,12 +43,11 @@ MEASURES: Mapping[str, Callable[[measures.Probe], measures.Sample]] = MappingPro
     "L4-class-structure-grows-gradually": measures.gradual_class_structure,
     "L5-occluding-the-object-matters": measures.object_relevance,
 })
-# The numbers behind a claim's value, per stage, for the report's figures (the model's own only).
+# The numbers behind a claim's value, per stage, for the report's figures (the model's own, and each random init's).
 SERIES: Mapping[str, Callable[[measures.Probe], list[float]]] = MappingProxyType({
     "L3-sparser-with-depth": measures.inactive_by_stage,
     "L4-class-structure-grows-gradually": measures.class_structure_by_stage,
 })
-# What a measurement may raise on a model it does not fit; anything else is a bug and surfaces.
 
 
 def random_init(card: ModelCard, seed: int, device: torch.device, template: nn.Module | None = None) -> nn.Module:
@@ -61,6 +60,12 @@ def random_init(card: ModelCard, seed: int, device: torch.device, template: nn.M
         model = cnn_core.load_model(card.name, "none", device, seed=seed)
     return cnn_core.with_card(model.to(device), replace(card, weights=f"random(seed={seed})", trained=False,
                                                         head_trained=False))
+
+
+def init_template(model: nn.Module) -> nn.Module | None:
+    """What :func:`random_init` needs of ``model``: the model itself where its architecture has no init of
+    its own to build afresh (Tiny VGG, read from TF.js files), else nothing (workers are sent no weights)."""
+    return model if cnn_core.model_card(model).name == cnn_core.models.TINY_VGG else None
 
 
 MAX_SEED_WORKERS = 8  # each holds the model and the photos: VGG16 and its activations take over a gigabyte
@@ -163,9 +168,8 @@ class Subject:
         return [claim for claim in MEASURES if self.why_not_measured(RULES[claim]) is None]
 
     def _random_probe(self, seed: int, images: ProbeImages) -> measures.Probe:
-        template = self.model if self.card.name == cnn_core.models.TINY_VGG else None
-        return measures.Probe(random_init(self.card, seed, self.device, template).to(memory_format=torch.channels_last),
-                              images)
+        return measures.Probe(random_init(self.card, seed, self.device, init_template(self.model))
+                              .to(memory_format=torch.channels_last), images)
 
     def _measure_seeds(self, seeds: Sequence[int]) -> Iterator[tuple[int, nulls.SeedValues]]:
         """Each seed's values and series, as they are done: in worker processes on the CPU (each seed on one
@@ -177,10 +181,9 @@ class Subject:
                     samples, series = seed_values(self._random_probe(seed, self.images), claims)
                 yield seed, nulls.SeedValues(nulls.as_values(samples), series)
             return
-        template = self.model if self.card.name == cnn_core.models.TINY_VGG else None
         # spawn, not fork: a forked child of a process whose torch already runs threads can deadlock.
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                                 initargs=(self.card, template, self.images, claims)) as pool:
+                                 initargs=(self.card, init_template(self.model), self.images, claims)) as pool:
             for done in as_completed([pool.submit(_measure_seed, seed) for seed in seeds]):
                 yield done.result()
 
