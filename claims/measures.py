@@ -270,11 +270,15 @@ def gradual_class_structure(probe: Probe) -> Sample:
 def object_relevance(probe: Probe) -> Sample:
     """Zeiler & Fergus: per boxed photo, the share of the occlusion-sensitivity mass (drop of the
     model's own top class) on windows centred on the object, minus the share of windows centred there (chance)."""
-    model, objects = probe.model, probe.needs("objects")
+    objects = probe.needs("objects")
+    with torch.inference_mode():
+        targets = torch.cat([probe.model(chunk).argmax(dim=1) for chunk in objects.split(CHUNK)]).tolist()
+    # The sweeps run on a copy with its batch norms folded into the convs (the same function to float32
+    # rounding; EfficientNet-B0's 825 occluded passes 1.6x faster on the CPU); the top class comes from the
+    # model as it is, so that the rounding cannot swap a near tie.
+    model = cnn_core.with_card(cnn_core.fold_batch_norms(probe.model), cnn_core.model_card(probe.model))
     # Incremental where the model allows it (exact, several times faster); the others run whole passes.
     method = "incremental" if cnn_core.incremental_plan(model).supported else "batched"
-    with torch.inference_mode():
-        targets = torch.cat([model(chunk).argmax(dim=1) for chunk in objects.split(CHUNK)]).tolist()
     excess = []
     for photo, box, target in zip(objects.split(1), probe.images.object_boxes, targets):
         size = photo.shape[-1]

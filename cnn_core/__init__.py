@@ -66,6 +66,7 @@ from .models import (
 from .occlusion import OcclusionMap, class_score, occlude, occlusion_diff, occlusion_map
 from .receptive import ReceptiveField, receptive_field, receptive_fields
 from .stages import ActivationSummary, by_stage, summarise_activations
+from .tracing import fold_batch_norms
 
 __all__ = [
     "AmbiguousLayer", "Box", "CnnCoreError", "FixtureMissing", "Fixtures", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
@@ -78,5 +79,5 @@ __all__ = [
     "empirical_receptive_fields", "fill_value",
     "is_trained", "layers", "load_image", "load_model", "normalize", "occlude", "occlusion_diff", "occlusion_map",
     "preprocess", "receptive_field", "ModelCard", "model_card", "preprocess_for", "with_card", "ActivationSummary",
-    "by_stage", "summarise_activations", "incremental_plan", "occlusion_cost", "receptive_fields", "resolve", "sparsity", "vgg_aliases",
+    "by_stage", "summarise_activations", "fold_batch_norms", "incremental_plan", "occlusion_cost", "receptive_fields", "resolve", "sparsity", "vgg_aliases",
 ]
