@@ -7,6 +7,7 @@ import json
 import pytest
 
 from claims import nulls
+from claims.readme import README
 from claims.rules import CONTROL_SEED, NULL_SEEDS
 from claims.statistics import Interval
 
@@ -83,3 +84,29 @@ def test_without_a_record_the_seeds_are_measured_once_with_progress_and_cached()
     assert how.startswith("measured now (21 random inits in ")
     again, how = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
     assert again == first and len(measured) == len(NULL_SEEDS) + 1 and how == "measured by an earlier run (pytest's cache)"
+
+
+RECORDED_TABLE = "### Recorded nulls: the architectures users bring"
+
+
+def readme_recorded_rows(text: str) -> dict[str, str]:
+    """Architecture -> the 'fed as' cell of the README's table of recorded nulls."""
+    section = text.split(RECORDED_TABLE, 1)[1].split("\n#", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    return {cells[0].strip().strip("`"): cells[1].strip() for cells in rows}
+
+
+def recipe(images: str) -> str:
+    """'resize 256, bilinear' from a recorded entry's probe-images name (…@224px-resize256-bilinear-…)."""
+    size, resize, interpolation = images.rsplit("@", 1)[1].split("-")[:3]
+    return f"{size}, {resize.replace('resize', 'resize ')}, {interpolation}"
+
+
+def test_the_readme_lists_every_recorded_architecture_with_its_recipe():
+    """Break: an entry recorded or dropped without its README row, or a row that names another recipe."""
+    text = README.read_text()
+    rows = readme_recorded_rows(text)
+    entries = {data["architecture"]: data["images"] for data in nulls.load().values()}
+    assert sorted(rows) == sorted(entries)
+    assert {name: recipe(images) for name, images in entries.items() if recipe(images) not in rows[name]} == {}
+    assert f"holds the null of {len(entries)} architectures" in text

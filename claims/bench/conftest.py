@@ -89,7 +89,7 @@ def timed(benchmark):
 
 # Architectures with a recorded null whose own weights the benchmark times when benchmarks are enabled,
 # small to large; the ordinary run's smoke pass times Tiny VGG's alone (seconds, not minutes).
-OWN_WEIGHTS = ("mobilenet_v2", "resnet18", "efficientnet_b0", "resnet50", "convnext_tiny", "timm/resnet50", "vgg16")
+OWN_WEIGHTS = ("mobilenet_v2", "resnet18", "efficientnet_b0", "timm/tf_efficientnet_b0", "resnet50", "timm/resnet50", "vgg16")
 
 
 def pytest_generate_tests(metafunc):
