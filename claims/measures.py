@@ -274,7 +274,7 @@ def object_relevance(probe: Probe) -> Sample:
     with torch.inference_mode():
         targets = torch.cat([probe.model(chunk).argmax(dim=1) for chunk in objects.split(CHUNK)]).tolist()
     # The sweeps run on a copy with its batch norms folded into the convs (the same function to float32
-    # rounding; EfficientNet-B0's 825 occluded passes 1.6x faster on the CPU); the top class comes from the
+    # rounding; EfficientNet-B0's 825 occluded passes 1.5x faster on the CPU); the top class comes from the
     # model as it is, so that the rounding cannot swap a near tie.
     model = cnn_core.with_card(cnn_core.fold_batch_norms(probe.model), cnn_core.model_card(probe.model))
     # Incremental where the model allows it (exact, several times faster); the others run whole passes.

@@ -138,7 +138,6 @@ def truncate(model: nn.Module, layer: str) -> fx.GraphModule:
     return copy_until(graph_module, layer_node(model, graph_module, layer))
 
 
-
 def _after_folding(norm: nn.Module) -> list[nn.Module] | None:
     """What a batch norm leaves behind once its affine map is folded into the conv before it: nothing for
     torch's own; the dropout and activation of timm's ``BatchNormAct2d``; None for any other kind (not folded)."""

@@ -97,7 +97,7 @@ def readme_recorded_rows(text: str) -> dict[str, str]:
 
 
 def recipe(images: str) -> str:
-    """'resize 256, bilinear' from a recorded entry's probe-images name (…@224px-resize256-bilinear-…)."""
+    """'224px, resize 256, bilinear' from a recorded entry's probe-images name (…@224px-resize256-bilinear-…)."""
     size, resize, interpolation = images.rsplit("@", 1)[1].split("-")[:3]
     return f"{size}, {resize.replace('resize', 'resize ')}, {interpolation}"
 
