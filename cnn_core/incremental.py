@@ -303,8 +303,9 @@ def _windowed(module: nn.Module, geometry: Geometry, blocks: torch.Tensor) -> to
 
 
 def incremental_outputs(plan: Plan, x: torch.Tensor, boxes: list[Box], paint: torch.Tensor,
-                        batch_size: int) -> torch.Tensor:
-    """The model's outputs with each box (all of one size) painted, recomputing only the changed blocks."""
+                        batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's output for ``x`` as it is, and its outputs with each box (all of one size) painted,
+    recomputing only the changed blocks. The clean output comes from the pass the boxes are patched into."""
     if len({(b.height, b.width) for b in boxes}) > 1:
         raise ValueError("incremental_outputs takes boxes of one size")
     readers: dict[str, list[int]] = {}
@@ -339,7 +340,7 @@ def incremental_outputs(plan: Plan, x: torch.Tensor, boxes: list[Box], paint: to
             final = clean[split].repeat(len(group), 1, 1, 1)
             _paste(final, [0] * len(group), [0] * len(group), changed[split])
             outputs.append(plan.head(final))
-    return torch.cat(outputs)
+        return plan.head(clean[split]), torch.cat(outputs)
 
 
 def occlusion_cost(model: nn.Module, window: int, stride: int, input_size: tuple[int, int]) -> float:

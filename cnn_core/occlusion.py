@@ -117,13 +117,14 @@ def occlusion_map(
     x: torch.Tensor,
     window: int,
     stride: int,
-    target: int | Sequence[int],
+    target: int | Sequence[int] | None,
     batch_size: int = 64,
     fill="mean",
     memory_budget_bytes: int | None = None,
     method: str = "auto",
 ) -> OcclusionMap:
-    """Zeiler and Fergus's occlusion sensitivity of ``target`` for a single image ``x``.
+    """Zeiler and Fergus's occlusion sensitivity of ``target`` for a single image ``x``; ``target=None``
+    is the model's own top class for ``x``, taken from the sweep's clean pass.
 
     ``method="incremental"`` recomputes, per window, only the units the window changes
     (:mod:`cnn_core.incremental`: exact, several times less work); ``"batched"`` runs whole
@@ -155,8 +156,10 @@ def occlusion_map(
             boxes = [Box(r * stride, c * stride, r * stride + window, c * stride + window)
                      for r in range(rows) for c in range(cols)]
             with torch.no_grad():
-                base = class_score(model(x), target)
-                drops = base - class_score(incremental_outputs(plan, x, boxes, paint, batch_size), target)
+                clean, occluded = incremental_outputs(plan, x, boxes, paint, batch_size)
+                target = _top_class(clean) if target is None else target
+                base = class_score(clean, target)
+                drops = base - class_score(occluded, target)
             return OcclusionMap(drops.view(rows, cols), window, stride, float(base))
         warnings.warn(f"occlusion_map: {type(model).__name__} is not incremental (its supported part "
                       f"stops at {plan.blocker}); running whole forward passes", UserWarning, stacklevel=2)
@@ -169,7 +172,9 @@ def occlusion_map(
         return batch
 
     with torch.no_grad():
-        base = class_score(model(x), target)
+        clean = model(x)
+        target = _top_class(clean) if target is None else target
+        base = class_score(clean, target)
         drops, position = [], 0
         while position < rows * cols:
             count = min(batch_size, rows * cols - position)
@@ -186,6 +191,10 @@ def occlusion_map(
                 continue
             position += count
     return OcclusionMap(torch.cat(drops).view(rows, cols), window, stride, float(base))
+
+
+def _top_class(logits: torch.Tensor) -> int:
+    return int(logits.argmax(dim=1)[0])
 
 
 def _out_of_memory(error: BaseException) -> bool:

@@ -37,5 +37,5 @@ def test_capture_and_incremental_occlusion_never_wait_for_the_host(name, request
     request.getfixturevalue("no_host_waits")
     with torch.no_grad():
         cnn_core.capture(model, x, layers)
-        outputs = incremental_outputs(plan, x, boxes, paint, batch_size=64)
+        _, outputs = incremental_outputs(plan, x, boxes, paint, batch_size=64)
     assert outputs.is_cuda and outputs.shape[0] == len(boxes)

@@ -53,6 +53,19 @@ def test_batched_occlusion_map_equals_one_window_at_a_time(zoo):
     assert batched.drop.shape == (7, 7) and batched.peak().height == 16
 
 
+@pytest.mark.parametrize("method", ["batched", "incremental"])
+def test_no_target_sweeps_the_models_own_top_class(zoo, method):
+    """Break: a target other than the top class (the second one) gives another map."""
+    model = zoo.get("resnet18")
+    x = cnn_core.preprocess(cnn_core.load_image(), size=64)
+    with torch.no_grad():
+        top, second = model(x).topk(2, dim=1).indices[0].tolist()
+    own = cnn_core.occlusion_map(model, x, window=16, stride=16, target=None, method=method)
+    # The same clean pass decides the class and the base score: equal in float32 bit for bit.
+    assert torch.equal(own.drop, cnn_core.occlusion_map(model, x, window=16, stride=16, target=top, method=method).drop)
+    assert not torch.equal(own.drop, cnn_core.occlusion_map(model, x, window=16, stride=16, target=second, method=method).drop)
+
+
 @pytest.mark.parametrize("kwargs, problem", [
     ({"window": 300}, "larger than"),
     ({"stride": 0}, "stride must be a positive integer"),
