@@ -140,19 +140,21 @@ def test_a_write_that_fails_names_the_file_and_leaves_nothing_half_written(sourc
 def test_an_interrupted_fetch_picks_up_where_it_stopped(source, tmp_path, capsys):
     """Killed (SIGKILL: no clean-up) midway, the fetch is run again: it downloads only what is not there."""
     files = fetch.default_files()
-    with Mirror(source, delay_s=0.03) as mirror:
-        process = subprocess.Popen([sys.executable, "-m", "claims.fetch", "--into", str(tmp_path), "--mirror", mirror.url,
-                                    "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with Mirror(source, delay_s=0.03) as first_mirror:
+        process = subprocess.Popen([sys.executable, "-m", "claims.fetch", "--into", str(tmp_path), "--mirror",
+                                    first_mirror.url, "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
-        while sum(mirror.requests.values()) < 40 and time.monotonic() < deadline:
+        while sum(first_mirror.requests.values()) < 40 and time.monotonic() < deadline:
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-        before = sum(1 for entry in files if fixtures.difference(tmp_path / entry.path, entry) is None)
-        assert 0 < before < len(files), before
-        asked = sum(mirror.requests.values())
+    before = sum(1 for entry in files if fixtures.difference(tmp_path / entry.path, entry) is None)
+    assert 0 < before < len(files), before
+    # A second mirror: requests the killed process left in flight still reach the first one, not this count.
+    with Mirror(source) as mirror:
         assert fetch.main(["--into", str(tmp_path), "--mirror", mirror.url, "--quiet"], environ={}) == 0
-        assert sum(mirror.requests.values()) - asked == len(files) - before
+    assert sum(mirror.requests.values()) == len(files) - before
     assert f"{len(files) - before} fetched, {before} already there" in capsys.readouterr().out
     assert fetched_correctly(tmp_path, files) and leftovers(tmp_path) == []
 
