@@ -10,7 +10,8 @@ whether that holds.
 judges each of the 21 random initialisations recorded for an architecture (claims/nulls.json: the
 control and the null's 20) against a null of the other 20, on its probe images: 21 controls, each
 exactly in the position of a fresh one, and nothing to measure. It prints the rate per claim and
-writes ``reports/calibration/<model>.json``. ``tests/test_calibration.py`` draws 100 fresh controls
+writes ``reports/calibration/<model>.json``. ``python -m claims.calibration --all`` does the same for
+every recorded entry and adds the counts up per claim (``reports/calibration/all.json``). ``tests/test_calibration.py`` draws 100 fresh controls
 of Tiny VGG on the check photos, against a null it measures itself.
 """
 from __future__ import annotations
@@ -87,6 +88,46 @@ def leave_one_out(seeds: dict[int, dict[str, Interval]]):
     return ((values, [other for key, other in sorted(seeds.items()) if key != seed]) for seed, values in sorted(seeds.items()))
 
 
+def every_recorded(path: Path = nulls.NULLS) -> list[Calibration]:
+    """:func:`leave_one_out` on every entry recorded in ``path``."""
+    entries = [nulls.NullEntry.from_json(data["architecture"], {k: v for k, v in data.items() if k != "architecture"})
+               for data in nulls.load(path).values()]
+    return [calibrate(entry.architecture, leave_one_out(entry.seeds), entry.images) for entry in entries]
+
+
+def per_claim(results: Iterable[Calibration]) -> dict[str, list[int]]:
+    """Claim -> [CONFIRMED, judged], added up over ``results``."""
+    totals: dict[str, list[int]] = {}
+    for result in results:
+        for claim, (confirmed, judged) in result.by_claim.items():
+            counts = totals.setdefault(claim, [0, 0])
+            counts[0] += confirmed
+            counts[1] += judged
+    return dict(sorted(totals.items()))
+
+
+def _counts_line(claim: str, confirmed: int, judged: int) -> str:
+    low, high = binomial_interval(confirmed, judged)
+    return f"  {claim:<40} {confirmed}/{judged} = {confirmed / judged:.2%} ({low:.2%}..{high:.2%})"
+
+
+def _all(out: Path) -> int:
+    results = every_recorded()
+    totals = per_claim(results)
+    for result in results:
+        print(result.summary())
+    print(f"per claim, over the {len(results)} recorded entries (each seed against the other 20; α = {ALPHA:g}):")
+    for claim, (confirmed, judged) in totals.items():
+        print(_counts_line(claim, confirmed, judged))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "all.json"
+    path.write_text(json.dumps({"entries": [asdict(result) for result in results], "alpha": ALPHA,
+                                "per_claim": {claim: {"confirmed": k, "judged": n, "interval": binomial_interval(k, n)}
+                                              for claim, (k, n) in totals.items()}}, indent=1) + "\n")
+    print(f"written to {path}")
+    return 0
+
+
 def random_values(model: torch.nn.Module, images: ProbeImages, claims: list[str]) -> Callable[[int], dict[str, Interval]]:
     """A seed's values: a random initialisation of ``model``'s architecture (its own init), fed as ``model`` is,
     measured on ``images``."""
@@ -100,11 +141,15 @@ def random_values(model: torch.nn.Module, images: ProbeImages, claims: list[str]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m claims.calibration", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="an architecture with recorded nulls (claims/nulls.json)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="an architecture with recorded nulls (claims/nulls.json)")
+    which.add_argument("--all", action="store_true", help="every entry of claims/nulls.json, and the counts per claim")
     parser.add_argument("--fixtures-dir", type=Path, default=None,
                         help=f"the fixtures folder; default: ${cnn_core.fixtures.ENV}, else the fetch's cache folder")
     parser.add_argument("--out", type=Path, default=Path("reports/calibration"))
     args = parser.parse_args(argv)
+    if args.all:
+        return _all(args.out)
     try:
         found = cnn_core.fixtures.locate(args.fixtures_dir, named_by="--fixtures-dir")
         with warnings.catch_warnings():
@@ -125,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                                indent=1) + "\n")
     print(result.summary())
     for claim, (confirmed, judged) in result.by_claim.items():
-        print(f"  {claim:<40} {confirmed}/{judged}")
+        print(_counts_line(claim, confirmed, judged))
     print(f"written to {path} ({result.seconds:.0f} s)")
     return 0
 

@@ -15,7 +15,7 @@ from claims.options import RUN_OPTIONS
 from claims.report import ClaimResult
 from claims.rules import INCONCLUSIVE, NULL_SEEDS, RULES, Spread, Verdict
 from claims.statistics import ALPHA
-from claims.verdict_matrix import verdict_matrix
+from claims.verdict_matrix import agreement, sentence_text, verdict_matrix
 
 
 @dataclass(eq=False)  # a plugin object: hashed by identity
@@ -61,7 +61,7 @@ class ClaimRun:
         for block in sorted({RULES[claim].block for claim, _ in self.verdicts}):
             lines.append(f"-- notebook block {block}")
             for claim in sorted({claim for claim, _ in self.verdicts if RULES[claim].block == block}):
-                lines.append(f"   \"{RULES[claim].sentence}\"")
+                lines.append(f"   {sentence_text(RULES[claim])}")
                 unmeasured: dict[str, list[str]] = {}
                 for (name, subject), v in sorted(self.verdicts.items()):
                     if name != claim:
@@ -78,7 +78,15 @@ class ClaimRun:
                         lines.append(f"{'':<37} {'':<31} ({v.detail})")
                 for reason, subjects in unmeasured.items():
                     lines.append(f"{claim:<37} NOT MEASURED on {', '.join(subjects)}: {reason}")
+                first = RULES[claim].second_opinion_of
+                if first:
+                    said = agreement(RULES[first], RULES[claim], self._cells(first), self._cells(claim))
+                    lines += [f"{'the two instruments':<37} {subject:<31} {text}" for subject, text in sorted(said.items())]
         return lines
+
+    def _cells(self, claim: str) -> dict[str, dict]:
+        """The claim's verdicts by subject, as the matrix's cells."""
+        return {subject: {"status": v.status} for (name, subject), v in self.verdicts.items() if name == claim}
 
     def findings(self, models: tuple[str, ...]) -> list[str]:
         """What the run found, in the words of the report's page: per model when one trained model ran

@@ -116,12 +116,17 @@ def write(entries: list[dict], path: Path = NULLS) -> None:
                                 "entries": dict(sorted(table.items()))}, indent=1, sort_keys=False) + "\n")
 
 
+def _moved(entry: NullEntry, measured: Mapping[str, float]) -> list[str]:
+    """The recorded claims whose control value, re-measured on the check subset, differs from the record."""
+    return [claim for claim, value in sorted(entry.check.items())
+            if claim in measured and not math.isclose(measured[claim], value, rel_tol=CHECK_TOLERANCE, abs_tol=1e-9)]
+
+
 def check(entry: NullEntry, measured: Mapping[str, float], wanted: Iterable[str] | None = None) -> None:
     """Fails when the control, re-measured on the check subset, no longer gives the recorded values, or gives
     none for a claim of ``wanted`` (default: every claim recorded; a subject measures only its own claims:
     VGG16's features without their head do not measure L5, which the entry records for a VGG16 with its head)."""
-    moved = [f"{claim}: measured {measured[claim]:.6g}, recorded {value:.6g}" for claim, value in sorted(entry.check.items())
-             if claim in measured and not math.isclose(measured[claim], value, rel_tol=CHECK_TOLERANCE, abs_tol=1e-9)]
+    moved = [f"{claim}: measured {measured[claim]:.6g}, recorded {entry.check[claim]:.6g}" for claim in _moved(entry, measured)]
     missing = sorted(set(entry.check if wanted is None else wanted) - set(measured))
     if moved or missing:
         raise StaleNulls(f"the recorded nulls of {entry.architecture} are stale: the control (seed {CONTROL_SEED}) "
@@ -129,8 +134,32 @@ def check(entry: NullEntry, measured: Mapping[str, float], wanted: Iterable[str]
                          f"re-record them with `pytest claims --record-nulls`")
 
 
+def still_recorded(entry: NullEntry | None, measured: Mapping[str, float]) -> list[str]:
+    """The claims of ``measured`` (the control's values on the check subset) whose recorded null stands: every
+    seed has a value and the control re-measures as recorded. Re-recording measures only the others."""
+    if entry is None:
+        return []
+    moved = set(_moved(entry, measured))
+    return [claim for claim in measured if claim in entry.check and claim not in moved
+            and all(claim in values for values in entry.seeds.values())]
+
+
+def merged(entry: NullEntry | None, kept: Iterable[str], seeds: Mapping[int, SeedValues]) -> dict[int, SeedValues]:
+    """``seeds`` (newly measured claims) with the ``kept`` claims' values and series from ``entry``."""
+    kept = set(kept)
+    if entry is None or not kept:
+        return dict(seeds)
+    wanted = set(entry.seeds) | set(seeds)
+    return {seed: SeedValues({**{c: v for c, v in entry.seeds.get(seed, {}).items() if c in kept},
+                              **(seeds[seed].values if seed in seeds else {})},
+                             {**{c: v for c, v in entry.series.get(seed, {}).items() if c in kept},
+                              **(seeds[seed].series if seed in seeds else {})})
+            for seed in sorted(wanted)}
+
+
 def measure_seeds(architecture: str, measure: Callable[[Sequence[int]], Iterable[tuple[int, SeedValues]]],
-                  progress: Callable[[str], None], cache=None, images: str = "") -> tuple[dict[int, SeedValues], str]:
+                  progress: Callable[[str], None], cache=None, images: str = "",
+                  what: str = "its null") -> tuple[dict[int, SeedValues], str]:
     """Every seed's values, from pytest's cache when a previous run measured them, else measured now
     (``measure`` yields each seed as it is done) with a progress line, and cached; and which of the two
     it was, in words."""
@@ -143,10 +172,10 @@ def measure_seeds(architecture: str, measure: Callable[[Sequence[int]], Iterable
     seeds: dict[int, SeedValues] = {}
     start = time.perf_counter()
     wanted = (CONTROL_SEED, *NULL_SEEDS)
-    progress(f"\rcnn-claims: measuring random inits of {architecture} for its null: 0/{len(wanted)} ")
+    progress(f"\rcnn-claims: measuring random inits of {architecture} for {what}: 0/{len(wanted)} ")
     for seed, done in measure(wanted):
         seeds[seed] = done
-        progress(f"\rcnn-claims: measuring random inits of {architecture} for its null: seed {seed} done "
+        progress(f"\rcnn-claims: measuring random inits of {architecture} for {what}: seed {seed} done "
                  f"({len(seeds)}/{len(wanted)}, {time.perf_counter() - start:.0f} s) ")
     progress("\n")
     if cache is not None:

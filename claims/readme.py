@@ -17,7 +17,7 @@ from pathlib import Path
 
 from claims.rules import NOT_MEASURED, NULL_SEEDS
 from claims.statistics import ALPHA
-from claims.verdict_matrix import bar_text, value_text, verdict_matrix
+from claims.verdict_matrix import bar_text, sentence_text, value_text, verdict_matrix
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- verdicts -->", "<!-- /verdicts -->"
@@ -42,7 +42,11 @@ def table(verdicts: list[dict], models: list[str] = ()) -> str:
     for row in matrix.rows:
         cells = [cell(row.cells[subject]) if subject in row.cells else "—" for subject in matrix.columns]
         if any(c != "—" for c in cells):
-            lines.append(f"| `{row.rule.claim}` | \"{row.rule.sentence}\" | " + " | ".join(cells) + " |")
+            lines.append(f"| `{row.rule.claim}` | {sentence_text(row.rule)} | " + " | ".join(cells) + " |")
+        said = matrix.agreement(row)
+        if said:
+            lines.append(f"| the two instruments | \"{row.rule.sentence}\" | "
+                         + " | ".join(said.get(subject, "—") for subject in matrix.columns) + " |")
     for title, items in matrix.findings().items():
         lines += ["", f"{title}:", *(f"- {item}" for item in items)]
     return "\n".join(lines)

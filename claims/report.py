@@ -254,13 +254,20 @@ def _matrix(verdicts: list[dict], models: list[str], references: dict[str, dict[
                    for subject in matrix.columns)
     rows = []
     for index, row in enumerate(matrix.rows):
+        spanned = sum(1 + bool(matrix.agreement(other)) for other in matrix.rows if other.rule.block == row.rule.block)
         block = "" if index and matrix.rows[index - 1].rule.block == row.rule.block else \
-            f'<td class=block rowspan={sum(r.rule.block == row.rule.block for r in matrix.rows)}>{row.rule.block}</td>'
+            f'<td class=block rowspan={spanned}>{row.rule.block}</td>'
         cells = "".join(_matrix_cell(row.cells.get(subject), f"#verdict-{row.rule.claim}"
                                      if row.rule.threshold is None and subject in matrix.trained else None)
                         for subject in matrix.columns)
-        rows.append(f'<tr>{block}<td title="{row.rule.claim}">“{html.escape(row.rule.sentence)}”</td>{cells}'
+        instrument = f" <small>[{html.escape(row.rule.instrument)}]</small>" if row.rule.instrument else ""
+        rows.append(f'<tr>{block}<td title="{row.rule.claim}">“{html.escape(row.rule.sentence)}”{instrument}</td>{cells}'
                     f'<td class=others title="{html.escape(row.why, quote=True)}"><small>{html.escape(row.others)}</small></td></tr>')
+        said = matrix.agreement(row)
+        if said:
+            rows.append('<tr><td><small>the two instruments agree?</small></td>'
+                        + "".join(f"<td><small>{html.escape(said.get(subject, '—'))}</small></td>" for subject in matrix.columns)
+                        + "<td></td></tr>")
     return (f'<table class=matrix><tr><th>block</th><th>the notebook says</th>{head}<th>other models</th></tr>'
             + "\n".join(rows) + f"</table>\n<p class=legend>A cell: the verdict, the value [95% interval over photos] · "
             f"the bar (learned claims: the random null's one-sided 99% prediction bound from {len(NULL_SEEDS)} random "

@@ -94,6 +94,8 @@ class Rule:
     resolution: float = 0.0  # learned: the smallest difference that counts, in the metric's units
     tolerance: float = 0.05  # regression: relative change of a recorded value that fails the run
     needs: str = ""  # what the measurement needs beyond images: "head" (a trained classifier)
+    instrument: str = ""  # how the value is measured, where two instruments measure one sentence
+    second_opinion_of: str = ""  # the claim whose sentence this one measures with another instrument
 
     def bar(self, spread: Spread | None) -> float:
         if self.threshold is not None:
@@ -143,8 +145,13 @@ class Rule:
         return self.tolerance * abs(recorded) + self.resolution / 4
 
 
-def learned(claim, block, sentence, resolution, needs="") -> Rule:
-    return Rule(claim, block, sentence, ">=", resolution=resolution, needs=needs)
+def learned(claim, block, sentence, resolution, needs="", instrument="", second_opinion_of="") -> Rule:
+    return Rule(claim, block, sentence, ">=", resolution=resolution, needs=needs, instrument=instrument,
+                second_opinion_of=second_opinion_of)
+
+
+CLASS_RELEVANT = "Deep layers → abstract, class-relevant"
+GRADUALLY = "CNNs trade spatial precision for semantic meaning gradually, not all at once (the semantic half)"
 
 
 RULES = MappingProxyType({rule.claim: rule for rule in (
@@ -159,9 +166,13 @@ RULES = MappingProxyType({rule.claim: rule for rule in (
     # by about 0.4, so differences under 0.5 are within what the early layer's sub-pixel spread decides.
     learned("L3-middle-layers-see-larger-patterns", "3", "Middle layers → patterns, motifs, object parts", 0.5),
     learned("L3-sparser-with-depth", "3", "DEEP: Very low resolution, sparse activations", 0.02),
-    learned("L4-class-structure-grows-with-depth", "3", "Deep layers → abstract, class-relevant", 0.02),
-    learned("L4-class-structure-grows-gradually", "4", "CNNs trade spatial precision for semantic meaning "
-            "gradually, not all at once (the semantic half)", 0.02),
+    learned("L4-class-structure-grows-with-depth", "3", CLASS_RELEVANT, 0.02, instrument="partner rank (the suite's)"),
+    # Accuracy over 100 photos moves in steps of 0.01 and a refit fold moves a few photos: 0.05 is five photos.
+    learned("L4-linear-probe-grows-with-depth", "3", CLASS_RELEVANT, 0.05,
+            instrument="linear probe (Alain & Bengio 2016)", second_opinion_of="L4-class-structure-grows-with-depth"),
+    learned("L4-class-structure-grows-gradually", "4", GRADUALLY, 0.02, instrument="partner-rank steps (the suite's)"),
+    learned("L4-neighbour-stages-most-similar", "4", GRADUALLY, 0.02, instrument="linear CKA (Kornblith et al. 2019)",
+            second_opinion_of="L4-class-structure-grows-gradually"),
     learned("L5-occluding-the-object-matters", "4", "This is why Grad-CAM and similar methods work "
             "(Zeiler & Fergus: hiding the object lowers its class)", 0.02, needs="head"),
     Rule("S-channels-grow-resolution-falls", "3", "EARLY: High resolution ... DEEP: Very low resolution; "

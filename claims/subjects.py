@@ -41,12 +41,16 @@ MEASURES: Mapping[str, Callable[[measures.Probe], measures.Sample]] = MappingPro
     "L3-sparser-with-depth": measures.sparsity_trend,
     "L4-class-structure-grows-with-depth": measures.class_structure_gain,
     "L4-class-structure-grows-gradually": measures.gradual_class_structure,
+    "L4-linear-probe-grows-with-depth": measures.probe_accuracy_gain,
+    "L4-neighbour-stages-most-similar": measures.stage_similarity_contrast,
     "L5-occluding-the-object-matters": measures.object_relevance,
 })
 # The numbers behind a claim's value, per stage, for the report's figures (the model's own, and each random init's).
 SERIES: Mapping[str, Callable[[measures.Probe], list[float]]] = MappingProxyType({
     "L3-sparser-with-depth": measures.inactive_by_stage,
     "L4-class-structure-grows-gradually": measures.class_structure_by_stage,
+    "L4-linear-probe-grows-with-depth": measures.probe_accuracy_by_stage,
+    "L4-neighbour-stages-most-similar": measures.neighbour_similarity_by_step,
 })
 
 
@@ -171,10 +175,10 @@ class Subject:
         return measures.Probe(random_init(self.card, seed, self.device, init_template(self.model))
                               .to(memory_format=torch.channels_last), images)
 
-    def _measure_seeds(self, seeds: Sequence[int]) -> Iterator[tuple[int, nulls.SeedValues]]:
-        """Each seed's values and series, as they are done: in worker processes on the CPU (each seed on one
-        thread), here on a GPU."""
-        claims, workers = self.measured_claims(), seed_workers(self.device, len(seeds))
+    def _measure_seeds(self, seeds: Sequence[int], claims: list[str]) -> Iterator[tuple[int, nulls.SeedValues]]:
+        """Each seed's values and series of ``claims``, as they are done: in worker processes on the CPU (each
+        seed on one thread), here on a GPU."""
+        workers = seed_workers(self.device, len(seeds))
         if workers == 1:
             for seed in seeds:
                 with torch_threads(self._threads):
@@ -220,7 +224,9 @@ class Subject:
             claims = self.measured_claims()
 
             entry = None if self.record_nulls else nulls.recorded(self.card.name, self.images.name)
-            if entry is not None:
+            if self.record_nulls:
+                self._record_nulls(claims)
+            elif entry is not None:
                 check_images, checked = self.images.check_subset(), [c for c in claims if c in entry.check]
                 control = self._random_probe(CONTROL_SEED, check_images)
                 samples, _ = self._remembered(control.model, check_images, checked,
@@ -229,19 +235,35 @@ class Subject:
                 self._nulls, self.null_series = entry.seeds, entry.series
                 self.null_source = f"recorded in {nulls.NULLS.parent.name}/{nulls.NULLS.name}"
             else:
-                measured, self.null_source = nulls.measure_seeds(self.card.name, self._measure_seeds, self._progress,
-                                                                 None if self.record_nulls else self._cache,
-                                                                 self.images.name)
-                self._nulls = {seed: done.values for seed, done in measured.items()}
-                self.null_series = {seed: done.series for seed, done in measured.items() if done.series}
-                if self.record_nulls:
-                    with torch_threads(self._threads):
-                        check, _ = seed_values(self._random_probe(CONTROL_SEED, self.images.check_subset()), claims)
-                    entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls,
-                                            {claim: interval.value for claim, interval in nulls.as_values(check).items()},
-                                            self.null_series)
-                    self.recorded_entry = {"architecture": self.card.name, **entry.to_json()}
+                measured, self.null_source = nulls.measure_seeds(
+                    self.card.name, lambda seeds: self._measure_seeds(seeds, claims), self._progress, self._cache,
+                    self.images.name)
+                self._keep(measured)
         return self._nulls
+
+    def _keep(self, measured: Mapping[int, nulls.SeedValues]) -> None:
+        self._nulls = {seed: done.values for seed, done in measured.items()}
+        self.null_series = {seed: done.series for seed, done in measured.items() if done.series}
+
+    def _record_nulls(self, claims: list[str]) -> None:
+        """--record-nulls: the control re-measured on the check subset; the claims whose recorded null it
+        confirms are kept, the others (new, changed, or all where nothing is recorded) measured on every seed."""
+        try:
+            previous = nulls.recorded(self.card.name, self.images.name)
+        except nulls.StaleNulls:  # edited by hand: nothing in it stands
+            previous = None
+        with torch_threads(self._threads):
+            check, _ = seed_values(self._random_probe(CONTROL_SEED, self.images.check_subset()), claims)
+        check_values = {claim: interval.value for claim, interval in nulls.as_values(check).items()}
+        kept = nulls.still_recorded(previous, check_values)
+        check_values |= {claim: previous.check[claim] for claim in kept}  # as recorded: a re-record changes nothing kept
+        todo = [claim for claim in claims if claim not in kept]
+        measured, self.null_source = ({}, "recorded, unchanged") if not todo else nulls.measure_seeds(
+            self.card.name, lambda seeds: self._measure_seeds(seeds, todo), self._progress, None, self.images.name,
+            "its null" if not kept else f"the null of {', '.join(todo)} (the other {len(kept)} recorded and unchanged)")
+        self._keep(nulls.merged(previous, kept, measured))
+        entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls, check_values, self.null_series)
+        self.recorded_entry = {"architecture": self.card.name, **entry.to_json()}
 
     def verdicts(self, claim: str) -> list[Verdict]:
         """The model's verdict and, when it is trained, its random control's."""

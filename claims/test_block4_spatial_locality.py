@@ -220,3 +220,12 @@ def test_grey_claim_fails_when_the_fill_ignores_the_normalisation(monkeypatch):
     monkeypatch.setattr(cnn_core.occlusion, "fill_value", lambda fill, like, _normalization: imagenet_fill(fill, like))
     with pytest.raises(AssertionError, match="not the ImageNet mean grey"):
         check_painted_grey(cnn_core.UNIT, "raw pixels")
+
+
+@pytest.mark.learned
+def test_neighbouring_stages_are_most_similar(subject, request):
+    """"CNNs trade spatial precision for semantic meaning gradually, not all at once", with the field's
+    instrument (linear CKA, Kornblith et al. 2019): over the photos, each stage's pooled features resemble
+    the next stage's more than the first stage's resemble the last's, by more than in random initialisations.
+    A second opinion on L4-class-structure-grows-gradually: the matrix says whether the two agree."""
+    record(request, *subject.verdicts("L4-neighbour-stages-most-similar"))

@@ -70,6 +70,40 @@ class MatrixRow:
         return "; ".join(f"{', '.join(subjects)}: {reason}" for reason, subjects in reasons.items())
 
 
+def instrument_name(rule: Rule) -> str:
+    """``linear probe`` of ``linear probe (Alain & Bengio 2016)``."""
+    return rule.instrument.split(" (")[0]
+
+
+def sentence_text(rule: Rule) -> str:
+    """The notebook's sentence in quotes, and the instrument where two measure it."""
+    return f"\"{rule.sentence}\"" + (f" [{rule.instrument}]" if rule.instrument else "")
+
+
+# How two instruments' verdicts on one model relate, and what that says about the sentence.
+AGREE, DISAGREE, UNDECIDED = "agree", "disagree", "only one decides"
+RELATION_MEANING = {
+    DISAGREE: "the sentence's verdict depends on the instrument",
+    UNDECIDED: "the other's interval straddles its bar, so one instrument's verdict stands alone",
+}
+
+
+def agreement(first: Rule, second: Rule, first_cells: Mapping[str, dict], second_cells: Mapping[str, dict]) -> dict[str, str]:
+    """Per subject measured by both instruments of one sentence: ``agree: both CONFIRMED``,
+    ``disagree: partner rank CONFIRMED, linear probe REFUTED`` (one CONFIRMED, the other REFUTED), or
+    ``only one decides: partner rank REFUTED, linear probe INCONCLUSIVE``."""
+    said = {}
+    for subject, one in first_cells.items():
+        other = second_cells.get(subject)
+        if other is None or NOT_MEASURED in (one["status"], other["status"]):
+            continue
+        statuses = {one["status"], other["status"]}
+        relation = AGREE if len(statuses) == 1 else UNDECIDED if INCONCLUSIVE in statuses else DISAGREE
+        said[subject] = (f"{AGREE}: both {one['status']}" if relation == AGREE else
+                         f"{relation}: {instrument_name(first)} {one['status']}, {instrument_name(second)} {other['status']}")
+    return said
+
+
 def _numbers(subject: str, cell: dict) -> str:
     """``vgg16.imagenet-features CONFIRMED 0.613 (bar 0.4596)``; a recorded reference's value alone."""
     rest = f" ({bar_text(cell)})" if cell.get("bar") is not None else " (recorded)" if cell.get("reference") else ""
@@ -82,6 +116,12 @@ class VerdictMatrix:
     rows: tuple[MatrixRow, ...]  # the notebook's claims in its order, block by block
     references: tuple[str, ...] = ()  # columns of recorded verdicts (not measured in this run), beside the run's
 
+    def agreement(self, row: MatrixRow) -> dict[str, str]:
+        """For a claim that measures another's sentence with a second instrument, per column, whether the two
+        verdicts agree (:func:`agreement`); empty for any other claim."""
+        first = next((other for other in self.rows if other.rule.claim == row.rule.second_opinion_of), None)
+        return {} if first is None else agreement(first.rule, row.rule, first.cells, row.cells)
+
     @property
     def trained(self) -> tuple[str, ...]:
         """The trained models this run measured."""
@@ -93,6 +133,9 @@ class VerdictMatrix:
         references; with several, which every one bears out, which none does, which split (claims measured
         on two or more). Then how their random controls fared."""
         groups = self._one_model() if len(self.trained) == 1 else self._several()
+        instruments = self._instruments()
+        if instruments:
+            groups["Where two instruments measure one sentence"] = instruments
         controls = Counter(row["status"] for matrix_row in self.rows for row in matrix_row.controls
                            if row["status"] != NOT_MEASURED)
         if controls:
@@ -115,12 +158,30 @@ class VerdictMatrix:
             cell = row.cells.get(model)
             if cell is None or cell["status"] == NOT_MEASURED:
                 continue
-            groups[titles[cell["status"]]].append(f"\"{row.rule.sentence}\": {cell['measured']:.3g} ({bar_text(cell)})")
+            groups[titles[cell["status"]]].append(f"{sentence_text(row.rule)}: {cell['measured']:.3g} ({bar_text(cell)})")
             others = [_numbers(reference, row.cells[reference]) for reference in self.references
                       if reference in row.cells and row.cells[reference]["status"] != cell["status"]]
             if others:
-                groups[differs].append(f"\"{row.rule.sentence}\": {_numbers(model, cell)}; {'; '.join(others)}")
+                groups[differs].append(f"{sentence_text(row.rule)}: {_numbers(model, cell)}; {'; '.join(others)}")
         return groups
+
+    def _instruments(self) -> list[str]:
+        """Per sentence measured two ways, on which models the instruments agree and on which they do not:
+        a disagreement says the sentence reads differently under each instrument."""
+        lines = []
+        for row in self.rows:
+            said = self.agreement(row)
+            if not said:
+                continue
+            first = RULES[row.rule.second_opinion_of]
+            by_relation: dict[str, list[str]] = {}
+            for subject, text in said.items():
+                relation, detail = text.split(": ", 1)
+                by_relation.setdefault(relation, []).append(f"{subject} ({detail})")
+            parts = [f"{relation} on {', '.join(subjects)}" + (f": {RELATION_MEANING[relation]}" if relation in RELATION_MEANING else "")
+                     for relation in (AGREE, DISAGREE, UNDECIDED) if (subjects := by_relation.get(relation))]
+            lines.append(f"\"{row.rule.sentence}\": {first.instrument} and {row.rule.instrument} " + "; ".join(parts))
+        return lines
 
     def _several(self) -> dict[str, list[str]]:
         titles = {"every": "Every trained model bears out", "none": "No trained model bears out",
@@ -133,7 +194,7 @@ class VerdictMatrix:
                 continue
             statuses = {cell["status"] for cell in measured.values()}
             kind = "every" if statuses == {CONFIRMED} else "none" if CONFIRMED not in statuses else "split"
-            groups[titles[kind]].append(f"\"{row.rule.sentence}\": "
+            groups[titles[kind]].append(f"{sentence_text(row.rule)}: "
                                         + "; ".join(_numbers(subject, cell) for subject, cell in measured.items()))
         return groups
 

@@ -49,7 +49,9 @@ from .metrics import (
     correlation,
     edge_energy,
     edge_strength,
+    gram_products,
     invariance,
+    linear_cka,
     sparsity,
 )
 from .models import (
@@ -71,7 +73,7 @@ from .tracing import fold_batch_norms
 __all__ = [
     "AmbiguousLayer", "Box", "CnnCoreError", "FixtureMissing", "Fixtures", "DEFAULT_IMAGE", "IMAGENET", "IMAGENET_MEAN", "IMAGENET_STD", "ImageError",
     "Normalization", "UNIT", "first_conv", "random_twin", "colour_opponency", "correlation", "edge_energy",
-    "edge_strength", "invariance", "effective_field_spread", "effective_field_spreads", "effective_receptive_field", "ImageFolder", "collate_images",
+    "edge_strength", "gram_products", "invariance", "linear_cka", "effective_field_spread", "effective_field_spreads", "effective_receptive_field", "ImageFolder", "collate_images",
     "image_files",
     "InputError", "Layer", "LayerNotFound", "LayerRef", "ModelNotFound", "OcclusionMap", "ReceptiveField",
     "NoSupportTwin", "ReceptiveFieldError", "WeightsError", "available_models", "build_architecture", "capture", "centre_of_mass",

@@ -109,3 +109,27 @@ def invariance(original: torch.Tensor, *transformed: torch.Tensor) -> float:
     own = torch.cat([similarity[range(rows), [k * rows + i for i in range(rows)]] for k in range(1, len(transformed) + 1)])
     others = similarity[:rows, :rows][~torch.eye(rows, dtype=torch.bool, device=similarity.device)]
     return float(own.mean() - others.mean())
+
+
+def gram_products(features: list[torch.Tensor], pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """Per image, the terms of linear CKA (Kornblith et al., ICML 2019) between layers' features.
+
+    ``features``: one ``[N, C_k]`` tensor per layer, the same N images. Each is centred over the images,
+    K_k = X_k X_kᵀ. Row i holds Σ_j K_k[i, j]² for every layer k, then Σ_j K_a[i, j] K_b[i, j] for every
+    pair (a, b): the column means are the Frobenius products that :func:`linear_cka` divides, so the
+    rows can be resampled by image (an interval over images, with the centring held fixed).
+    """
+    grams = []
+    for layer in features:
+        centred = layer.double() - layer.double().mean(dim=0)
+        grams.append(centred @ centred.T)
+    columns = [(gram * gram).sum(dim=1) for gram in grams] + [(grams[a] * grams[b]).sum(dim=1) for a, b in pairs]
+    return torch.stack(columns, dim=1)
+
+
+def linear_cka(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Linear CKA of two layers' ``[N, C]`` features over the same N images: 1 for representations equal up
+    to rotation and scale, near 0 for unrelated ones."""
+    means = gram_products([a, b], [(0, 1)]).mean(dim=0)
+    denominator = float(means[0] * means[1]) ** 0.5
+    return float(means[2]) / denominator if denominator > 0 else 0.0

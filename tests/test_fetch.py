@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from claims import fetch
+from claims.subjects import MEASURES
 from cnn_core import fixtures
 from tests.helpers.mirror import HALF_ONCE, HALF_THEN_CLOSE, NOT_FOUND, WRONG_BYTES, Mirror
 
@@ -197,7 +198,7 @@ def test_pytest_claims_reads_the_folder_fetched(source, tmp_path):
                              "--model", "tiny-vgg", "--fixtures-dir", str(target), "-k", "not folder"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, env={**env, "XDG_CACHE_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "NOT MEASURED on" not in result.stdout and re.search(r"\b13 passed\b", result.stdout), result.stdout[-3000:]
+    assert "NOT MEASURED on" not in result.stdout and re.search(r"\b15 passed\b", result.stdout), result.stdout[-3000:]
 
 
 def test_pytest_claims_without_fixtures_names_the_fetch(tmp_path):
@@ -211,5 +212,5 @@ def test_pytest_claims_without_fixtures_names_the_fetch(tmp_path):
     lines = [line for line in result.stdout.splitlines() if "NOT MEASURED on" in line]
     tiny = [line for line in lines if "tiny-vgg.trained" in line]
     photos = [line for line in lines if "mobilenet_v2.imagenet" in line and "photos" in line]
-    assert len(tiny) == 10 and photos, result.stdout[-3000:]
+    assert len(tiny) == len(MEASURES) and photos, result.stdout[-3000:]
     assert all("fetch the files with `python -m claims.fetch`" in line for line in tiny + photos), lines

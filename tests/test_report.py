@@ -164,7 +164,9 @@ def test_the_matrix_quotes_the_notebook_in_its_order(tmp_path):
     positions = [matrix.index(f"“{html.escape(rule.sentence)}”") for rule in RULES.values()]
     blocks = [rule.block for rule in RULES.values()]
     assert [p for _, p in sorted(zip(blocks, positions))] == sorted(positions)
-    assert matrix.count("<tr>") == 1 + len(RULES) and "random-init models" in matrix and "random controls" in matrix
+    agreement_rows = sum(bool(rule.second_opinion_of) for rule in RULES.values())  # one per sentence with two instruments
+    assert matrix.count("<tr>") == 1 + len(RULES) + agreement_rows
+    assert "random-init models" in matrix and "random controls" in matrix and "the two instruments agree?" in matrix
 
 
 def test_without_matplotlib_the_page_says_how_to_get_figures(tmp_path, monkeypatch):

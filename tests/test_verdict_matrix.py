@@ -8,6 +8,8 @@ from claims.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Verdict
 from claims.verdict_matrix import verdict_matrix
 
 EDGES, COLOURS, SPARSER = "L1-filters-detect-edges", "L1-filters-detect-colours", "L3-sparser-with-depth"
+RANK, PROBE = "L4-class-structure-grows-with-depth", "L4-linear-probe-grows-with-depth"
+STEPS, CKA = "L4-class-structure-grows-gradually", "L4-neighbour-stages-most-similar"
 
 
 def verdict(claim: str, subject: str, status: str, value: float) -> Verdict:
@@ -55,6 +57,28 @@ def test_several_trained_models_are_summed_up_as_every_none_or_split():
     assert list(found)[:3] == ["Every trained model bears out", "No trained model bears out", "The trained models split on"]
     assert [item.split("\":")[0].strip("\"") for item in found["Every trained model bears out"]] == [RULES[EDGES].sentence]
     assert [item.split("\":")[0].strip("\"") for item in found["The trained models split on"]] == [RULES[SPARSER].sentence]
+
+
+def test_two_instruments_of_one_sentence_are_said_to_agree_or_not_per_model():
+    """Both instruments CONFIRM on one model; on another they split, which the findings say in words
+    instead of picking the instrument that confirms; where one is INCONCLUSIVE, only the other decides."""
+    run = rows("a.imagenet", {RANK: CONFIRMED, PROBE: CONFIRMED, STEPS: CONFIRMED, CKA: REFUTED}) + \
+        rows("b.imagenet", {RANK: CONFIRMED, PROBE: CONFIRMED, STEPS: REFUTED, CKA: REFUTED}) + \
+        rows("c.trained", {RANK: REFUTED, PROBE: INCONCLUSIVE})
+    matrix = verdict_matrix(run, ("a", "b", "c"))
+    probe_row, cka_row = (next(row for row in matrix.rows if row.rule.claim == claim) for claim in (PROBE, CKA))
+    assert matrix.agreement(probe_row) == {"a.imagenet": "agree: both CONFIRMED", "b.imagenet": "agree: both CONFIRMED",
+                                           "c.trained": "only one decides: partner rank REFUTED, linear probe INCONCLUSIVE"}
+    assert matrix.agreement(cka_row) == {"a.imagenet": "disagree: partner-rank steps CONFIRMED, linear CKA REFUTED",
+                                         "b.imagenet": "agree: both REFUTED"}
+    assert all(matrix.agreement(row) == {} for row in matrix.rows if row.rule.claim not in (PROBE, CKA))
+    said = matrix.findings()["Where two instruments measure one sentence"]
+    assert said[0] == (f"\"{RULES[RANK].sentence}\": {RULES[RANK].instrument} and {RULES[PROBE].instrument} agree on "
+                       "a.imagenet (both CONFIRMED), b.imagenet (both CONFIRMED); only one decides on c.trained "
+                       "(partner rank REFUTED, linear probe INCONCLUSIVE): the other's interval straddles its bar, "
+                       "so one instrument's verdict stands alone")
+    assert said[1].endswith("disagree on a.imagenet (partner-rank steps CONFIRMED, linear CKA REFUTED): the sentence's "
+                            "verdict depends on the instrument") and "agree on b.imagenet (both REFUTED)" in said[1]
 
 
 def test_the_references_are_the_suites_offline_imagenet_cnns_as_recorded():
