@@ -8,14 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from claims import nulls, reporting
-from claims.matrix import recorded_references, verdicts_of, write_expectations
-from claims.mutants import MUTANTS, mutation_table
-from claims.options import RUN_OPTIONS
-from claims.report import ClaimResult
-from claims.rules import INCONCLUSIVE, NULL_SEEDS, RULES, Spread, Verdict
-from claims.statistics import ALPHA
-from claims.verdict_matrix import agreement, sentence_text, verdict_matrix
+from claims.judging import nulls
+from claims.judging.expectations import recorded_references, verdicts_of, write_expectations
+from claims.judging.rules import INCONCLUSIVE, NULL_SEEDS, RULES, Spread, Verdict
+from claims.judging.statistics import ALPHA
+from claims.session.options import RUN_OPTIONS
+from claims.showing import run_results
+from claims.showing.page import ClaimResult
+from claims.showing.verdict_matrix import agreement, sentence_text, verdict_matrix
+from claims.tools.mutants import MUTANTS, mutation_table
+
+# The options, parametrization and fixtures; loaded here too, so that an installed suite run with
+# `pytest --pyargs claims` from any folder has them (pytest loads a plugin once, however many ask).
+pytest_plugins = ("claims.session.plugin",)
 
 
 @dataclass(eq=False)  # a plugin object: hashed by identity
@@ -40,7 +45,7 @@ class ClaimRun:
                 self.subjects[described["subject"]] = described
         description = dict(report.user_properties).get("claim")
         if description and (report.when == "call" or (report.when == "setup" and not report.passed)):
-            self.results[report.nodeid] = reporting.result_from(report, description)
+            self.results[report.nodeid] = run_results.result_from(report, description)
 
     def table(self) -> list[str]:
         """CONFIRMED / REFUTED / INCONCLUSIVE / NOT MEASURED per notebook claim and subject, with the
@@ -91,7 +96,7 @@ class ClaimRun:
     def findings(self, models: tuple[str, ...]) -> list[str]:
         """What the run found, in the words of the report's page: per model when one trained model ran
         (beside the suite's recorded references), else what every, none or some of them bear out."""
-        matrix = verdict_matrix(reporting.verdict_rows(list(self.verdicts.values())), models, recorded_references())
+        matrix = verdict_matrix(run_results.verdict_rows(list(self.verdicts.values())), models, recorded_references())
         if not matrix.trained:
             return []
         lines = ["what the run found:"]
@@ -123,7 +128,7 @@ def pytest_sessionstart(session):
 def pytest_collection_modifyitems(items):
     # Kept in user_properties, the description reaches the report also from pytest-xdist workers.
     for item in items:
-        description = reporting.describe(item)
+        description = run_results.describe(item)
         if description is not None:
             item.user_properties.append(("claim", description))
 
@@ -138,7 +143,7 @@ def pytest_sessionfinish(session):
     if config.getoption("--record-nulls") and run.nulls:
         nulls.write(run.nulls)
     if config.getoption("--report"):
-        run.report = reporting.write(config, list(run.results.values()), list(run.verdicts.values()))
+        run.report = run_results.write(config, list(run.results.values()), list(run.verdicts.values()))
 
 
 def pytest_terminal_summary(terminalreporter, config):

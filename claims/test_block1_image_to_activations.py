@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import cnn_core
-from claims.matrix import record
-from claims.structural import (
+from claims.judging.expectations import record
+from claims.judging.structural import (
     IMAGE_MODES,
     check_conv_arithmetic,
     check_first_conv_maps,

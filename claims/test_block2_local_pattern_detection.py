@@ -14,11 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnn_core
-from claims.breaks import position_dependent, position_scaled, single_window
-from claims.matrix import record
-from claims.probes import depth_probes
-from claims.strategies import few_examples
-from claims.structural import (
+from claims.judging.expectations import record
+from claims.judging.probes import depth_probes
+from claims.judging.structural import (
     SHIFT_UNITS,
     check_equivariance,
     check_multiple_locations,
@@ -26,6 +24,8 @@ from claims.structural import (
     plant_and_find,
     plantable_units,
 )
+from claims.tools.breaks import position_dependent, position_scaled, single_window
+from claims.tools.strategies import few_examples
 
 pytestmark = pytest.mark.structural
 

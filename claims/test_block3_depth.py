@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from claims.matrix import record
-from claims.rules import RULES
-from claims.structural import check_probe_shapes, depth_verdict, depth_violations
+from claims.judging.expectations import record
+from claims.judging.rules import RULES
+from claims.judging.structural import check_probe_shapes, depth_verdict, depth_violations
 
 pytestmark = pytest.mark.structural
 

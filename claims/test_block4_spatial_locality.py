@@ -10,12 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnn_core
-from claims.breaks import global_context, mirrored
-from claims.matrix import not_measured_skips, record
-from claims.options import RUN_OPTIONS
-from claims.probes import depth_probes
-from claims.strategies import boxes, few_examples
-from claims.structural import (
+from claims.judging.expectations import not_measured_skips, record
+from claims.judging.probes import depth_probes
+from claims.judging.structural import (
     EMPIRICAL_CANVAS,
     TRANSFORMER,
     TRANSFORMER_PROBE,
@@ -34,6 +31,9 @@ from claims.structural import (
     locality_view,
     units_touching_region,
 )
+from claims.session.options import RUN_OPTIONS
+from claims.tools.breaks import global_context, mirrored
+from claims.tools.strategies import boxes, few_examples
 
 pytestmark = pytest.mark.structural
 

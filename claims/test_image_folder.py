@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from claims.folder import sparsity_over_folder
-from claims.rules import RULES
+from claims.judging.rules import RULES
+from claims.session.folder import sparsity_over_folder
 
 pytestmark = pytest.mark.learned
 

@@ -16,7 +16,7 @@ import torchvision
 from torchvision.models import VGG16_Weights, WeightsEnum
 
 import cnn_core
-from claims import notebook
+from claims.judging import notebook
 
 pytestmark = pytest.mark.structural
 

@@ -17,20 +17,18 @@ from torch import nn
 from .errors import InputError, NoSupportTwin, ReceptiveFieldError
 from .geometry import Box, as_pair
 from .layer_index import resolve
-from .metrics import centre_of_mass, changed_region
-from .models import input_size_of
-from .padding import pads_from_input, window
-from .receptive import (
-    ADAPTIVE_POOLS,
+from .layer_kinds import (
     LAST_DIM_FUNCTIONS,
     LAST_DIM_MODULES,
     PER_SAMPLE_FUNCTIONS,
     POINTWISE_FUNCTIONS,
     POINTWISE_METHODS,
     POINTWISE_MODULES,
-    channel_split,
-    receptive_field,
 )
+from .metrics import centre_of_mass, changed_region
+from .models import input_size_of
+from .padding import pads_from_input, window
+from .receptive import ADAPTIVE_POOLS, channel_split, receptive_field
 from .structure import cached
 from .tracing import copy_nodes, layer_node, trace, truncate
 

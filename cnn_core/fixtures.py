@@ -9,7 +9,7 @@ size and, for a photo, its ImageNet class.
 
 A folder is looked for in this order: the one named (the suite's ``--fixtures-dir``), then
 ``$CNN_CLAIMS_FIXTURES``, then the per-user cache folder (``$XDG_CACHE_HOME/cnn-claims`` on Linux,
-its platform's equivalent elsewhere) that ``python -m claims.fetch`` fills. A file is read only when
+its platform's equivalent elsewhere) that ``python -m claims fetch`` fills. A file is read only when
 its size and sha256 are the manifest's; otherwise :class:`FixtureMissing` names it and the command
 that fetches it.
 """
@@ -29,7 +29,7 @@ import platformdirs
 from .errors import CnnCoreError, InputError
 
 ENV = "CNN_CLAIMS_FIXTURES"
-FETCH = "python -m claims.fetch"
+FETCH = "python -m claims fetch"
 PHOTOS = "imagenet-sample-images"
 TINY_VGG = "tiny-vgg"
 PARTS = (PHOTOS, TINY_VGG)  # the folder's top-level folders
@@ -84,7 +84,7 @@ def tiny_vgg_files() -> list[FixtureFile]:
 
 
 def cache_folder() -> Path:
-    """Where ``python -m claims.fetch`` puts the files unless told otherwise."""
+    """Where ``python -m claims fetch`` puts the files unless told otherwise."""
     return platformdirs.user_cache_path(CACHE_NAME, appauthor=False)
 
 

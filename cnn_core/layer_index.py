@@ -7,7 +7,6 @@ call one ``relu`` twice), by ``path@k`` with ``k`` the 0-based call.
 """
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from torch import nn
 
 from .errors import InputError, LayerNotFound
 from .hooks import forward_hooks
+from .layer_kinds import POINTWISE_MODULES, kept_whole
 from .models import input_size_of
 from .structure import cached
 
@@ -124,16 +124,7 @@ def layers(model: nn.Module, input_size: tuple[int, int] | None = None, in_chann
     return list(cached(model, ("layers", input_size, in_channels), lambda: _listing(model, input_size, in_channels)))
 
 
-def kept_whole(module: nn.Module) -> bool:
-    """Whether ``module`` is in timm's no-trace registry (layers that pad from the input's size, or
-    branch on data): the traced graph keeps it as one node, so the listing lists it as one layer."""
-    timm_layers = sys.modules.get("timm.layers")
-    return timm_layers is not None and timm_layers.is_notrace_module(type(module))
-
-
 def _listing(model: nn.Module, input_size: tuple[int, int], in_channels: int) -> list[Layer]:
-    from .receptive import POINTWISE_MODULES  # receptive builds on this module
-
     names = {module: path for path, module in model.named_modules() if path}
     whole = tuple(f"{path}." for path, module in model.named_modules() if path and kept_whole(module))
     records = [(names[module], module, *shapes) for module, *shapes in _record_calls(model, (1, in_channels, *input_size))

@@ -19,32 +19,21 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import StochasticDepth, stochastic_depth
 
 from .errors import InputError, LayerNotFound, ReceptiveFieldError
 from .geometry import Box, as_pair
 from .layer_index import meta_pass, resolve
+from .layer_kinds import (
+    PER_SAMPLE_FUNCTIONS,
+    POINTWISE_FUNCTIONS,
+    POINTWISE_METHODS,
+    POINTWISE_MODULES,
+)
 from .models import input_size_of
 from .padding import leading_padding
 from .structure import cached
 from .tracing import node_names, trace, truncate
 
-POINTWISE_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
-    nn.Sigmoid, nn.Tanh, nn.Mish, nn.PReLU, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Identity,
-    nn.LocalResponseNorm, StochasticDepth,  # which scales whole samples, and is the identity in eval mode
-)
-POINTWISE_FUNCTIONS = {
-    operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul,
-    torch.add, torch.sub, torch.mul, torch.relu, torch.sigmoid, F.relu, F.relu6, F.hardswish,
-    F.hardsigmoid, F.silu, F.gelu, F.dropout,
-}
-POINTWISE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "add", "add_", "mul", "mul_", "contiguous", "clone", "detach"}
-# Stochastic depth scales whole samples (or the whole batch) and is the identity in eval mode.
-PER_SAMPLE_FUNCTIONS = {stochastic_depth}
-# Operations on a tensor's last dimension: per position when that dimension holds channels.
-LAST_DIM_MODULES = (nn.LayerNorm, nn.Linear)
-LAST_DIM_FUNCTIONS = {F.layer_norm, F.linear}
 CHANNELS_FIRST = (2, 3)  # where an NCHW tensor keeps its rows and columns
 ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 # F.max_pool2d(x, kernel_size, stride, padding, dilation, ...), F.avg_pool2d(x, kernel_size, stride, padding, ...)

@@ -14,7 +14,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.ops import StochasticDepth
 
 from .errors import LayerNotFound, ReceptiveFieldError
-from .layer_index import call_names, kept_whole, resolve
+from .layer_index import call_names, resolve
+from .layer_kinds import kept_whole
 from .structure import cached
 
 

@@ -3,7 +3,7 @@
 
 The claims here are those a control gives with one forward pass or none, so that 120 random models
 take seconds; no claim's rate, the field's two instruments' included, may be shown to exceed α.
-``python -m claims.calibration`` judges every claim, on the full probe images, for the ImageNet
+``python -m claims calibration`` judges every claim, on the full probe images, for the ImageNet
 architectures (README: "The false-confirm rate")."""
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 import torch
 
 import cnn_core
-from claims.calibration import CONTROL_SEEDS_FROM, calibrate, fresh_controls, random_values
-from claims.probes import probe_images
-from claims.rules import NULL_SEEDS
-from claims.statistics import ALPHA, binomial_interval
+from claims.judging.calibration import CONTROL_SEEDS_FROM, calibrate, fresh_controls, random_values
+from claims.judging.probes import probe_images
+from claims.judging.rules import NULL_SEEDS
+from claims.judging.statistics import ALPHA, binomial_interval
 
 CONTROLS = 100
 CLAIMS = ["L1-filters-detect-edges", "L1-filters-detect-colours", "L1-early-probe-detects-edges",
@@ -50,7 +50,7 @@ def test_the_rate_check_fails_when_the_bar_is_the_null_mean(tiny_vgg, monkeypatc
     """Break: a bar at the null's mean plus only the resolution (no prediction bound) confirms a
     third of the controls or more."""
     model, images = tiny_vgg
-    monkeypatch.setattr("claims.rules.prediction_factor", lambda n: 0.0)
+    monkeypatch.setattr("claims.judging.rules.prediction_factor", lambda n: 0.0)
     measure = random_values(model, images, ["L1-filters-detect-edges", "L1-filters-detect-colours"])
     null = [measure(seed) for seed in NULL_SEEDS]
     result = calibrate("tiny-vgg", fresh_controls(null, measure, range(CONTROL_SEEDS_FROM, CONTROL_SEEDS_FROM + 40)),

@@ -1,4 +1,4 @@
-"""``python -m claims.fetch`` against a mirror on the loopback address that serves the public files'
+"""``python -m claims fetch`` against a mirror on the loopback address that serves the public files'
 bytes (tests/helpers/mirror.py): the happy path, a second run, wrong bytes, a 404, a connection that
 breaks off, no server, a write that fails, an interrupted fetch resumed, a folder verified; then
 ``pytest claims`` on the folder fetched. Nothing here reaches the internet."""
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from claims import fetch
-from claims.subjects import MEASURES
+from claims.judging.subjects import MEASURES
+from claims.session import fetch
 from cnn_core import fixtures
 from tests.helpers.mirror import HALF_ONCE, HALF_THEN_CLOSE, NOT_FOUND, WRONG_BYTES, Mirror
 
@@ -121,7 +121,7 @@ def test_the_command_fails_with_one_line_and_a_non_zero_exit(source, tmp_path, f
 # Writes beyond 40 kB fail (EFBIG), as writes fail on a full disk (Python ignores SIGXFSZ); set in the child
 # itself, since a preexec_fn is unsafe while the mirror's thread runs.
 LIMITED_FETCH = ("import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000)); "
-                 "sys.argv = ['claims.fetch', *sys.argv[1:]]; runpy.run_module('claims.fetch', run_name='__main__')")
+                 "sys.argv = ['claims.session.fetch', *sys.argv[1:]]; runpy.run_module('claims.session.fetch', run_name='__main__')")
 
 
 def test_a_write_that_fails_names_the_file_and_leaves_nothing_half_written(source, tmp_path):
@@ -142,7 +142,7 @@ def test_an_interrupted_fetch_picks_up_where_it_stopped(source, tmp_path, capsys
     """Killed (SIGKILL: no clean-up) midway, the fetch is run again: it downloads only what is not there."""
     files = fetch.default_files()
     with Mirror(source, delay_s=0.03) as first_mirror:
-        process = subprocess.Popen([sys.executable, "-m", "claims.fetch", "--into", str(tmp_path), "--mirror",
+        process = subprocess.Popen([sys.executable, "-m", "claims", "fetch", "--into", str(tmp_path), "--mirror",
                                     first_mirror.url, "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -184,7 +184,7 @@ def test_a_named_folder_is_verified_and_a_changed_file_named(source, tmp_path, c
     assert out == [f"  {files[5].path} is not the public file (sha256 {out[0].split('sha256 ')[1]}",
                    f"  {files[7].path} is missing",
                    f"cnn-claims fetch: {folder} ($CNN_CLAIMS_FIXTURES): 2 of 322 files missing or different (listed above); "
-                   f"fetch them with `python -m claims.fetch --into {folder}`"]
+                   f"fetch them with `python -m claims fetch --into {folder}`"]
 
 
 def test_pytest_claims_reads_the_folder_fetched(source, tmp_path):
@@ -213,4 +213,4 @@ def test_pytest_claims_without_fixtures_names_the_fetch(tmp_path):
     tiny = [line for line in lines if "tiny-vgg.trained" in line]
     photos = [line for line in lines if "mobilenet_v2.imagenet" in line and "photos" in line]
     assert len(tiny) == len(MEASURES) and photos, result.stdout[-3000:]
-    assert all("fetch the files with `python -m claims.fetch`" in line for line in tiny + photos), lines
+    assert all("fetch the files with `python -m claims fetch`" in line for line in tiny + photos), lines

@@ -6,9 +6,10 @@ import io
 import pytest
 
 import cnn_core
-from claims.notebook import NOTEBOOK_BOX, NOTEBOOK_SIZE
-from claims.probes import depth_probes
-from claims.report import (
+from claims.judging.notebook import NOTEBOOK_BOX, NOTEBOOK_SIZE
+from claims.judging.probes import depth_probes
+from claims.judging.rules import INCONCLUSIVE, RULES
+from claims.showing.page import (
     STATUS_COLOURS,
     TEXT_PT,
     TEXT_SIZES,
@@ -21,7 +22,6 @@ from claims.report import (
     figure_sparsity,
     figure_verdict_row,
 )
-from claims.rules import INCONCLUSIVE, RULES
 
 matplotlib = pytest.importorskip("matplotlib", reason="the report's figures need matplotlib")
 matplotlib.use("Agg")

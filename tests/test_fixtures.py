@@ -72,7 +72,7 @@ def test_the_folder_is_looked_for_named_then_environment_then_cache(tmp_path, mo
 def test_a_named_folder_that_is_not_a_fixtures_folder_is_an_error(tmp_path):
     with pytest.raises(cnn_core.InputError, match="no such folder"):
         fixtures.locate(tmp_path / "absent", named_by="--fixtures-dir")
-    with pytest.raises(cnn_core.InputError, match=r"holds neither imagenet-sample-images/ nor tiny-vgg/.*python -m claims\.fetch"):
+    with pytest.raises(cnn_core.InputError, match=r"holds neither imagenet-sample-images/ nor tiny-vgg/.*python -m claims fetch"):
         fixtures.locate(tmp_path, environ={fixtures.ENV: str(tmp_path)})
 
 
@@ -80,7 +80,7 @@ def test_a_missing_or_changed_file_is_named_with_the_command_that_fetches_it(tmp
     entry = fixtures.manifest()[f"{fixtures.TINY_VGG}/images/boat_1.jpeg"]
     folder = _folder_with(tmp_path / "mine")
     found = fixtures.Fixtures(folder, "--fixtures-dir")
-    with pytest.raises(cnn_core.FixtureMissing, match=rf"boat_1.jpeg is missing; fetch it with `python -m claims.fetch --into {folder}`"):
+    with pytest.raises(cnn_core.FixtureMissing, match=rf"boat_1.jpeg is missing; fetch it with `python -m claims fetch --into {folder}`"):
         found.file(entry)
     good = (tiny_vgg_folder / "images" / "boat_1.jpeg").read_bytes()
     (folder / entry.path).parent.mkdir(parents=True)
@@ -93,5 +93,5 @@ def test_a_missing_or_changed_file_is_named_with_the_command_that_fetches_it(tmp
         found.file(entry)
     (folder / entry.path).write_bytes(good)
     assert found.file(entry) == folder / entry.path and found.has(entry)
-    with pytest.raises(cnn_core.FixtureMissing, match=r"no fixtures folder was found \(nowhere\); fetch the files with `python -m claims.fetch`$"):
+    with pytest.raises(cnn_core.FixtureMissing, match=r"no fixtures folder was found \(nowhere\); fetch the files with `python -m claims fetch`$"):
         fixtures.Fixtures(None, "nowhere").file(entry)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import cnn_core
-from claims.notebook import NOTEBOOK_PROBES
+from claims.judging.notebook import NOTEBOOK_PROBES
 from cnn_core.images import fill_value
 from cnn_core.incremental import incremental_outputs, incremental_plan
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import cnn_core
-from claims.options import DEFAULT_MODELS
+from claims.session.options import DEFAULT_MODELS
 from cnn_core import incremental
 from cnn_core.incremental import Geometry, incremental_plan, occlusion_cost
 

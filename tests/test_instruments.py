@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from claims import measures
+from claims.judging import measures
 from cnn_core import gram_products, linear_cka
 
 GENERATOR = torch.Generator().manual_seed(0)

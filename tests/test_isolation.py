@@ -8,9 +8,9 @@ import torchvision
 from torch import nn
 
 import cnn_core
-from claims import measures, structural, subjects
-from claims.matrix import not_measured_skips
-from claims.rules import NOT_MEASURED, REFUTED
+from claims.judging import measures, structural, subjects
+from claims.judging.expectations import not_measured_skips
+from claims.judging.rules import NOT_MEASURED, REFUTED
 
 
 def untraceable(*_args, **_kwargs):

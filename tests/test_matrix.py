@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from claims.matrix import gate, load_expectations, write_expectations
-from claims.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Spread, Verdict
-from claims.statistics import Interval
+from claims.judging.expectations import gate, load_expectations, write_expectations
+from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Spread, Verdict
+from claims.judging.statistics import Interval
 
 RULE = RULES["L3-sparser-with-depth"]
 RANDOM = Spread((0.10, 0.12, 0.11, 0.09, 0.13))  # mean 0.11, sd 0.0158

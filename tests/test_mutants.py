@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from claims.mutants import MUTANTS
+from claims.tools.mutants import MUTANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from claims import nulls
-from claims.readme import README
-from claims.rules import CONTROL_SEED, NULL_SEEDS
-from claims.statistics import Interval
+from claims.judging import nulls
+from claims.judging.rules import CONTROL_SEED, NULL_SEEDS
+from claims.judging.statistics import Interval
+from claims.showing.readme import README
 
 CLAIM = "L3-sparser-with-depth"
 

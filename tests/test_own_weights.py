@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import cnn_core
-from claims import nulls
-from claims.probes import probe_images
+from claims.judging import nulls
+from claims.judging.probes import probe_images
 from cnn_core.models import PACKAGED
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,15 +2,20 @@
 the check subset is a few of each."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 import cnn_core
-from claims.measures import RELEVANCE_STRIDE, RELEVANCE_WINDOW
-from claims.probes import (
-    CHECK_OBJECTS, CHECK_PER_GROUP, CLASS_GROUPS, IMAGES_PER_GROUP, boxed_photos, object_box, probe_images,
+from claims.judging.measures import RELEVANCE_STRIDE, RELEVANCE_WINDOW
+from claims.judging.probes import (
+    CHECK_OBJECTS,
+    CHECK_PER_GROUP,
+    CLASS_GROUPS,
+    IMAGES_PER_GROUP,
+    boxed_photos,
+    object_box,
+    probe_images,
 )
-from claims.subjects import Subject
+from claims.judging.subjects import Subject
 from cnn_core import fixtures
 
 # The first and last class of each group's ranges, as the manifest names them.

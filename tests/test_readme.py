@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from claims.matrix import load_expectations
-from claims.readme import END, README, START, cell, rewrite, table
+from claims.judging.expectations import load_expectations
+from claims.showing.readme import END, README, START, cell, rewrite, table
 
 STATUS = re.compile(r"\*\*(CONFIRMED|REFUTED|INCONCLUSIVE)\*\* ([-+.0-9e]+)")
 
@@ -36,7 +36,7 @@ def test_the_readme_table_says_what_the_expectations_record():
     cells = readme_cells(README.read_text())
     assert len(cells) >= 20
     wrong = {key: (cell, recorded(*key)) for key, cell in cells.items() if recorded(*key) != cell}
-    assert not wrong, f"README says / expectations record: {wrong}; regenerate with python -m claims.readme"
+    assert not wrong, f"README says / expectations record: {wrong}; regenerate with python -m claims readme"
 
 
 @pytest.mark.parametrize("change", ["verdict", "value"])

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 import cnn_core
-from claims.probes import probe_layers
-from claims.structural import units_touching_region
-from claims.strategies import boxes
+from claims.judging.probes import probe_layers
+from claims.judging.structural import units_touching_region
+from claims.tools.strategies import boxes
 
 
 @st.composite

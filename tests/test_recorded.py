@@ -1,11 +1,11 @@
-"""``python -m claims.recorded``: a recorded entry re-measured without a change passes; one whose check value
+"""``python -m claims recorded``: a recorded entry re-measured without a change passes; one whose check value
 was moved (recorded again by the code, so its digest holds) is named and fails the command."""
 from __future__ import annotations
 
 import json
 
-from claims import nulls, recorded
-from claims.subjects import MEASURES
+from claims.judging import nulls, recorded
+from claims.judging.subjects import MEASURES
 
 
 def test_a_recorded_entry_is_rebuilt_from_its_key_and_re_measured(fixtures_with_photos, tiny_vgg_folder, capsys):

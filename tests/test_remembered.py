@@ -6,8 +6,8 @@ import copy
 import torch
 from torch import nn
 
-from claims import measures, remembered
-from claims.probes import ProbeImages
+from claims.judging import measures, remembered
+from claims.judging.probes import ProbeImages
 
 
 def probe_images(seed: int = 0) -> ProbeImages:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from claims.matrix import load_expectations, recorded_references
-from claims.report import MIN_SCREEN_TEXT_PX, SCREEN, ClaimResult, Figure, browse, chromium, write_report
-from claims.reporting import verdict_rows
-from claims.rules import NOT_MEASURED, RULES, Verdict
+from claims.judging.expectations import load_expectations, recorded_references
+from claims.judging.rules import NOT_MEASURED, RULES, Verdict
+from claims.showing.page import MIN_SCREEN_TEXT_PX, SCREEN, ClaimResult, Figure, browse, chromium, write_report
+from claims.showing.run_results import verdict_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from claims.statistics import Interval, binomial_interval, bootstrap, images_to_decide, prediction_factor
+from claims.judging.statistics import Interval, binomial_interval, bootstrap, images_to_decide, prediction_factor
 
 
 def test_the_prediction_factor_is_the_t_quantile_widened_for_one_new_draw():

@@ -1,11 +1,11 @@
-"""The sweep (python -m claims.sweep): one pytest per model, a row each, nothing lost when one breaks."""
+"""The sweep (python -m claims sweep): one pytest per model, a row each, nothing lost when one breaks."""
 from __future__ import annotations
 
 import json
 from xml.sax.saxutils import quoteattr
 
-from claims import sweep
-from claims.rules import RULES
+from claims.judging.rules import RULES
+from claims.tools import sweep
 
 
 def test_a_model_row_holds_its_verdicts_and_tests(tmp_path):

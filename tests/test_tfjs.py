@@ -96,5 +96,5 @@ def test_unsupported_or_inconsistent_files_raise_weights_error(tiny_vgg_folder, 
 def test_missing_fixture_says_how_to_fetch_it(monkeypatch, tmp_path):
     monkeypatch.delenv(cnn_core.fixtures.ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # an empty cache: nothing fetched
-    with pytest.raises(cnn_core.WeightsError, match=r"no fixtures folder was found .*CNN_CLAIMS_FIXTURES.*python -m claims\.fetch"):
+    with pytest.raises(cnn_core.WeightsError, match=r"no fixtures folder was found .*CNN_CLAIMS_FIXTURES.*python -m claims fetch"):
         cnn_core.load_model("tiny-vgg", weights="auto")

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import cnn_core
-from claims import structural
-from claims.probes import probe_layers
-from claims.rules import NOT_MEASURED
+from claims.judging import structural
+from claims.judging.probes import probe_layers
+from claims.judging.rules import NOT_MEASURED
 from cnn_core.models import TINY_VGG
 
 timm = pytest.importorskip("timm", reason="timm's models need timm: pip install -e '.[dev]' brings it")

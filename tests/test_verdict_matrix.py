@@ -2,10 +2,10 @@
 every / none / split when several did."""
 from __future__ import annotations
 
-from claims.matrix import recorded_references
-from claims.reporting import verdict_rows
-from claims.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Verdict
-from claims.verdict_matrix import verdict_matrix
+from claims.judging.expectations import recorded_references
+from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Verdict
+from claims.showing.run_results import verdict_rows
+from claims.showing.verdict_matrix import verdict_matrix
 
 EDGES, COLOURS, SPARSER = "L1-filters-detect-edges", "L1-filters-detect-colours", "L3-sparser-with-depth"
 RANK, PROBE = "L4-class-structure-grows-with-depth", "L4-linear-probe-grows-with-depth"

@@ -9,27 +9,15 @@ each benchmark runs once, on a small input, as a smoke test.
 from __future__ import annotations
 
 import json
-import os
-import platform
-import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from claims.bench.hardware import machine_label
 from claims.bench.summary import summary_markdown
 
 CUDNN_BENCHMARK = False  # fixed, so that runs compare: autotuning would change kernels between runs
-
-
-def devices() -> list[str]:
-    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-
-
-def machine_label() -> str:
-    if torch.cuda.is_available():
-        return "cuda-" + re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name(0)).strip("-")
-    return f"cpu-{os.cpu_count()}core-{platform.machine()}"
 
 
 def pytest_configure(config):

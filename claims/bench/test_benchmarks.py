@@ -16,12 +16,12 @@ from torchvision.models.feature_extraction import (
 )
 
 import cnn_core
-from claims import nulls
-from claims.bench.conftest import devices
-from claims.notebook import detach_hooks
-from claims.options import RUN_OPTIONS
-from claims.probes import depth_probes, probe_images
-from claims.subjects import MEASURES, Subject
+from claims.bench.hardware import devices
+from claims.judging import nulls
+from claims.judging.notebook import detach_hooks
+from claims.judging.probes import depth_probes, probe_images
+from claims.judging.subjects import MEASURES, Subject
+from claims.session.options import RUN_OPTIONS
 from cnn_core.models import TINY_VGG
 
 CPU_BATCHES, GPU_BATCHES = (1, 8), (1, 64, 256)

@@ -1,9 +1,9 @@
 """The structural claims over many architectures: one table of which notebook sentences hold where.
 
-    python -m claims.sweep                       # every torchvision classifier and the timm families
-    python -m claims.sweep --models torchvision  # or: timm, or a comma list of names
-    python -m claims.sweep --out reports/sweep --timeout 300
-    python -m claims.sweep --shard 1/2 --out A & python -m claims.sweep --shard 2/2 --out B; python -m claims.sweep --combine A B
+    python -m claims sweep                       # every torchvision classifier and the timm families
+    python -m claims sweep --models torchvision  # or: timm, or a comma list of names
+    python -m claims sweep --out reports/sweep --timeout 300
+    python -m claims sweep --shard 1/2 --out A & python -m claims sweep --shard 2/2 --out B; python -m claims sweep --combine A B
 
 Each model runs in its own ``pytest claims -m "not learned" --model NAME --weights none``
 (only the tests parametrized by that model; the deliberate breaks do not depend on it), so one
@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cnn_core
-from claims.rules import NOT_MEASURED, RULES, Verdict
+from claims.judging.rules import NOT_MEASURED, RULES, Verdict
 from cnn_core.models import TIMM_PREFIX
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the clone: the sweep runs its pytest claims
 OUT = ROOT / "reports" / "sweep"
 STRUCTURAL_VERDICTS = tuple(claim for claim in RULES if claim.startswith("S-"))
 # One small member of each timm family the issue names, and a few more designs (attention-free
@@ -204,7 +204,7 @@ def write_table(out: Path, table: list[Row], threads: int | None) -> None:
     wall = sum(row.wall or 0.0 for row in table)
     commits = Counter(row.commit or "unknown" for row in table)
     header = (f"# The structural claims on {len(table)} architectures (random weights)\n\n"
-              f"`python -m claims.sweep` on {threads or os.cpu_count()} CPU thread(s) per model: {wall / 60:.0f} min "
+              f"`python -m claims sweep` on {threads or os.cpu_count()} CPU thread(s) per model: {wall / 60:.0f} min "
               f"of wall time in all, measured at commit "
               + ", ".join(f"{commit} ({count} models)" for commit, count in commits.most_common())
               + ". The s column is pytest's count per model (without starting Python and collecting, about 10 s more).")
@@ -227,7 +227,7 @@ def combine(folders: list[Path], out: Path, order: list[str], threads: int | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m claims.sweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m claims sweep", description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="all", help="all | torchvision | timm | a comma list of names")
     parser.add_argument("--out", type=Path, default=OUT, help=f"folder for sweep.md and sweep.json (default {OUT})")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds one model may take")

@@ -3,7 +3,7 @@
 For each selected model the run measures every learned claim on the model as loaded (its
 card's label, e.g. ``mobilenet_v2.imagenet``) and judges it against NULL_SEEDS random
 initialisations of the same architecture (its own init), recorded in ``claims/nulls.json``
-(:mod:`claims.nulls`). A trained model is also accompanied by its random control (CONTROL_SEED,
+(:mod:`claims.judging.nulls`). A trained model is also accompanied by its random control (CONTROL_SEED,
 ``mobilenet_v2.imagenet/random``), judged against the same seeds: the deliberate break of every
 learned claim. Its values are recorded with the nulls and re-measured on the check photos every run.
 A measurement that cannot be made, or raises, makes that one claim NOT MEASURED with its reason.
@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 import cnn_core
-from claims import measures, nulls, remembered
-from claims.probes import ProbeImages, probe_images
-from claims.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, Verdict
-from claims.statistics import Interval
+from claims.judging import measures, nulls, remembered
+from claims.judging.probes import ProbeImages, probe_images
+from claims.judging.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, Verdict
+from claims.judging.statistics import Interval
 from cnn_core.fixtures import Fixtures
 from cnn_core.models import ModelCard
 
@@ -207,7 +207,7 @@ class Subject:
         return self._own
 
     def _remembered(self, model: nn.Module, images: ProbeImages, claims: list[str], measure):
-        """``measure()``, or what it gave in an earlier run (pytest's cache, :mod:`claims.remembered`)."""
+        """``measure()``, or what it gave in an earlier run (pytest's cache, :mod:`claims.judging.remembered`)."""
         key = remembered.key(model, images, claims) if self._cache is not None else None
         stored = self._cache.get(key, None) if key is not None else None
         if stored is not None:

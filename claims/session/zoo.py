@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import cnn_core
-from claims.options import RunOptions
-from claims.subjects import Subject, Unavailable
+from claims.judging.subjects import Subject, Unavailable
+from claims.session.options import RunOptions
 
 
 class ModelZoo:

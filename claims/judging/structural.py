@@ -16,10 +16,10 @@ from PIL import Image
 from torch import nn
 
 import cnn_core
-from claims import measures
-from claims.notebook import NOTEBOOK_PROBES, resize_and_crop_corner
-from claims.probes import spatial_leaves
-from claims.rules import RULES, Verdict
+from claims.judging import measures
+from claims.judging.notebook import NOTEBOOK_PROBES, resize_and_crop_corner
+from claims.judging.probes import spatial_leaves
+from claims.judging.rules import RULES, Verdict
 from cnn_core import Box
 from cnn_core.geometry import as_pair
 

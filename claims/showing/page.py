@@ -28,7 +28,7 @@ from types import MappingProxyType
 import torch
 from PIL import Image
 
-from claims.rules import (
+from claims.judging.rules import (
     CONFIRMED,
     INCONCLUSIVE,
     NOT_MEASURED,
@@ -36,8 +36,8 @@ from claims.rules import (
     REFUTED,
     RULES,
 )
-from claims.statistics import ALPHA
-from claims.verdict_matrix import CONTROL, bar_text, value_text, verdict_matrix
+from claims.judging.statistics import ALPHA
+from claims.showing.verdict_matrix import CONTROL, bar_text, value_text, verdict_matrix
 from cnn_core import (
     capture,
     denormalize,

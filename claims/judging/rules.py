@@ -3,8 +3,8 @@ initialisations and an effect size) and the regression tolerance, stored once an
 decide the verdict and to print it.
 
 A learned claim is judged against NULL_SEEDS random initialisations of the same architecture
-(its own init), whose values are recorded (:mod:`claims.nulls`). Its bar is the one-sided
-(1 - ALPHA) prediction bound of that null (:mod:`claims.statistics`), or ``resolution`` above the
+(its own init), whose values are recorded (:mod:`claims.judging.nulls`). Its bar is the one-sided
+(1 - ALPHA) prediction bound of that null (:mod:`claims.judging.statistics`), or ``resolution`` above the
 null mean if that is higher (the smallest difference in the metric's own units that counts as a
 finding, for when the random spread is nearly nil). Then, with the value's 95% interval over photos:
 
@@ -20,7 +20,7 @@ import operator
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 
-from claims.statistics import ALPHA, Interval, images_to_decide, prediction_factor
+from claims.judging.statistics import ALPHA, Interval, images_to_decide, prediction_factor
 
 CONFIRMED, REFUTED, INCONCLUSIVE, NOT_MEASURED = "CONFIRMED", "REFUTED", "INCONCLUSIVE", "NOT MEASURED"
 NULL_SEEDS = tuple(range(1, 21))

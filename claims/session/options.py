@@ -117,7 +117,7 @@ def _models(choice: str) -> tuple[list[str], bool]:
 
 def _fixtures(folder: str | None) -> Fixtures:
     """``--fixtures-dir``, else ``$CNN_CLAIMS_FIXTURES`` (the one place the suite reads it), else the cache folder
-    that ``python -m claims.fetch`` fills."""
+    that ``python -m claims fetch`` fills."""
     try:
         return cnn_core.fixtures.locate(folder, named_by="--fixtures-dir")
     except cnn_core.InputError as error:

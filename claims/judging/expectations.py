@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from claims.measures import NotMeasurable
-from claims.rules import NOT_MEASURED, RULES, Verdict
+from claims import RECORDED_DATA
+from claims.judging.measures import NotMeasurable
+from claims.judging.rules import NOT_MEASURED, RULES, Verdict
 from cnn_core.models import PACKAGED
 
 if sys.version_info >= (3, 11):
@@ -25,11 +26,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-EXPECTATIONS = Path(__file__).with_name("expectations.toml")
+EXPECTATIONS = RECORDED_DATA / "expectations.toml"
 HEADER = """\
 # The claims matrix, written by `pytest claims --record-expectations` (never edit by hand).
 # For each claim and model.weights subject: the verdict and the value measured when it was recorded.
-# A run fails when a verdict changes or a value moves beyond its rule's tolerance (claims/rules.py).
+# A run fails when a verdict changes or a value moves beyond its rule's tolerance (claims/judging/rules.py).
 """
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 import torch
 import torchvision
 
-from claims import measures
-from claims.probes import ProbeImages
+import claims
+import cnn_core
+from claims.judging import measures
+from claims.judging.probes import ProbeImages
 
 PREFIX = "cnn-claims/measured"
-_CODE = [*sorted(Path(__file__).parent.glob("*.py")),
-         *sorted(Path(__file__).parent.parent.joinpath("cnn_core").glob("*.py"))]
+_CODE = [*sorted(Path(claims.__file__).parent.rglob("*.py")), *sorted(Path(cnn_core.__file__).parent.glob("*.py"))]
 
 
 def _update(digest, tensor: torch.Tensor | None) -> None:

@@ -20,7 +20,8 @@ import torch
 import torchvision
 
 import cnn_core
-from claims.notebook import NOTEBOOK_PROBES
+from claims import RECORDED_DATA
+from claims.judging.notebook import NOTEBOOK_PROBES
 from cnn_core import Box, fixtures
 from cnn_core.fixtures import FixtureMissing, Fixtures
 from cnn_core.models import ModelCard
@@ -140,7 +141,7 @@ IMAGES_PER_GROUP = 10
 CHECK_PER_GROUP = 2  # the recorded control is re-measured on this many photos of each group every run
 CHECK_OBJECTS = 4  # ... and on this many boxed photos
 TOP1_EVERY = 5  # the top-1 oracle classifies every 5th class's photo: 200 photos
-OBJECT_BOXES = Path(__file__).with_name("object_boxes.csv")
+OBJECT_BOXES = RECORDED_DATA / "object_boxes.csv"
 
 
 @dataclass(frozen=True)

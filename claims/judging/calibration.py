@@ -5,12 +5,12 @@ a trained model and judged against the null. Under the rule, a control clears th
 probability ALPHA at most per verdict; the observed rate and its Clopper–Pearson interval say
 whether that holds.
 
-    python -m claims.calibration --model mobilenet_v2 [--fixtures-dir DIR]
+    python -m claims calibration --model mobilenet_v2 [--fixtures-dir DIR]
 
-judges each of the 21 random initialisations recorded for an architecture (claims/nulls.json: the
-control and the null's 20) against a null of the other 20, on its probe images: 21 controls, each
+judges each random initialisation recorded for an architecture (claims/nulls.json: the control
+and the null's NULL_SEEDS) against a null of all the others, on its probe images: as many controls, each
 exactly in the position of a fresh one, and nothing to measure. It prints the rate per claim and
-writes ``reports/calibration/<model>.json``. ``python -m claims.calibration --all`` does the same for
+writes ``reports/calibration/<model>.json``. ``python -m claims calibration --all`` does the same for
 every recorded entry and adds the counts up per claim (``reports/calibration/all.json``). ``tests/test_calibration.py`` draws 100 fresh controls
 of Tiny VGG on the check photos, against a null it measures itself.
 """
@@ -27,11 +27,11 @@ from pathlib import Path
 import torch
 
 import cnn_core
-from claims import measures, nulls
-from claims.probes import ProbeImages, probe_images
-from claims.rules import CONFIRMED, RULES, Spread
-from claims.statistics import ALPHA, Interval, binomial_interval
-from claims.subjects import init_template, measure_all, random_init
+from claims.judging import measures, nulls
+from claims.judging.probes import ProbeImages, probe_images
+from claims.judging.rules import CONFIRMED, RULES, Spread
+from claims.judging.statistics import ALPHA, Interval, binomial_interval
+from claims.judging.subjects import init_template, measure_all, random_init
 
 CONTROL_SEEDS_FROM = 1000  # fresh controls' seeds: far from the null's
 
@@ -140,7 +140,7 @@ def random_values(model: torch.nn.Module, images: ProbeImages, claims: list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m claims.calibration", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m claims calibration", description=__doc__.split("\n\n")[0])
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", help="an architecture with recorded nulls (claims/nulls.json)")
     which.add_argument("--all", action="store_true", help="every entry of claims/nulls.json, and the counts per claim")

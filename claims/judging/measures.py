@@ -1,11 +1,11 @@
 """The measurements behind the learned claims, one function per claim, for any CNN.
 
-Each takes a :class:`Probe` (a model and its :class:`~claims.probes.ProbeImages`) and returns a
+Each takes a :class:`Probe` (a model and its :class:`~claims.judging.probes.ProbeImages`) and returns a
 :class:`Sample`: one row per photo, computed in float64 from the model's float32 activations,
 and the function that turns the rows' mean into the claim's value, so that the same rows give
-the value and its interval over photos (:func:`claims.statistics.bootstrap`). A statistic of the
+the value and its interval over photos (:func:`claims.judging.statistics.bootstrap`). A statistic of the
 weights alone has no rows. The same function measures the trained model and each random
-initialisation of its architecture; :mod:`claims.rules` compares them.
+initialisation of its architecture; :mod:`claims.judging.rules` compares them.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 import cnn_core
-from claims.probes import ProbeImages, depth_probes
-from claims.statistics import Interval, bootstrap
+from claims.judging.probes import ProbeImages, depth_probes
+from claims.judging.statistics import Interval, bootstrap
 from cnn_core.stages import ActivationSummary, by_stage, summarise_activations
 
 COLOUR_QUANTILE = 0.9  # "color gradient, etc.": some filters, not most, are colour detectors
@@ -91,7 +91,7 @@ def _weakest_neighbours_over_ends(means: torch.Tensor) -> float:
     return float(cka[:-1].min() - cka[-1])
 
 
-# By name, for samples stored between runs (claims.remembered).
+# By name, for samples stored between runs (claims.judging.remembered).
 VALUE_FUNCTIONS = {function.__name__: function for function in (_first, _last_minus_first, _gradual,
                                                                  _weakest_neighbours_over_ends)}
 

@@ -1,10 +1,10 @@
 """The fixture files from their public sources, each checked against the manifest, into a cache folder.
 
-    python -m claims.fetch                   # what a default `pytest claims` reads, into the cache folder
-    python -m claims.fetch --all             # all 1000 ImageNet sample photos (110 MB) and Tiny VGG
-    python -m claims.fetch --into DIR        # into DIR instead of the cache folder
-    python -m claims.fetch --mirror URL      # from a mirror with GitHub raw's layout (also $CNN_CLAIMS_MIRROR)
-    python -m claims.fetch --fixtures-dir DIR   # verify DIR against the manifest; download nothing
+    python -m claims fetch                   # what a default `pytest claims` reads, into the cache folder
+    python -m claims fetch --all             # all 1000 ImageNet sample photos (110 MB) and Tiny VGG
+    python -m claims fetch --into DIR        # into DIR instead of the cache folder
+    python -m claims fetch --mirror URL      # from a mirror with GitHub raw's layout (also $CNN_CLAIMS_MIRROR)
+    python -m claims fetch --fixtures-dir DIR   # verify DIR against the manifest; download nothing
 
 Without ``--into``, a folder named by ``--fixtures-dir`` or ``$CNN_CLAIMS_FIXTURES`` is verified instead
 of filled: every file the run reads must be there with the manifest's size and sha256.
@@ -32,7 +32,7 @@ import pooch
 import requests
 from tqdm import tqdm
 
-from claims.probes import default_run_photos
+from claims.judging.probes import default_run_photos
 from cnn_core import fixtures
 from cnn_core.errors import InputError
 from cnn_core.fixtures import FixtureFile
@@ -247,7 +247,7 @@ def verify(found: fixtures.Fixtures, files: Sequence[FixtureFile], write: Callab
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(prog="python -m claims.fetch", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m claims fetch", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--all", action="store_true", help="all 1000 ImageNet sample photos, not only those the default run reads")
     parser.add_argument("--into", type=Path, default=None,

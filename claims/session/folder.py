@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 
 import cnn_core
-from claims import measures
-from claims.probes import ProbeImages
-from claims.statistics import Interval
+from claims.judging import measures
+from claims.judging.probes import ProbeImages
+from claims.judging.statistics import Interval
 
 BATCH = 8
 

@@ -1,5 +1,5 @@
 """The random nulls, recorded: each learned claim's value on the random initialisations of an
-architecture, so that a run need not build and measure twenty random models.
+architecture, so that a run need not build and measure a random model per seed.
 
 ``claims/nulls.json`` is written by ``pytest claims --record-nulls`` (never by hand): for each
 architecture and way of feeding it (the probe images' name holds the preprocessing), the values of
@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from claims.rules import CONTROL_SEED, NULL_SEEDS
-from claims.statistics import Interval
+from claims import RECORDED_DATA
+from claims.judging.rules import CONTROL_SEED, NULL_SEEDS
+from claims.judging.statistics import Interval
 
-NULLS = Path(__file__).with_name("nulls.json")
+NULLS = RECORDED_DATA / "nulls.json"
 SCHEMA = 2  # 2: entries keyed by architecture and probe images (1: by architecture alone)
 CHECK_TOLERANCE = 1e-3  # relative: float32 arithmetic in another order (threads, kernels) moves a value less
 CACHE_KEY = "cnn-claims/nulls2"  # 2: each seed's series beside its values

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from claims.rules import CONFIRMED, INCONCLUSIVE, NOT_MEASURED, REFUTED, RULES, Rule
+from claims.judging.rules import CONFIRMED, INCONCLUSIVE, NOT_MEASURED, REFUTED, RULES, Rule
 
 CONTROL = "/random"  # a trained model's random control: "vgg16.imagenet-features/random"
 STATUS_ORDER = (CONFIRMED, REFUTED, INCONCLUSIVE, NOT_MEASURED)

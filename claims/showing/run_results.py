@@ -9,11 +9,13 @@ import torch
 import torchvision
 
 import cnn_core
-from claims.matrix import recorded_references, verdicts_of
-from claims.notebook import NOTEBOOK_BOX, NOTEBOOK_SIZE
-from claims.options import RUN_OPTIONS
-from claims.probes import depth_probes
-from claims.report import (
+from claims.judging.expectations import recorded_references, verdicts_of
+from claims.judging.notebook import NOTEBOOK_BOX, NOTEBOOK_SIZE
+from claims.judging.probes import depth_probes
+from claims.judging.rules import RULES, Verdict
+from claims.session.options import RUN_OPTIONS
+from claims.session.zoo import MODEL_ZOO, ModelZoo, terminal_progress
+from claims.showing.page import (
     ClaimResult,
     Figure,
     figure_depth,
@@ -25,9 +27,7 @@ from claims.report import (
     figure_sparsity,
     write_report,
 )
-from claims.rules import RULES, Verdict
-from claims.verdict_matrix import CONTROL
-from claims.zoo import MODEL_ZOO, ModelZoo, terminal_progress
+from claims.showing.verdict_matrix import CONTROL
 
 
 def describe(item: pytest.Item) -> dict | None:

@@ -1,8 +1,8 @@
 """Every recorded null re-checked: each entry of ``claims/nulls.json`` fed as its key says, its random control
-(seed 0) re-measured on the check photos and compared with what was recorded (``claims.nulls.check``).
+(seed 0) re-measured on the check photos and compared with what was recorded (``claims.judging.nulls.check``).
 
-    python -m claims.recorded                     # every entry
-    python -m claims.recorded --model resnet50    # that architecture's entries
+    python -m claims recorded                     # every entry
+    python -m claims recorded --model resnet50    # that architecture's entries
 
 A run of ``pytest claims`` checks only the entries of the models it judges; this checks them all, as after
 a change of torch, torchvision or timm. One line per entry; exit code 1 when a value moved.
@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 import cnn_core
-from claims import measures, nulls
-from claims.probes import probe_images
-from claims.rules import CONTROL_SEED
-from claims.subjects import init_template, random_init, seed_values
+from claims.judging import measures, nulls
+from claims.judging.probes import probe_images
+from claims.judging.rules import CONTROL_SEED
+from claims.judging.subjects import init_template, random_init, seed_values
 from cnn_core.models import ModelCard, stated_preprocessing
 
 KEY = re.compile(r"(?P<crop>\d+)px-resize(?P<resize>\d+)-(?P<interpolation>\w+)-(?P<numbers>[-\d.e/]+)")
@@ -43,7 +43,7 @@ def card_of(architecture: str, images: str, found: cnn_core.Fixtures) -> tuple[M
 
 
 def recheck(entry: nulls.NullEntry, found: cnn_core.Fixtures) -> float:
-    """Re-measures the entry's control on its check photos; :class:`~claims.nulls.StaleNulls` when it moved.
+    """Re-measures the entry's control on its check photos; :class:`~claims.judging.nulls.StaleNulls` when it moved.
     Returns the seconds it took."""
     start = time.perf_counter()
     card, model = card_of(entry.architecture, entry.images, found)
@@ -58,7 +58,7 @@ def recheck(entry: nulls.NullEntry, found: cnn_core.Fixtures) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m claims.recorded", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m claims recorded", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", default=[], help="only this architecture's entries (repeatable)")
     parser.add_argument("--nulls", type=Path, default=nulls.NULLS, help=f"the recorded file (default {nulls.NULLS.name})")
     parser.add_argument("--fixtures-dir", default=None, help=f"default: ${cnn_core.fixtures.ENV}, else the fetch's cache folder")

