@@ -92,6 +92,20 @@ def test_a_file_that_cannot_be_fetched_is_named_and_nothing_of_it_is_left(source
     assert fetched_correctly(tmp_path, few[:-1])  # the other files are kept
 
 
+def test_a_killed_fetchs_temporary_files_are_removed_wherever_pooch_left_them(source, tmp_path, few):
+    """SIGKILL leaves pooch's temporary files: a download's beside its file, and the write check's in the folder
+    itself (pooch's make_local_storage); the next fetch removes both, and keeps a file of one's own."""
+    (tmp_path / few[0].path).parent.mkdir(parents=True)
+    left = [tmp_path / "tmpab12cd34", (tmp_path / few[0].path).parent / "tmp_x9y8z7w"]
+    for path in left:
+        path.write_bytes(b"half")
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    with Mirror(source) as mirror:
+        fetch.fetch(few, tmp_path, mirror.url, backoff=FAST, progress=False)
+    assert not any(path.exists() for path in left) and leftovers(tmp_path) == [mine]
+
+
 def test_a_connection_that_breaks_once_is_retried(source, tmp_path, few):
     with Mirror(source, faults={few[0].path: HALF_ONCE}) as mirror:
         result = fetch.fetch(few, tmp_path, mirror.url, backoff=FAST, progress=False)

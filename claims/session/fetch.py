@@ -167,9 +167,11 @@ class Fetched:
 
 
 def remove_leftovers(target: Path, files: Sequence[FixtureFile]) -> list[Path]:
-    """pooch's temporary files that a killed fetch left beside the files (never a manifest file)."""
+    """pooch's temporary files that a killed fetch left beside the files, or in ``target`` itself (where pooch
+    checks that it may write), never a manifest file."""
     wanted = {target / entry.path for entry in files}
-    found = [path for folder in {(target / entry.path).parent for entry in files} if folder.is_dir()
+    folders = {target} | {(target / entry.path).parent for entry in files}
+    found = [path for folder in folders if folder.is_dir()
              for path in folder.iterdir() if LEFTOVER.fullmatch(path.name) and path not in wanted and path.is_file()]
     for path in found:
         path.unlink()
