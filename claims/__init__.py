@@ -14,11 +14,12 @@ Beside them, by role:
 
 - :mod:`claims.judging`: what makes a verdict (rules, statistics, measurements, nulls, calibration);
 - :mod:`claims.showing`: what a person reads (terminal table's matrix, the HTML report, the README's tables);
-- :mod:`claims.session`: what runs a pytest session (options, the model zoo, the fetch, the folder runner);
+- :mod:`claims.session`: what runs a pytest session (options, the model zoo, ``python -m claims test``, the fetch,
+  the folder runner);
 - :mod:`claims.tools`: the suite's own checks of itself (deliberate breaks, mutants, strategies, the sweep);
 - :mod:`claims.bench`: the benchmarks.
 
-Commands: ``python -m claims fetch | readme | recorded | calibration | sweep`` (``python -m claims``
+Commands: ``python -m claims test | fetch | readme | recorded | calibration | sweep`` (``python -m claims``
 lists them).
 """
 from pathlib import Path

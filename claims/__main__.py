@@ -1,5 +1,7 @@
 """``python -m claims COMMAND [ARGS]``: the suite's commands, each a module's ``main``.
 
+    python -m claims test [ARGS]    the claims, a pytest session of their own (from any folder; ARGS: pytest's
+                                    and the suite's options, e.g. --model resnet18 --weights ours.pth)
     python -m claims fetch          the fixture files (photos, Tiny VGG), checked, into the cache folder
     python -m claims readme         the README's verdict tables from a run's claims.json
     python -m claims recorded       every recorded null re-measured and compared
@@ -14,6 +16,7 @@ import sys
 
 # Imported only when named: each command needs only its own module (the fetch must not wait for matplotlib).
 COMMANDS = {
+    "test": "claims.session.suite",
     "fetch": "claims.session.fetch",
     "readme": "claims.showing.readme",
     "recorded": "claims.judging.recorded",

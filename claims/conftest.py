@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from claims.judging import nulls
-from claims.judging.expectations import recorded_references, verdicts_of, write_expectations
-from claims.judging.rules import INCONCLUSIVE, NULL_SEEDS, RULES, Spread, Verdict
+from claims.judging.expectations import Expectations, recorded_references, verdicts_of, write_expectations
+from claims.judging.rules import INCONCLUSIVE, NOT_MEASURED, NULL_SEEDS, RULES, Spread, Verdict
 from claims.judging.statistics import ALPHA
-from claims.session.options import RUN_OPTIONS
+from claims.session.options import RUN_OPTIONS, RunOptions
 from claims.showing import run_results
 from claims.showing.page import ClaimResult
 from claims.showing.verdict_matrix import agreement, sentence_text, verdict_matrix
 from claims.tools.mutants import MUTANTS, mutation_table
 
 # The options, parametrization and fixtures; loaded here too, so that an installed suite run with
-# `pytest --pyargs claims` from any folder has them (pytest loads a plugin once, however many ask).
+# `python -m claims test` from any folder has them (pytest loads a plugin once, however many ask).
 pytest_plugins = ("claims.session.plugin",)
 
 
@@ -29,6 +29,7 @@ class ClaimRun:
 
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
     subjects: dict[str, dict[str, str]] = field(default_factory=dict)  # how each was fed, which null judged it
+    labels: dict[str, str] = field(default_factory=dict)  # a measured model's key (model_name) -> its subject
     nulls: list[dict] = field(default_factory=list)  # with --record-nulls: each architecture's new entry
     results: dict[str, ClaimResult] = field(default_factory=dict)
     report: Path | None = None
@@ -43,6 +44,7 @@ class ClaimRun:
             if key == "subject":
                 described = json.loads(text)
                 self.subjects[described["subject"]] = described
+                self.labels[described["key"]] = described["subject"]
         description = dict(report.user_properties).get("claim")
         if description and (report.when == "call" or (report.when == "setup" and not report.passed)):
             self.results[report.nodeid] = run_results.result_from(report, description)
@@ -93,15 +95,41 @@ class ClaimRun:
         """The claim's verdicts by subject, as the matrix's cells."""
         return {subject: {"status": v.status} for (name, subject), v in self.verdicts.items() if name == claim}
 
-    def findings(self, models: tuple[str, ...]) -> list[str]:
+    def compared(self, run: RunOptions) -> tuple[str, ...]:
+        """The subjects of the run's compared checkpoints, in the order given to ``--weights``."""
+        return tuple(self.labels[checkpoint.key] for checkpoint in run.compared if checkpoint.key in self.labels)
+
+    def findings(self, run: RunOptions) -> list[str]:
         """What the run found, in the words of the report's page: per model when one trained model ran
-        (beside the suite's recorded references), else what every, none or some of them bear out."""
-        matrix = verdict_matrix(run_results.verdict_rows(list(self.verdicts.values())), models, recorded_references())
+        (beside the suite's recorded references), else what every, none or some of them bear out, and
+        what changed from one compared checkpoint to the next."""
+        matrix = verdict_matrix(run_results.verdict_rows(list(self.verdicts.values())), run.models, recorded_references(),
+                                self.compared(run))
         if not matrix.trained:
             return []
         lines = ["what the run found:"]
         for title, items in matrix.findings().items():
             lines += [f"{title}:", *(f"  - {item}" for item in items)]
+        return lines
+
+    def gate(self, expectations: Expectations) -> list[str]:
+        """The run's last lines: each verdict that left its expectations file, one line each, and the subjects
+        with nothing recorded there, which were reported, not gated."""
+        if expectations.recording:
+            return [f"expectations: recorded into {expectations.path} (this run did not gate)"]
+        changes = [change for verdict in self.verdicts.values() if (change := expectations.change(verdict))]
+        unrecorded: dict[str, int] = {}
+        for verdict in self.verdicts.values():
+            if verdict.status != NOT_MEASURED and expectations.entry(verdict) is None:
+                unrecorded[verdict.subject] = unrecorded.get(verdict.subject, 0) + 1
+        gated = sum(1 for verdict in self.verdicts.values() if verdict.status != NOT_MEASURED) - sum(unrecorded.values())
+        lines = [f"expectations {expectations.path}: {gated} verdicts gated, "
+                 + (f"{len(changes)} changed:" if changes else "none changed")]
+        lines += [f"  CHANGED {change.line()}" for change in sorted(changes, key=lambda c: (c.subject, c.claim))]
+        if unrecorded:
+            lines.append(f"NOT GATED: nothing recorded in {expectations.path} for "
+                         + ", ".join(f"{subject} ({count} verdicts)" for subject, count in sorted(unrecorded.items()))
+                         + "; they are reported, not checked (record them with --record-expectations)")
         return lines
 
 
@@ -138,24 +166,24 @@ def pytest_sessionfinish(session):
     if hasattr(config, "workerinput"):
         return
     run = config.stash[CLAIM_RUN]
-    if config.getoption("--record-expectations") and run.verdicts:
-        write_expectations(list(run.verdicts.values()))
+    expectations = config.stash[RUN_OPTIONS].expectations
+    if expectations.recording and run.verdicts:
+        write_expectations(list(run.verdicts.values()), expectations.path)
     if config.getoption("--record-nulls") and run.nulls:
         nulls.write(run.nulls)
     if config.getoption("--report"):
-        run.report = run_results.write(config, list(run.results.values()), list(run.verdicts.values()))
+        run.report = run_results.write(config, list(run.results.values()), list(run.verdicts.values()),
+                                       run.compared(config.stash[RUN_OPTIONS]))
 
 
 def pytest_terminal_summary(terminalreporter, config):
     run = config.stash[CLAIM_RUN]
     lines = run.table()
     if lines:
-        lines += run.findings(config.stash[RUN_OPTIONS].models)
+        lines += run.findings(config.stash[RUN_OPTIONS])
         terminalreporter.section("the notebook's claims: CONFIRMED / REFUTED / INCONCLUSIVE / NOT MEASURED")
         for line in lines:
             terminalreporter.write_line(line)
-        if config.getoption("--record-expectations"):
-            terminalreporter.write_line("recorded into claims/expectations.toml")
     if run.report is not None:
         terminalreporter.section("claims")
         by_claim: dict[tuple[str, str], dict[str, int]] = {}
@@ -167,3 +195,7 @@ def pytest_terminal_summary(terminalreporter, config):
             terminalreporter.write_line(f"{verdict} block {block:<8} {claim:<64} "
                                         + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
         terminalreporter.write_line(f"report: {run.report}")
+    if run.verdicts:
+        terminalreporter.section("expectations")
+        for line in run.gate(config.stash[RUN_OPTIONS].expectations):
+            terminalreporter.write_line(line)

@@ -228,3 +228,15 @@ def test_pytest_claims_without_fixtures_names_the_fetch(tmp_path):
     photos = [line for line in lines if "mobilenet_v2.imagenet" in line and "photos" in line]
     assert len(tiny) == len(MEASURES) and photos, result.stdout[-3000:]
     assert all("fetch the files with `python -m claims fetch`" in line for line in tiny + photos), lines
+
+
+def test_without_fixtures_the_claims_that_read_tiny_vgg_skip_naming_the_fetch(pytester, monkeypatch, tmp_path):
+    """No fixtures anywhere (a user's CI before its fetch): the grey-fill claim leaves Tiny VGG out and the
+    own-weights benchmark of Tiny VGG skips naming the fetch; at 0368532 both failed with WeightsError."""
+    monkeypatch.delenv(fixtures.ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    result = pytester.runpytest_inprocess(str(ROOT / "claims"), "-p", "no:cacheprovider", "-rs",
+                                          "-k", "occlusion_paints_the_mean_grey or own_weights")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert re.search(r"SKIPPED \[1\] .*test_benchmarks.py:\d+: NOT MEASURED: Tiny VGG: .*python -m claims fetch",
+                     result.stdout.str()), result.stdout.str()[-3000:]

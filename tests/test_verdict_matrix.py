@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from claims.judging.expectations import recorded_references
 from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Verdict
+from claims.showing.page import write_report
 from claims.showing.run_results import verdict_rows
 from claims.showing.verdict_matrix import verdict_matrix
 
@@ -87,3 +88,23 @@ def test_the_references_are_the_suites_offline_imagenet_cnns_as_recorded():
     assert references["vgg16.imagenet-features"][EDGES]["status"] == CONFIRMED
     assert all(row["rule"].startswith("the verdict recorded in claims/expectations.toml")
                for claims in references.values() for row in claims.values())
+
+
+def test_compared_checkpoints_are_columns_and_the_findings_say_what_changed(tmp_path):
+    """Two checkpoints of one architecture: a column each in the matrix and on the page, and the findings list
+    each learned claim whose verdict changed or whose value moved beyond its rule's tolerance, then how many kept."""
+    base = rows("m.file-base", {EDGES: CONFIRMED, COLOURS: CONFIRMED, SPARSER: REFUTED})
+    tuned = rows("m.file-tuned", {EDGES: REFUTED, COLOURS: CONFIRMED, SPARSER: REFUTED})
+    tuned = [{**row, "measured": 0.9} if row["claim"] == SPARSER and row["subject"] == "m.file-tuned" else row
+             for row in tuned]
+    compared = ("m.file-base", "m.file-tuned")
+    matrix = verdict_matrix(base + tuned, ("m",), None, compared)
+    assert matrix.columns == compared
+    assert matrix.findings()["What changed from m.file-base to m.file-tuned"] == [
+        f"\"{RULES[EDGES].sentence}\": CONFIRMED → REFUTED: m.file-base CONFIRMED 0.5 (bar 0.3) → m.file-tuned REFUTED 0.2 (bar 0.3)",
+        f"\"{RULES[SPARSER].sentence}\": REFUTED, value moved: m.file-base REFUTED 0.2 (bar 0.3) → m.file-tuned REFUTED 0.9 (bar 0.3)",
+        "1 learned claims kept their verdict, each value within its rule's tolerance"]
+    assert "What changed" not in " ".join(verdict_matrix(base + tuned, ("m",)).findings())  # not compared: not said
+    page = write_report([], tmp_path, None, {"models": "m", "compared": list(compared)}, base + tuned).read_text()
+    assert "<th>m.file-base</th>" in page and "<th>m.file-tuned</th>" in page
+    assert "What changed from m.file-base to m.file-tuned" in page and "CONFIRMED → REFUTED" in page

@@ -1,9 +1,11 @@
 """The claims matrix: for every (claim, subject), the verdict and the value recorded last time.
 
-``claims/expectations.toml`` is written by ``pytest claims --record-expectations``, never by
-hand. A run fails when a recorded verdict changes, in either direction, or when a recorded
-value moves beyond its rule's tolerance; a subject with nothing recorded is reported, not
-gated. That makes the suite a regression check on torch, torchvision and the weights.
+``claims/expectations.toml`` (the suite's own models) or a file of the user's project
+(``--expectations ci/claims.toml``: their checkpoint) is written by ``--record-expectations``;
+an entry may also state a verdict alone (``{ status = "CONFIRMED" }``). A run fails when a
+recorded verdict changes, in either direction, or when a recorded value moves beyond its rule's
+tolerance; a subject with nothing recorded is reported, not gated, and the run's last lines say
+so. That makes the suite a regression check on torch, torchvision and the weights.
 NOT MEASURED is a statement about the run (weights or images it lacks), not a measurement: it
 is neither recorded nor gated.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -28,9 +32,10 @@ else:  # pragma: no cover - Python 3.10
 
 EXPECTATIONS = RECORDED_DATA / "expectations.toml"
 HEADER = """\
-# The claims matrix, written by `pytest claims --record-expectations` (never edit by hand).
+# The claims matrix, written by `pytest claims --record-expectations` (never edit a value by hand).
 # For each claim and model.weights subject: the verdict and the value measured when it was recorded.
 # A run fails when a verdict changes or a value moves beyond its rule's tolerance (claims/judging/rules.py).
+# An entry may state a verdict alone, { status = "CONFIRMED" }: the run then fails when the verdict differs.
 """
 
 
@@ -41,38 +46,86 @@ def load_expectations(path: Path = EXPECTATIONS) -> dict[str, dict[str, dict]]:
         return tomllib.load(handle)
 
 
-def with_expected(verdict: Verdict, expectations: dict[str, dict[str, dict]]) -> Verdict:
-    entry = expectations.get(verdict.claim, {}).get(verdict.subject)
-    return verdict if entry is None else Verdict(**{**verdict.__dict__, "expected": entry["status"]})
+@dataclass(frozen=True)
+class Change:
+    """A verdict that left what its expectations file records: another verdict, or a value beyond the rule's drift."""
+
+    claim: str
+    subject: str
+    recorded_status: str
+    recorded_value: float | None
+    status: str
+    value: float | None
+    drift: float | None = None  # the allowed drift, when only the value moved
+
+    def line(self) -> str:
+        """One line: the claim, the subject, what was recorded and what was measured now."""
+        def said(status, value):
+            return status + (f" {value:.6g}" if value is not None else "")
+        moved = f" (beyond the allowed drift {self.drift:.3g})" if self.drift is not None else ""
+        return (f"{self.claim} on {self.subject}: recorded {said(self.recorded_status, self.recorded_value)}, "
+                f"now {said(self.status, self.value)}{moved}")
 
 
-def gate(verdict: Verdict, expectations: dict[str, dict[str, dict]]) -> None:
-    """Fails the test when a recorded verdict changed or its value moved beyond the rule's tolerance."""
-    entry = expectations.get(verdict.claim, {}).get(verdict.subject)
-    if entry is None or verdict.status == NOT_MEASURED:
-        return
-    observed = f"{verdict.status}, measured {verdict.measured} ({verdict.threshold}); {verdict.detail}"
-    if entry["status"] != verdict.status:
-        pytest.fail(f"{verdict.claim} on {verdict.subject}: recorded {entry['status']} "
-                    f"(measured {entry.get('measured')}), now {observed}", pytrace=False)
-    recorded = entry.get("measured")
-    if recorded is not None and verdict.measured is not None:
-        drift = RULES[verdict.claim].allowed_drift(recorded)
-        if not math.isclose(verdict.measured, recorded, rel_tol=0, abs_tol=drift):
-            pytest.fail(f"{verdict.claim} on {verdict.subject}: measured {verdict.measured}, recorded {recorded} "
-                        f"(allowed drift {drift:.3g}); {observed}", pytrace=False)
+@dataclass(frozen=True)
+class Expectations:
+    """The run's expectations file, read once: what gates each verdict, or, recording, where the verdicts go."""
+
+    path: Path
+    table: Mapping[str, Mapping[str, Mapping]]  # claim -> subject -> {status, measured (optional)}
+    recording: bool = False
+
+    @classmethod
+    def read(cls, path: Path = EXPECTATIONS, recording: bool = False) -> Expectations:
+        try:
+            return cls(path, load_expectations(path), recording)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"is not a TOML file: {error}") from None
+
+    def entry(self, verdict: Verdict) -> Mapping | None:
+        return self.table.get(verdict.claim, {}).get(verdict.subject)
+
+    def subjects(self) -> set[str]:
+        return {subject for entries in self.table.values() for subject in entries}
+
+    def attached(self, verdict: Verdict) -> Verdict:
+        """The verdict with its recorded status beside it (``expected``), where one is recorded."""
+        entry = self.entry(verdict)
+        return verdict if entry is None else replace(verdict, expected=entry["status"])
+
+    def change(self, verdict: Verdict) -> Change | None:
+        """How the verdict left its recorded entry, or None (nothing recorded, NOT MEASURED, or within tolerance)."""
+        entry = self.entry(verdict)
+        if entry is None or verdict.status == NOT_MEASURED:
+            return None
+        recorded = entry.get("measured")
+        if entry["status"] != verdict.status:
+            return Change(verdict.claim, verdict.subject, entry["status"], recorded, verdict.status, verdict.measured)
+        if recorded is not None and verdict.measured is not None:
+            drift = RULES[verdict.claim].allowed_drift(recorded)
+            if not math.isclose(verdict.measured, recorded, rel_tol=0, abs_tol=drift):
+                return Change(verdict.claim, verdict.subject, entry["status"], recorded, verdict.status,
+                              verdict.measured, drift)
+        return None
+
+
+IN_FORCE = pytest.StashKey[Expectations]()  # the run's, set once when the options are read
 
 
 def record(request: pytest.FixtureRequest, *verdicts: Verdict) -> None:
     """Each verdict travels with the test's report (also from xdist workers), then is gated by the
-    matrix; with ``--record-expectations`` (accept mode) the run's values replace the recorded ones instead."""
-    expectations = load_expectations()
-    attached = [with_expected(verdict, expectations) for verdict in verdicts]
+    run's expectations file; with ``--record-expectations`` (accept mode) the run's values replace the recorded
+    ones instead."""
+    expectations = request.config.stash[IN_FORCE]
+    attached = [expectations.attached(verdict) for verdict in verdicts]
     for verdict in attached:
         request.node.user_properties.append(("verdict", verdict.to_json()))
-    if not request.config.getoption("--record-expectations"):
-        for verdict in attached:
-            gate(verdict, expectations)
+    if expectations.recording:
+        return
+    changes = [change for change in map(expectations.change, attached) if change is not None]
+    if changes:
+        details = "; ".join(f"{verdict.threshold}: {verdict.detail}" for verdict in attached if verdict.detail)
+        pytest.fail("\n".join(change.line() for change in changes) + (f"\n{details}" if details else ""), pytrace=False)
 
 
 @contextlib.contextmanager
@@ -100,7 +153,7 @@ def recorded_references(path: Path = EXPECTATIONS) -> dict[str, dict[str, dict]]
 
 
 def write_expectations(verdicts: list[Verdict], path: Path = EXPECTATIONS) -> None:
-    """Merge the run's verdicts into the matrix file (other subjects' rows are kept)."""
+    """Merge the run's verdicts into the matrix file at ``path`` (other subjects' rows are kept)."""
     table = load_expectations(path)
     for verdict in verdicts:
         if verdict.status != NOT_MEASURED:
@@ -110,5 +163,7 @@ def write_expectations(verdicts: list[Verdict], path: Path = EXPECTATIONS) -> No
         lines.append(f'\n["{claim}"]  # {RULES[claim].describe() if RULES[claim].threshold is not None else "learned: beyond the random spread"}')
         for subject in sorted(table[claim]):
             entry = table[claim][subject]
-            lines.append(f'"{subject}" = {{ status = "{entry["status"]}", measured = {entry["measured"]!r} }}')
+            value = f', measured = {entry["measured"]!r}' if entry.get("measured") is not None else ""
+            lines.append(f'"{subject}" = {{ status = "{entry["status"]}"{value} }}')
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

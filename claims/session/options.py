@@ -1,8 +1,8 @@
 """The run's options, checked once before any test runs, and carried as one value on ``config.stash``.
 
-A bad ``--model``, ``--weights``, ``--preprocessing``, ``--image``, ``--images``, ``--device`` or ``--fixtures-dir``
-stops the run with one line (pytest's exit code 4) that names the option, the value and what
-is wrong.
+A bad ``--model``, ``--weights``, ``--preprocessing``, ``--image``, ``--images``, ``--device``, ``--fixtures-dir``
+or ``--expectations`` stops the run with one line (pytest's exit code 4) that names the option, the value
+and what is wrong.
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import pytest
 import torch
 
 import cnn_core
+from claims import RECORDED_DATA
+from claims.judging.expectations import EXPECTATIONS, Expectations
 from cnn_core.fixtures import Fixtures
 from cnn_core.models import PACKAGED, TINY_VGG
 
@@ -25,26 +27,42 @@ DEFAULT_MODELS = ("vgg11", "vgg16", "vgg19", "alexnet", "resnet18", "mobilenet_v
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """One of several ``--weights`` files of one architecture, whose learned claims are measured side by side."""
+
+    key: str  # its learned claims' parameter and test id: ``resnet18@base``
+    architecture: str
+    weights: str  # the file's path
+
+
+@dataclass(frozen=True)
 class RunOptions:
     models: tuple[str, ...]
     default_selection: bool
-    weights: str  # none | imagenet | auto | a path
+    weights: str  # none | imagenet | auto | a path (the first, where several checkpoints are compared)
     image: str
     device: torch.device
     images: str | None
     fixtures: Fixtures
-    record_expectations: bool
+    expectations: Expectations  # what gates the verdicts, or, recording, where they are written
     record_nulls: bool
     preprocessing: str | None = None  # how the selected models' weights were trained to be fed; None: their card's
     # torch's threads in a serial run: the learned claims measure with them also in an xdist worker,
     # since float32 sums split over another number of threads round differently.
     measuring_threads: int = 1
+    compared: tuple[Checkpoint, ...] = ()  # several --weights files of the one selected architecture
 
     @property
     def learned_models(self) -> tuple[str, ...]:
-        """The models the learned claims measure: the selection, plus Tiny VGG by default (NOT MEASURED, with the
-        command that fetches it, where its files are missing)."""
+        """The models the learned claims measure: the selection (each compared checkpoint on its own), plus Tiny
+        VGG by default (NOT MEASURED, with the command that fetches it, where its files are missing)."""
+        if self.compared:
+            return tuple(checkpoint.key for checkpoint in self.compared)
         return self.models + ((TINY_VGG,) if self.default_selection and TINY_VGG not in self.models else ())
+
+    def architecture_of(self, key: str) -> str:
+        """The architecture of a model the run measures: a compared checkpoint's, else the name itself."""
+        return next((checkpoint.architecture for checkpoint in self.compared if checkpoint.key == key), key)
 
     @property
     def classifiers(self) -> tuple[str, ...]:
@@ -54,12 +72,21 @@ class RunOptions:
         return tuple(dict.fromkeys((() if self.default_selection else self.models) + packaged))
 
     def weights_for(self, name: str) -> str:
-        """The run's weights for a selected model; the suite's own models (breaks, erratum) use ``auto``."""
+        """The run's weights for a selected model (a compared checkpoint: its file); the suite's own models
+        (breaks, erratum) use ``auto``."""
+        checkpoint = next((checkpoint for checkpoint in self.compared if checkpoint.key == name), None)
+        if checkpoint is not None:
+            return checkpoint.weights
         return self.weights if name in self.models else "auto"
 
     def preprocessing_for(self, name: str) -> str | None:
         """The stated preprocessing of a selected model; the suite's own models keep their cards'."""
-        return self.preprocessing if name in self.models else None
+        return self.preprocessing if self.architecture_of(name) in self.models else None
+
+    @property
+    def weights_text(self) -> str:
+        """``--weights`` as given: every compared checkpoint's file, else the one choice."""
+        return ",".join(checkpoint.weights for checkpoint in self.compared) or self.weights
 
 
 RUN_OPTIONS = pytest.StashKey[RunOptions]()
@@ -72,7 +99,11 @@ def usage_error(option: str, value, problem: str) -> pytest.UsageError:
 def parse(config: pytest.Config, measuring_threads: int = 1) -> RunOptions:
     models, default = _models(config.getoption("--model"))
     fixtures = _fixtures(config.getoption("--fixtures-dir"))
-    weights = _weights(config.getoption("--weights"), models, fixtures)
+    files = [part.strip() for part in config.getoption("--weights").split(",") if part.strip()]
+    compared = _compared(config.getoption("--weights"), files, models)
+    for path in files:
+        _weights(path, models, fixtures)
+    expectations = _expectations(config.getoption("--expectations"), config.getoption("--record-expectations"))
     image = config.getoption("--image")
     try:
         cnn_core.load_image(image)
@@ -94,9 +125,51 @@ def parse(config: pytest.Config, measuring_threads: int = 1) -> RunOptions:
             cnn_core.models.check_preprocessing(name, preprocessing)
         except cnn_core.CnnCoreError as error:
             raise usage_error("--preprocessing", preprocessing, f"for {name}: {str(error).split(': ', 1)[-1]}") from None
-    return RunOptions(tuple(models), default, weights, image, device, images, fixtures,
-                      config.getoption("--record-expectations"), config.getoption("--record-nulls"), preprocessing,
-                      measuring_threads)
+    return RunOptions(tuple(models), default, files[0] if files else config.getoption("--weights"), image, device,
+                      images, fixtures, expectations, config.getoption("--record-nulls"), preprocessing,
+                      measuring_threads, compared)
+
+
+def _compared(given: str, files: list[str], models: list[str]) -> tuple[Checkpoint, ...]:
+    """Several ``--weights`` files: checkpoints of the one selected architecture, each keyed by its file's stem
+    (which also names its subject, ``resnet18.file-base``)."""
+    if len(files) < 2:
+        return ()
+    keywords = [path for path in files if path in ("none", "imagenet", "auto")]
+    if keywords:
+        raise usage_error("--weights", given, f"compares checkpoint files; {keywords[0]} is not one")
+    if len(models) != 1:
+        raise usage_error("--weights", given, f"compares {len(files)} checkpoints of one architecture; select that "
+                                              f"one with --model (now {len(models)} models)")
+    if models[0] == TINY_VGG:
+        raise usage_error("--weights", given, f"{TINY_VGG}'s verdicts name it {TINY_VGG}.trained whatever its file; "
+                                              f"compare state_dict files of a torchvision or timm architecture")
+    stems = [Path(path).stem for path in files]
+    twins = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if twins:
+        raise usage_error("--weights", given, f"two files are named {twins[0]!r}: the verdicts name each checkpoint "
+                                              f"by its file's name, so give them distinct names")
+    return tuple(Checkpoint(f"{models[0]}@{stem}", models[0], path) for stem, path in zip(stems, files))
+
+
+def _expectations(path: str | None, recording: bool) -> Expectations:
+    """``--expectations FILE`` (a file of the user's project; when recording, it may not exist yet), else the
+    suite's own ``claims/expectations.toml``, which an installed suite never writes into."""
+    if path is None:
+        in_a_clone = (RECORDED_DATA.parent / "pyproject.toml").is_file()
+        if recording and not in_a_clone:
+            raise pytest.UsageError(f"--record-expectations: would write into the installed package ({EXPECTATIONS}); "
+                                    f"name a file of your project with --expectations FILE")
+        target = EXPECTATIONS
+    else:
+        target = Path(path)
+        if target.is_dir() or (not recording and not target.is_file()):
+            problem = "is a folder" if target.is_dir() else "no such file (record it with --record-expectations)"
+            raise usage_error("--expectations", path, problem)
+    try:
+        return Expectations.read(target, recording)
+    except ValueError as error:
+        raise usage_error("--expectations", target, str(error)) from None
 
 
 def _models(choice: str) -> tuple[list[str], bool]:
@@ -124,9 +197,9 @@ def _fixtures(folder: str | None) -> Fixtures:
         raise pytest.UsageError(str(error)) from None
 
 
-def _weights(weights: str, models: list[str], fixtures: Fixtures) -> str:
+def _weights(weights: str, models: list[str], fixtures: Fixtures) -> None:
     if weights in ("none", "imagenet", "auto"):
-        return weights
+        return
     path = Path(weights)
     if not path.is_file():
         raise usage_error("--weights", weights, "is not none, imagenet, auto or an existing file")
@@ -143,4 +216,3 @@ def _weights(weights: str, models: list[str], fixtures: Fixtures) -> str:
         more = f" (and {len(problems) - 1} more selected models)" if len(problems) > 1 else ""
         raise usage_error("--weights", weights, f"does not fit {name}{more}: {problem.split(': ', 1)[-1]}; "
                                                 f"select the model it belongs to with --model")
-    return weights

@@ -9,8 +9,11 @@ the claims' parametrization, the session's fixtures and the report header.
 
 Claims take ``model_name`` (and optionally ``layer``) as arguments; this plugin parametrizes
 them from ``--model`` and each claim's ``models``/``probes`` markers, with readable ids such
-as ``vgg16-features.28``. ``claims/conftest.py`` loads it (so ``pytest --pyargs claims`` from any
-folder has it), and the clone's root ``conftest.py`` too (so ``pytest tests`` has its fixtures).
+as ``vgg16-features.28``. It is loaded on request only, never by an entry point: by
+``claims/conftest.py`` (``pytest claims`` in a clone, ``python -m claims test`` for an installed
+suite) and by the clone's root ``conftest.py`` (so ``pytest tests`` has its fixtures). So its
+options, generic names such as ``--model`` and ``--device`` among them, exist only in a claims run,
+and installing the package changes no other pytest run.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 import cnn_core
+from claims.judging.expectations import IN_FORCE
 from claims.judging.probes import architecture_layers
 from claims.judging.probes import classified_photos as classified_photos_of
 from claims.judging.probes import default_run_photos, probe_layers, unpadded_deep_probe
@@ -33,7 +37,8 @@ from claims.judging.subjects import Subject
 from claims.session import options
 from claims.session.options import RUN_OPTIONS, RunOptions
 from claims.session.zoo import MODEL_ZOO, ModelZoo, terminal_progress
-from cnn_core.fixtures import FixtureMissing
+from cnn_core.fixtures import ENV as FIXTURES_ENV
+from cnn_core.fixtures import FETCH, PHOTOS, FixtureMissing
 from cnn_core.models import PACKAGED, TINY_VGG
 
 # CI: the same examples every run, a bounded number of them. Locally: fresh examples each run.
@@ -55,6 +60,47 @@ MARKERS = (
 )
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("cnn-claims")
+    group.addoption("--model", default="default",
+                    help="model(s) to check: a torchvision name, a comma list, 'all', or 'default' "
+                         f"({', '.join(options.DEFAULT_MODELS)})")
+    group.addoption("--weights", default="auto",
+                    help="none | imagenet (downloads once) | auto (ImageNet if already cached, else random) | PATH to a "
+                         "state_dict | PATH,PATH,...: checkpoints of one architecture, compared side by side")
+    group.addoption("--preprocessing", default=None, metavar="RECIPE",
+                    help="how the selected models' weights were trained to be fed: a torchvision weights name "
+                         "(IMAGENET1K_V1), a timm pretrained tag (timm:resnet50.a1_in1k), or numbers "
+                         "(resize=256,crop=224,interpolation=bilinear,mean=0.485/0.456/0.406,std=0.229/0.224/0.225); "
+                         "default: the weights' own (a file named like a torchvision checkpoint: that checkpoint's)")
+    group.addoption("--image", default=cnn_core.DEFAULT_IMAGE,
+                    help="image for the claims: a path, a URL, or sample:cat (scikit-image's photo, the default)")
+    group.addoption("--device", default="cpu", help="cpu | cuda | auto")
+    group.addoption("--images", default=None, metavar="DIR|GLOB",
+                    help="a folder or glob of images: block 3's sparsity claim is also measured over all of them, "
+                         "with a 95%% interval")
+    group.addoption("--report", nargs="?", const="reports/latest", default=None, metavar="DIR",
+                    help="write the claims report (index.html, claims.json, figures) to DIR (default reports/latest, "
+                         "from the folder pytest was started in)")
+    group.addoption("--bench-compile", action="store_true",
+                    help="benchmarks: also time torch.compile'd forward passes (compiling takes minutes)")
+    group.addoption("--fixtures-dir", default=None,
+                    help=f"folder holding {PHOTOS}/ (the learned claims' photos) and {TINY_VGG}/ (CNN Explainer's "
+                         f"trained model); default: ${FIXTURES_ENV}, else the cache folder that `{FETCH}` fills")
+    group.addoption("--expectations", default=None, metavar="FILE",
+                    help="the recorded verdicts that gate the run (a TOML file of your project's; default: the suite's "
+                         "own claims/expectations.toml); with --record-expectations, the file written")
+    group.addoption("--record-expectations", action="store_true",
+                    help="write this run's verdicts and values into the expectations file (--expectations, else "
+                         "claims/expectations.toml of a clone); the run does not gate")
+    group.addoption("--record-nulls", action="store_true",
+                    help="measure the twenty random initialisations and the random control of every selected "
+                         "architecture afresh, fed as the model is, and write them into claims/nulls.json (slow)")
+    group.addoption("--mutants", action="store_true",
+                    help="the mutation check: run pytest claims --model vgg16 on copies with one wrong edit each "
+                         "(claims/tools/mutants.py) and print which claims kill each; runs nothing else")
+
+
 def pytest_configure(config):
     for marker in MARKERS:  # here, not in pyproject.toml: an installed suite has no pyproject.toml
         config.addinivalue_line("markers", marker)
@@ -68,6 +114,7 @@ def pytest_configure(config):
         # pytest-xdist workers share the cores: torch's threads per worker divide them, not multiply.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(worker["workercount"])))
     config.stash[RUN_OPTIONS] = options.parse(config, serial_threads)
+    config.stash[IN_FORCE] = config.stash[RUN_OPTIONS].expectations  # what record() gates each verdict by
 
 
 def run_options(config) -> RunOptions:
@@ -163,7 +210,7 @@ def subject(zoo, model_name, request) -> Subject:
     the first test that measured its nulls carries them too."""
     subject = zoo.subject(model_name)
     yield subject
-    request.node.user_properties.append(("subject", json.dumps(subject.description())))
+    request.node.user_properties.append(("subject", json.dumps({**subject.description(), "key": model_name})))
     if subject.recorded_entry is not None:
         request.node.user_properties.append(("nulls", subject.recorded_entry))
         subject.recorded_entry = None
@@ -239,5 +286,10 @@ def pytest_report_header(config):
         lines.append(f"cnn-claims: weights auto: ImageNet weights offline for {', '.join(trained) or 'no model'}; "
                      f"{len(run.models) - len(trained)} use random init (--weights imagenet fetches them with a network)")
     else:
-        lines.append(f"cnn-claims: weights {run.weights}")
+        lines.append(f"cnn-claims: weights {run.weights_text}")
+    if run.compared:
+        lines.append(f"cnn-claims: learned claims compare {len(run.compared)} checkpoints of {run.models[0]}: "
+                     + ", ".join(checkpoint.key for checkpoint in run.compared))
+    gate = run.expectations
+    lines.append(f"cnn-claims: expectations {gate.path}" + (" (recording: the run does not gate)" if gate.recording else ""))
     return lines

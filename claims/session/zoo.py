@@ -28,11 +28,13 @@ class ModelZoo:
         self._preprocessed: dict[str, torch.Tensor] = {}
 
     def get(self, name: str) -> torch.nn.Module:
+        """Model ``name``: a selected or the suite's own model by its name, a compared checkpoint by its key."""
         if name not in self._models:
             with warnings.catch_warnings():
                 # --weights auto without weights offline is a normal case; the header says so once.
                 warnings.simplefilter("ignore", UserWarning)
-                self._models[name] = cnn_core.load_model(name, weights=self.run.weights_for(name), device=self.device,
+                self._models[name] = cnn_core.load_model(self.run.architecture_of(name), weights=self.run.weights_for(name),
+                                                         device=self.device,
                                                          fixtures_dir=self.run.fixtures,
                                                          preprocessing=self.run.preprocessing_for(name))
         # Shared across tests: one that left it in training mode (torch.fx tracing does, when it fails)

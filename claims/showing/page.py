@@ -275,9 +275,10 @@ def _matrix(verdicts: list[dict], models: list[str], references: dict[str, dict[
             f"a learned verdict links to its row of the verdict figure.</p><p class=legend>{html.escape(STATUS_LEGEND)}</p>")
 
 
-def _findings(verdicts: list[dict], models: list[str], references: dict[str, dict[str, dict]]) -> str:
-    """What the run found, in words (below the verdict figure)."""
-    found = verdict_matrix(verdicts, models, references).findings()
+def _findings(verdicts: list[dict], models: list[str], references: dict[str, dict[str, dict]],
+              compared: list[str]) -> str:
+    """What the run found, in words (below the verdict figure), and what changed between compared checkpoints."""
+    found = verdict_matrix(verdicts, models, references, compared).findings()
     if not verdicts:
         return ""
     items = "".join(f"<li>{html.escape(title)}:<ul>{''.join(f'<li>{html.escape(item)}</li>' for item in items)}</ul></li>"
@@ -375,7 +376,7 @@ td a {{ color: inherit; text-decoration: none; }}
 <p class=meta>{html.escape(header(environment))}</p>
 {_matrix(verdicts, models, references)}
 {_verdicts_html(drawn, folder)}
-{_findings(verdicts, models, references)}
+{_findings(verdicts, models, references, environment.get("compared", []))}
 {chr(10).join(sections)}
 <details><summary><b>Every claim test</b> ({html.escape(counts)})</summary>
 <table><tr><th>claim</th><th>model / layer / weights</th><th>measured</th>

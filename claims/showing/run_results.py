@@ -113,13 +113,14 @@ IMAGENET_CLASSES = 1000
 CAT_CLASSES = (281, 282, 283, 284, 285)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
-def environment(config: pytest.Config) -> dict:
-    """What the run was: versions, models, weights, photos, device, and pytest's own test counts."""
+def environment(config: pytest.Config, compared: tuple[str, ...] = ()) -> dict:
+    """What the run was: versions, models, weights (and the compared checkpoints' subjects), photos, device, and
+    pytest's own test counts."""
     run = config.stash[RUN_OPTIONS]
     return {"torch": torch.__version__, "torchvision": torchvision.__version__, "models": ",".join(run.models),
-            "learned_also": ",".join(name for name in run.learned_models if name not in run.models),
-            "weights": run.weights, "preprocessing": run.preprocessing or "", "image": run.image, "device": str(run.device),
-            "fixtures": run.fixtures.describe(), "tests": pytest_counts(config)}
+            "learned_also": ",".join(name for name in run.learned_models if run.architecture_of(name) not in run.models),
+            "weights": run.weights_text, "preprocessing": run.preprocessing or "", "image": run.image, "device": str(run.device),
+            "fixtures": run.fixtures.describe(), "tests": pytest_counts(config), "compared": list(compared)}
 
 
 def pytest_counts(config: pytest.Config) -> dict[str, int]:
@@ -144,9 +145,9 @@ def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
             for v in sorted(verdicts, key=lambda v: (RULES[v.claim].block, v.claim, v.subject))]
 
 
-def write(config: pytest.Config, results: list[ClaimResult], verdicts: list[Verdict]) -> Path:
+def write(config: pytest.Config, results: list[ClaimResult], verdicts: list[Verdict], compared: tuple[str, ...] = ()) -> Path:
     folder = Path(config.getoption("--report"))
-    if not folder.is_absolute():
-        folder = Path(config.rootpath) / folder
-    return write_report(results, folder, figures(config, verdicts), environment(config), verdict_rows(verdicts),
+    if not folder.is_absolute():  # from where pytest was started: an installed suite's rootdir is site-packages
+        folder = config.invocation_params.dir / folder
+    return write_report(results, folder, figures(config, verdicts), environment(config, compared), verdict_rows(verdicts),
                         recorded_references())

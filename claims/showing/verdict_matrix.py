@@ -115,6 +115,7 @@ class VerdictMatrix:
     columns: tuple[str, ...]  # the trained models of the run, in the run's model order, then the references
     rows: tuple[MatrixRow, ...]  # the notebook's claims in its order, block by block
     references: tuple[str, ...] = ()  # columns of recorded verdicts (not measured in this run), beside the run's
+    compared: tuple[str, ...] = ()  # checkpoints of one architecture, compared in the order given
 
     def agreement(self, row: MatrixRow) -> dict[str, str]:
         """For a claim that measures another's sentence with a second instrument, per column, whether the two
@@ -133,6 +134,8 @@ class VerdictMatrix:
         references; with several, which every one bears out, which none does, which split (claims measured
         on two or more). Then how their random controls fared."""
         groups = self._one_model() if len(self.trained) == 1 else self._several()
+        for before, after in zip(self.compared, self.compared[1:]):
+            groups[f"What changed from {before} to {after}"] = self._changes(before, after)
         instruments = self._instruments()
         if instruments:
             groups["Where two instruments measure one sentence"] = instruments
@@ -164,6 +167,22 @@ class VerdictMatrix:
             if others:
                 groups[differs].append(f"{sentence_text(row.rule)}: {_numbers(model, cell)}; {'; '.join(others)}")
         return groups
+
+    def _changes(self, before: str, after: str) -> list[str]:
+        """Each learned claim whose verdict changed from one checkpoint to the other, or whose value moved beyond
+        its rule's tolerance (the expectations' gate), with both numbers; a line saying so when none did."""
+        lines, same = [], 0
+        for row in self._learned():
+            old, new = row.cells.get(before), row.cells.get(after)
+            if old is None or new is None or NOT_MEASURED in (old["status"], new["status"]):
+                continue
+            moved = abs(new["measured"] - old["measured"]) > row.rule.allowed_drift(old["measured"])
+            if old["status"] == new["status"] and not moved:
+                same += 1
+                continue
+            verdict = f"{old['status']} → {new['status']}" if old["status"] != new["status"] else f"{new['status']}, value moved"
+            lines.append(f"{sentence_text(row.rule)}: {verdict}: {_numbers(before, old)} → {_numbers(after, new)}")
+        return lines + [f"{same} learned claims kept their verdict, each value within its rule's tolerance"]
 
     def _instruments(self) -> list[str]:
         """Per sentence measured two ways, on which models the instruments agree and on which they do not:
@@ -200,10 +219,12 @@ class VerdictMatrix:
 
 
 def verdict_matrix(verdicts: Sequence[dict], models: Sequence[str] = (),
-                   references: Mapping[str, Mapping[str, dict]] | None = None) -> VerdictMatrix:
+                   references: Mapping[str, Mapping[str, dict]] | None = None,
+                   compared: Sequence[str] = ()) -> VerdictMatrix:
     """The matrix of a run's verdict rows. The trained models are the subjects with a random
     control; ``models`` (the run's ``--model`` order) orders them. ``references`` (subject -> claim ->
-    recorded row) adds a column for each subject the run did not measure, marked as recorded."""
+    recorded row) adds a column for each subject the run did not measure, marked as recorded.
+    ``compared``: the subjects of checkpoints of one architecture, whose changes the findings list."""
     def order(subject: str) -> tuple[int, str]:
         name = subject.split(".", 1)[0]
         return (list(models).index(name) if name in models else len(models), subject)
@@ -221,4 +242,4 @@ def verdict_matrix(verdicts: Sequence[dict], models: Sequence[str] = (),
             rows.append(MatrixRow(rule, cells,
                                   tuple(v for v in mine if v["subject"] not in trained and not v["subject"].endswith(CONTROL)),
                                   tuple(v for v in mine if v["subject"].endswith(CONTROL))))
-    return VerdictMatrix(trained + tuple(extra), tuple(rows), tuple(extra))
+    return VerdictMatrix(trained + tuple(extra), tuple(rows), tuple(extra), tuple(compared))
