@@ -116,18 +116,18 @@ class ClaimRun:
         """The run's last lines: each verdict that left its expectations file, one line each, and the subjects
         with nothing recorded there, which were reported, not gated."""
         if expectations.recording:
-            return [f"expectations: recorded into {expectations.path} (this run did not gate)"]
+            return [f"expectations: recorded into {expectations.where} (this run did not gate)"]
         changes = [change for verdict in self.verdicts.values() if (change := expectations.change(verdict))]
         unrecorded: dict[str, int] = {}
         for verdict in self.verdicts.values():
             if verdict.status != NOT_MEASURED and expectations.entry(verdict) is None:
                 unrecorded[verdict.subject] = unrecorded.get(verdict.subject, 0) + 1
         gated = sum(1 for verdict in self.verdicts.values() if verdict.status != NOT_MEASURED) - sum(unrecorded.values())
-        lines = [f"expectations {expectations.path}: {gated} verdicts gated, "
+        lines = [f"expectations {expectations.where}: {gated} verdicts gated, "
                  + (f"{len(changes)} changed:" if changes else "none changed")]
         lines += [f"  CHANGED {change.line()}" for change in sorted(changes, key=lambda c: (c.subject, c.claim))]
         if unrecorded:
-            lines.append(f"NOT GATED: nothing recorded in {expectations.path} for "
+            lines.append(f"NOT GATED: nothing recorded in {expectations.where} for "
                          + ", ".join(f"{subject} ({count} verdicts)" for subject, count in sorted(unrecorded.items()))
                          + "; they are reported, not checked (record them with --record-expectations)")
         return lines

@@ -2,8 +2,6 @@
 ``pretrained_cfg``, loaded from a state_dict path, and measured by the learned claims like any CNN."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -46,7 +44,7 @@ def test_an_unknown_timm_name_suggests_close_ones():
 
 
 @pytest.mark.parametrize("name", [NAME, "timm/tf_efficientnet_b0"])
-def test_learned_claims_run_on_a_timm_model_with_a_weights_path(tmp_path, tiny_vgg_folder, name):
+def test_learned_claims_run_on_a_timm_model_with_a_weights_path(tmp_path, tiny_vgg_folder, name, pytester):
     """The held-out check's command: ``pytest claims -m learned --model timm/NAME --weights PATH``,
     also on a ``tf_`` model (TensorFlow "SAME" padding, which torch.fx cannot trace into)."""
     stem = name.removeprefix("timm/")
@@ -57,14 +55,15 @@ def test_learned_claims_run_on_a_timm_model_with_a_weights_path(tmp_path, tiny_v
     fixtures = tmp_path / "fixtures"
     fixtures.mkdir()
     (fixtures / TINY_VGG).symlink_to(tiny_vgg_folder)
-    result = subprocess.run([sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", "-m", "learned",
-                             "--model", name, "--weights", str(path), "--fixtures-dir", str(fixtures), "-k", "not folder"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert f"NOT MEASURED on {name}.file-{stem}" in result.stdout and "needs the ImageNet sample" in result.stdout
+    result = pytester.runpytest_inprocess(str(ROOT / "claims"), "-q", "-p", "no:cacheprovider", "-m", "learned",
+                                          "--model", name, "--weights", str(path), "--fixtures-dir", str(fixtures),
+                                          "-k", "not folder")
+    out = result.stdout.str()
+    assert result.ret == 0, out[-3000:]
+    assert f"NOT MEASURED on {name}.file-{stem}" in out and "needs the ImageNet sample" in out
     # A random state_dict passed as "trained" must be REFUTED on the filter claims, as any random init is.
-    assert f"L1-filters-detect-edges               {name}.file-{stem}" in result.stdout
-    assert "CONFIRMED" not in result.stdout.split("L1-filters-detect-edges")[1].split("\n")[0]
+    assert f"L1-filters-detect-edges               {name}.file-{stem}" in out
+    assert "CONFIRMED" not in out.split("L1-filters-detect-edges")[1].split("\n")[0]
 
 
 def test_models_that_fuse_resolutions_are_shifted_in_views_that_divide_evenly(image):

@@ -14,10 +14,8 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers.installed import ROOT, build_wheel, clean_environment, dependencies, fresh_venv, pip_install
+from tests.helpers.installed import ROOT, build_wheel, clean_environment, dependencies, fresh_venv
 
-# Block 1's shape claims and the erratum's first layer: seconds, with the model built and the options parsed.
-FEW_CLAIMS = "first_conv_gives_64_maps or conv_arithmetic or first_layer_is_a_64_filter"
 RECORDED_DATA = ("claims/nulls.json", "claims/expectations.toml", "claims/object_boxes.csv", "cnn_core/fixtures.csv",
                  "claims/session/suite.ini")
 # A host project's own options: generic names an ML repository's conftest often declares.
@@ -50,18 +48,68 @@ def dependency_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def host(wheel, dependency_folder, tmp_path_factory) -> tuple[Path, Path]:
-    """Another project (its conftest declares ``--device``, ``--model``, ... and its pyproject has pytest
-    settings) in a fresh venv with the wheel installed by pip, no extras; its python and its folder."""
+def project(wheel, dependency_folder, tmp_path_factory) -> tuple[Path, Path]:
+    """Another project, as the README's CI job finds it: its conftest declares ``--device``, ``--model``, ...,
+    its pyproject has pytest settings, it has a test of its own, and the suite's wheel in ``ci/wheels/``; in a
+    fresh venv where the job's install step installed the wheel (pip, no extras, offline: the dependencies are
+    found installed). Its python and its folder."""
     root = tmp_path_factory.mktemp("host")
     python = fresh_venv(root / "venv", dependency_folder)
-    pip_install(python, wheel)
-    project = root / "another-project"
-    project.mkdir()
-    (project / "conftest.py").write_text(HOST_CONFTEST)
-    (project / "test_theirs.py").write_text(HOST_TEST)
-    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-ra --strict-markers"\n')
-    return python, project
+    folder = root / "another-project"
+    (folder / "ci" / "wheels").mkdir(parents=True)
+    (folder / "checkpoints").mkdir()
+    (folder / "ci" / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
+    (folder / "conftest.py").write_text(HOST_CONFTEST)
+    (folder / "test_theirs.py").write_text(HOST_TEST)
+    (folder / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-ra --strict-markers"\n')
+    install = next(step["run"] for step in readme_ci_job()["steps"] if "pip install" in step.get("run", ""))
+    done = run_in(python, folder, install)
+    assert done.returncode == 0, install + "\n" + done.stdout[-3000:] + done.stderr[-2000:]
+    return python, folder
+
+
+def run_in(python: Path, folder: Path, command: str, **environment: str) -> subprocess.CompletedProcess:
+    """``command`` in bash in ``folder``, with the venv of ``python`` first on the PATH, as a CI step runs it."""
+    env = clean_environment(**environment)
+    return subprocess.run(["bash", "-eo", "pipefail", "-c", command], cwd=folder, capture_output=True, text=True,
+                          timeout=600, env={**env, "PATH": f"{python.parent}:{env['PATH']}"})
+
+
+def readme_ci_job() -> dict:
+    """The GitHub Actions job of the README's "In another project's CI", as YAML reads it."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- ci-recipe -->\s*```yaml\n(.*?)```\s*<!-- /ci-recipe -->", text, re.S)
+    assert block, "the README's CI recipe block is missing"
+    (job,) = yaml.safe_load(block.group(1))["jobs"].values()
+    return job
+
+
+def readme_command(name: str) -> str:
+    """A command the README's CI section shows in a block marked ``<!-- ci-NAME -->``."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(rf"<!-- ci-{name} -->\s*```bash\n(.*?)```", text, re.S)
+    assert block, f"the README's ci-{name} block is missing"
+    return block.group(1).strip()
+
+
+def run_steps(job: dict, python: Path, folder: Path, **environment: str) -> subprocess.CompletedProcess:
+    """Every ``run:`` step of the job, in order, as GitHub Actions runs them (its ``uses:`` steps set up what the
+    fresh venv already is: the checkout and a python); the last step's result, or the first failing one's."""
+    for step in job["steps"]:
+        if "run" in step:
+            result = run_in(python, folder, step["run"], **environment)
+            if result.returncode != 0:
+                break
+    return result
+
+
+def shuffle_first_conv(source: Path, target: Path) -> None:
+    """A "fine-tune" that destroys the first conv's learned filters: its weights shuffled, the rest as they were."""
+    weights = torch.load(source)
+    first = weights["features.0.0.weight"]
+    shuffled = torch.randperm(first.numel(), generator=torch.Generator().manual_seed(0))
+    weights["features.0.0.weight"] = first.flatten()[shuffled].view_as(first)
+    torch.save(weights, target)
 
 
 def test_the_wheel_holds_every_claim_module_and_the_recorded_data(wheel):
@@ -86,96 +134,43 @@ def test_the_wheel_needs_no_extra_to_run_the_claims_and_registers_no_plugin(whee
     assert "pytest11" not in plugins, plugins
 
 
-def test_installed_it_changes_no_pytest_run_of_the_project(host):
+def test_installed_it_changes_no_pytest_run_of_the_project(project):
     """The project's own `pytest`, with its own --device, --model, ... options: it passes, with no torch imported
     and no plugin of the suite loaded (at 0368532 it crashed: option dest 'device' already used)."""
-    python, project = host
-    result = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project,
-                            env=clean_environment(), capture_output=True, text=True, timeout=300)
+    python, folder = project
+    where = run_in(python, folder, "python -c 'import claims; print(claims.__file__)'").stdout.strip()
+    assert str(ROOT) not in where and where.endswith("site-packages/claims/__init__.py"), where  # the wheel's
+    result = run_in(python, folder, "python -m pytest -q -p no:cacheprovider")
     assert result.returncode == 0 and re.search(r"\b1 passed\b", result.stdout), result.stdout[-3000:] + result.stderr[-2000:]
 
 
-def test_an_installed_suite_runs_from_the_projects_folder(host):
-    """``python -m claims test`` from that folder: the claims come from the installed package, not the clone,
-    and the project's conftest (which declares --model too) is not read."""
-    python, project = host
-    where = subprocess.run([str(python), "-c", "import claims; print(claims.__file__)"], cwd=project,
-                           env=clean_environment(), capture_output=True, text=True, check=True).stdout.strip()
-    assert str(ROOT) not in where and where.endswith("site-packages/claims/__init__.py"), where
-    result = subprocess.run([str(python), "-m", "claims", "test", "-q", "-p", "no:cacheprovider", "-m", "structural",
-                             "--model", "vgg16", "-k", FEW_CLAIMS],
-                            cwd=project, env=clean_environment(), capture_output=True, text=True, timeout=600)
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    assert result.returncode == 0 and "3 passed" in summary, result.stdout[-3000:] + result.stderr[-2000:]
-
-
-def readme_ci_job() -> dict:
-    """The GitHub Actions job of the README's "In another project's CI", as YAML reads it."""
-    text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- ci-recipe -->\s*```yaml\n(.*?)```\s*<!-- /ci-recipe -->", text, re.S)
-    assert block, "the README's CI recipe block is missing"
-    workflow = yaml.safe_load(block.group(1))
-    (job,) = workflow["jobs"].values()
-    return job
-
-
-def run_steps(job: dict, python: Path, project: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
-    """Every ``run:`` step of the job, in order, in bash, as GitHub Actions runs them (``uses:`` steps set up
-    what the fresh venv already is: the checkout and a python); the first failing step's result."""
-    bin_folder = str(python.parent)
-    for step in job["steps"]:
-        if "run" not in step:
-            continue
-        result = subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=project, capture_output=True,
-                                text=True, timeout=600,
-                                env={**environment, "PATH": f"{bin_folder}:{environment['PATH']}"})
-        if result.returncode != 0:
-            return result
-    return result
-
-
-def test_the_readmes_ci_job_gates_the_projects_checkpoint(wheel, dependency_folder, fixtures_with_photos,
-                                                          offline_classifier, tmp_path):
-    """The README's job, step by step, in a fresh venv and a project of its own: the project saves its checkpoint
-    (the offline MobileNetV2) and records its expectations with the README's command; the job passes; then a
-    fine-tune that shuffles the first conv's weights fails it, each changed claim named on a line of its own."""
+def test_the_readmes_ci_job_gates_the_projects_checkpoint(project, fixtures_with_photos, offline_classifier):
+    """The README's job, step by step, from that project's folder (whose conftest declares --model too): the
+    project saves its checkpoint (the offline MobileNetV2) and records its expectations with the README's command;
+    the job passes; a fine-tune that shuffles the first conv's weights fails it, each changed claim named on a
+    line of its own; then the README's side-by-side command shows what changed from the base to the fine-tune
+    (each checkpoint's measurements are remembered from the runs before, in the project's pytest cache)."""
+    python, folder = project
     job = readme_ci_job()
-    project = tmp_path / "project"
-    (project / "checkpoints").mkdir(parents=True)
-    (project / "ci" / "wheels").mkdir(parents=True)
-    (project / "ci" / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
-    checkpoint = project / "checkpoints" / "model.pth"
+    checkpoint, base = folder / "checkpoints" / "model.pth", folder / "checkpoints" / "base.pth"
     torch.save(offline_classifier.state_dict(), checkpoint)
-    python = fresh_venv(tmp_path / "venv", dependency_folder)
-    # No network: pip finds every dependency installed already; the fetch verifies the fixtures folder instead.
-    environment = clean_environment(CNN_CLAIMS_FIXTURES=str(fixtures_with_photos.folder))
-    record = readme_command("record")
-    install = next(step["run"] for step in job["steps"] if "pip install" in step.get("run", ""))
-    for command in (install, record):
-        done = subprocess.run(["bash", "-c", command], cwd=project, capture_output=True, text=True, timeout=600,
-                              env={**environment, "PATH": f"{python.parent}:{environment['PATH']}"})
-        assert done.returncode == 0, command + "\n" + done.stdout[-3000:] + done.stderr[-2000:]
-    assert (project / "ci" / "claims.toml").is_file()
+    fixtures = {"CNN_CLAIMS_FIXTURES": str(fixtures_with_photos.folder)}  # the fetch verifies, downloads nothing
+    record = run_in(python, folder, readme_command("record"), **fixtures)
+    assert record.returncode == 0 and (folder / "ci" / "claims.toml").is_file(), record.stdout[-3000:] + record.stderr[-2000:]
 
-    passed = run_steps(job, python, project, environment)
+    passed = run_steps(job, python, folder, **fixtures)
     assert passed.returncode == 0, passed.stdout[-4000:] + passed.stderr[-2000:]
     assert re.search(r"expectations ci/claims.toml: \d+ verdicts gated, none changed", passed.stdout), passed.stdout[-3000:]
 
-    weights = torch.load(checkpoint)
-    first = weights["features.0.0.weight"]
-    shuffled = torch.randperm(first.numel(), generator=torch.Generator().manual_seed(0))
-    weights["features.0.0.weight"] = first.flatten()[shuffled].view_as(first)
-    torch.save(weights, checkpoint)
-    failed = run_steps(job, python, project, environment)
+    checkpoint.rename(base)
+    shuffle_first_conv(base, checkpoint)
+    failed = run_steps(job, python, folder, **fixtures)
     changed = [line for line in failed.stdout.splitlines() if line.startswith("  CHANGED ")]
     assert failed.returncode == 1 and changed, failed.stdout[-4000:] + failed.stderr[-2000:]
     assert any(line.startswith("  CHANGED L1-filters-detect-colours on mobilenet_v2.file-model: recorded CONFIRMED")
                for line in changed), changed
 
-
-def readme_command(name: str) -> str:
-    """A command the README's CI section shows in a block marked ``<!-- ci-NAME -->``."""
-    text = (ROOT / "README.md").read_text()
-    block = re.search(rf"<!-- ci-{name} -->\s*```bash\n(.*?)```", text, re.S)
-    assert block, f"the README's ci-{name} block is missing"
-    return block.group(1).strip()
+    compared = run_in(python, folder, readme_command("compare"), **fixtures)
+    assert compared.returncode == 0, compared.stdout[-4000:] + compared.stderr[-2000:]
+    what = compared.stdout.split("What changed from mobilenet_v2.file-base to mobilenet_v2.file-model:", 1)
+    assert len(what) == 2 and '"... (..., color gradient, etc.)": CONFIRMED → REFUTED' in what[1], compared.stdout[-4000:]

@@ -82,6 +82,14 @@ class Expectations:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"is not a TOML file: {error}") from None
 
+    @property
+    def where(self) -> str:
+        """The file as a person finds it: from the current folder when it lies below it."""
+        try:
+            return str(self.path.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(self.path)
+
     def entry(self, verdict: Verdict) -> Mapping | None:
         return self.table.get(verdict.claim, {}).get(verdict.subject)
 

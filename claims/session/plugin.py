@@ -291,5 +291,5 @@ def pytest_report_header(config):
         lines.append(f"cnn-claims: learned claims compare {len(run.compared)} checkpoints of {run.models[0]}: "
                      + ", ".join(checkpoint.key for checkpoint in run.compared))
     gate = run.expectations
-    lines.append(f"cnn-claims: expectations {gate.path}" + (" (recording: the run does not gate)" if gate.recording else ""))
+    lines.append(f"cnn-claims: expectations {gate.where}" + (" (recording: the run does not gate)" if gate.recording else ""))
     return lines

@@ -55,8 +55,3 @@ def clean_environment(**extra: str) -> dict[str, str]:
     offline = {"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     return {**{key: value for key, value in os.environ.items() if key != "PYTHONPATH"}, **offline, **extra}
 
-
-def pip_install(python: Path, wheel: Path) -> None:
-    """``pip install WHEEL``, no extras, as a user installs it (offline: its dependencies are found installed)."""
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True, capture_output=True,
-                   text=True, timeout=300, env=clean_environment())
