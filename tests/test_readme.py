@@ -1,4 +1,5 @@
-"""The README's verdict table agrees with the recorded expectations, cell by cell."""
+"""The README's verdict table, and the full one of reports/verdicts.md, agree with the recorded expectations, cell by
+cell; the README stays a front page (12 KB at most), and every link of it and of its pages lands."""
 from __future__ import annotations
 
 import re
@@ -6,7 +7,7 @@ import re
 import pytest
 
 from claims.judging.expectations import load_expectations
-from claims.showing.readme import END, README, START, cell, rewrite, table
+from claims.showing.readme import END, README, START, VERDICTS_PAGE, cell, rewrite, table
 
 STATUS = re.compile(r"\*\*(CONFIRMED|REFUTED|INCONCLUSIVE)\*\* ([-+.0-9e]+)")
 
@@ -32,8 +33,9 @@ def recorded(claim: str, subject: str) -> tuple[str, float] | None:
     return None if entry is None else (entry["status"], float(f"{entry['measured']:.4g}"))
 
 
-def test_the_readme_table_says_what_the_expectations_record():
-    cells = readme_cells(README.read_text())
+@pytest.mark.parametrize("page", [README, VERDICTS_PAGE], ids=["README", "reports-verdicts"])
+def test_the_readme_table_says_what_the_expectations_record(page):
+    cells = readme_cells(page.read_text())
     assert len(cells) >= 20
     wrong = {key: (cell, recorded(*key)) for key, cell in cells.items() if recorded(*key) != cell}
     assert not wrong, f"README says / expectations record: {wrong}; regenerate with python -m claims readme"
@@ -63,3 +65,36 @@ def test_the_table_is_generated_from_verdict_rows():
     assert cell({"status": "NOT MEASURED", "detail": "no head"}) == "NOT MEASURED: no head"
     with pytest.raises(ValueError, match="no <!-- verdicts -->"):
         rewrite("no block here", block)
+
+
+PAGES = (README, README.parent / "claims" / "README.md", README.parent / "cnn_core" / "README.md",
+         README.parent / "reports" / "README.md", VERDICTS_PAGE)
+FRONT_PAGE_BYTES = 12 * 1024
+
+
+def test_the_readme_is_a_front_page():
+    """What it is, the two commands, what a run prints, the verdict table, your own model, a map of links; the
+    rest lives in the pages it links. The full verdict page holds the findings the README's table leaves out."""
+    assert len(README.read_bytes()) <= FRONT_PAGE_BYTES, f"README.md is {len(README.read_bytes())} bytes"
+    assert "No trained model bears out:" not in README.read_text() and "No trained model bears out:" in VERDICTS_PAGE.read_text()
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(README.parent)))
+def test_every_link_of_the_pages_lands(page):
+    """Break: a link to a file that is not there, or to a heading it does not have."""
+    missing = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if target.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = target.partition("#")
+        found = (page.parent / path).resolve() if path else page
+        headings = {slug(line.lstrip("#")) for line in found.read_text().splitlines() if line.startswith("#")} \
+            if found.is_file() and found.suffix == ".md" else set()
+        if not found.exists() or (anchor and anchor not in headings):
+            missing.append(target)
+    assert not missing, f"{page.name}: {missing}"

@@ -1,7 +1,7 @@
 """Installable, and a good guest: the wheel carries the claims and their recorded data and everything they need
 to run; installed into another project's environment it changes none of that project's pytest runs (no
 plugin, no option, no torch at start-up), and runs from that project's folder with ``python -m claims test``,
-as the README's CI job runs it, gating the project's own checkpoint from a file in the project."""
+as the suite page's CI job runs it, gating the project's own checkpoint from a file in the project."""
 from __future__ import annotations
 
 import re
@@ -49,7 +49,7 @@ def dependency_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def project(wheel, dependency_folder, tmp_path_factory) -> tuple[Path, Path]:
-    """Another project, as the README's CI job finds it: its conftest declares ``--device``, ``--model``, ...,
+    """Another project, as the suite page's CI job finds it: its conftest declares ``--device``, ``--model``, ...,
     its pyproject has pytest settings, it has a test of its own, and the suite's wheel in ``ci/wheels/``; in a
     fresh venv where the job's install step installed the wheel (pip, no extras, offline: the dependencies are
     found installed). Its python and its folder."""
@@ -75,20 +75,23 @@ def run_in(python: Path, folder: Path, command: str, **environment: str) -> subp
                           timeout=600, env={**env, "PATH": f"{python.parent}:{env['PATH']}"})
 
 
+SUITE_PAGE = ROOT / "claims" / "README.md"  # "In another project's CI": the job and its commands
+
+
 def readme_ci_job() -> dict:
-    """The GitHub Actions job of the README's "In another project's CI", as YAML reads it."""
-    text = (ROOT / "README.md").read_text()
+    """The GitHub Actions job of the suite page's "In another project's CI", as YAML reads it."""
+    text = SUITE_PAGE.read_text()
     block = re.search(r"<!-- ci-recipe -->\s*```yaml\n(.*?)```\s*<!-- /ci-recipe -->", text, re.S)
-    assert block, "the README's CI recipe block is missing"
+    assert block, "the suite page's CI recipe block is missing"
     (job,) = yaml.safe_load(block.group(1))["jobs"].values()
     return job
 
 
 def readme_command(name: str) -> str:
-    """A command the README's CI section shows in a block marked ``<!-- ci-NAME -->``."""
-    text = (ROOT / "README.md").read_text()
+    """A command the suite page's CI section shows in a block marked ``<!-- ci-NAME -->``."""
+    text = SUITE_PAGE.read_text()
     block = re.search(rf"<!-- ci-{name} -->\s*```bash\n(.*?)```", text, re.S)
-    assert block, f"the README's ci-{name} block is missing"
+    assert block, f"the suite page's ci-{name} block is missing"
     return block.group(1).strip()
 
 
@@ -145,10 +148,10 @@ def test_installed_it_changes_no_pytest_run_of_the_project(project):
 
 
 def test_the_readmes_ci_job_gates_the_projects_checkpoint(project, fixtures_with_photos, offline_classifier):
-    """The README's job, step by step, from that project's folder (whose conftest declares --model too): the
-    project saves its checkpoint (the offline MobileNetV2) and records its expectations with the README's command;
+    """The suite page's job, step by step, from that project's folder (whose conftest declares --model too): the
+    project saves its checkpoint (the offline MobileNetV2) and records its expectations with the suite page's command;
     the job passes; a fine-tune that shuffles the first conv's weights fails it, each changed claim named on a
-    line of its own; then the README's side-by-side command shows what changed from the base to the fine-tune
+    line of its own; then the suite page's side-by-side command shows what changed from the base to the fine-tune
     (each checkpoint's measurements are remembered from the runs before, in the project's pytest cache)."""
     python, folder = project
     job = readme_ci_job()

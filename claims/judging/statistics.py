@@ -6,7 +6,7 @@ interval over images, and the binomial interval that checks the false-confirm ra
   ``mean + t(1 - α; n - 1) · sd · sqrt(1 + 1/n)`` with probability α (the one-sided prediction
   bound for one new draw). With n = 20 and α = 0.01 that is mean + 2.60 sd. Whether the
   normal model holds is not assumed: ``tests/test_calibration.py`` counts how often random
-  controls clear the bound, and the README gives the rate.
+  controls clear the bound, and claims/README.md gives the rate.
 - **Interval over images.** A claim measured on photos has one row per photo; its value is a
   function of the rows' mean. The 95% interval is the percentile bootstrap over photos
   (BOOTSTRAP resamples from a fixed seed, so the same rows always give the same interval).
