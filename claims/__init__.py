@@ -19,7 +19,7 @@ Beside them, by role:
 - :mod:`claims.tools`: the suite's own checks of itself (deliberate breaks, mutants, strategies, the sweep);
 - :mod:`claims.bench`: the benchmarks.
 
-Commands: ``python -m claims test | fetch | readme | recorded | calibration | sweep`` (``python -m claims``
+Commands: ``python -m claims test | fetch | readme | docs | recorded | calibration | sweep`` (``python -m claims``
 lists them).
 """
 from pathlib import Path

@@ -4,6 +4,7 @@
                                     and the suite's options, e.g. --model resnet18 --weights ours.pth)
     python -m claims fetch          the fixture files (photos, Tiny VGG), checked, into the cache folder
     python -m claims readme         the README's verdict tables from a run's claims.json
+    python -m claims docs           the pages' other generated tables (--check: which are stale)
     python -m claims recorded       every recorded null re-measured and compared
     python -m claims calibration    the false-confirm rate over random controls
     python -m claims sweep          the structural claims over torchvision's and timm's zoo
@@ -19,6 +20,7 @@ COMMANDS = {
     "test": "claims.session.suite",
     "fetch": "claims.session.fetch",
     "readme": "claims.showing.readme",
+    "docs": "claims.showing.docs",
     "recorded": "claims.judging.recorded",
     "calibration": "claims.judging.calibration",
     "sweep": "claims.tools.sweep",

@@ -3,10 +3,12 @@ cell; the README stays a front page (12 KB at most), and every link of it and of
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from claims.judging.expectations import load_expectations
+from claims.showing import docs
 from claims.showing.readme import END, README, START, VERDICTS_PAGE, cell, rewrite, table
 
 STATUS = re.compile(r"\*\*(CONFIRMED|REFUTED|INCONCLUSIVE)\*\* ([-+.0-9e]+)")
@@ -98,3 +100,14 @@ def test_every_link_of_the_pages_lands(page):
         if not found.exists() or (anchor and anchor not in headings):
             missing.append(target)
     assert not missing, f"{page.name}: {missing}"
+
+
+def test_every_generated_block_of_the_pages_is_fresh():
+    """Break: an option's help changed in the code but not in the page's table."""
+    assert docs.stale() == []
+
+
+def test_a_changed_option_makes_its_table_stale(monkeypatch):
+    changed = (replace(docs.OPTIONS[0], help="something else"), *docs.OPTIONS[1:])
+    monkeypatch.setattr(docs, "OPTIONS", changed)
+    assert docs.stale() == ["claims/README.md: options"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,7 @@ from claims.judging.subjects import Subject
 from claims.session import options
 from claims.session.options import RUN_OPTIONS, RunOptions
 from claims.session.zoo import MODEL_ZOO, ModelZoo, terminal_progress
-from cnn_core.fixtures import ENV as FIXTURES_ENV
-from cnn_core.fixtures import FETCH, PHOTOS, FixtureMissing
+from cnn_core.fixtures import FixtureMissing
 from cnn_core.models import PACKAGED, TINY_VGG
 
 # CI: the same examples every run, a bounded number of them. Locally: fresh examples each run.
@@ -60,45 +60,90 @@ MARKERS = (
 )
 
 
+@dataclass(frozen=True)
+class Option:
+    """One of the suite's command-line options, as data: ``pytest --help`` and the generated table of
+    options (``python -m claims docs``) read the same text."""
+
+    name: str
+    shown_default: str  # the default in words, for the table
+    help: str  # argparse's: a literal % is written %%
+    settings: dict = field(default_factory=dict)  # the rest of addoption's keywords
+
+
+OPTIONS = (
+    Option("--model", "the matrix below",
+           "a torchvision model name, `timm/NAME` (timm's zoo), `tiny-vgg`, a comma list (`vgg16,resnet18`), or "
+           "`all` (every torchvision classification model; long: `python -m claims sweep` runs them one by one "
+           "instead, below)",
+           dict(default="default")),
+    Option("--weights", "`auto`",
+           "`none` (random, seed 0, the architecture's own init), `imagenet` (downloads once, needs a network), "
+           "`auto` (ImageNet weights found offline — the torch cache or the packages of the Quickstart — else "
+           "random, and the learned claims say NOT MEASURED), a path to a `state_dict` (`.pth` or `.safetensors`) "
+           "for the selected model(s) only, or several paths, comma-separated, of one architecture: their learned "
+           "claims side by side, with what changed from one to the next; the suite's own models (deliberate breaks, "
+           "the erratum) always use `auto`",
+           dict(default="auto")),
+    Option("--preprocessing", "the weights' own",
+           "how the selected model's weights were trained to be fed: a torchvision weights name of its architecture "
+           "(`IMAGENET1K_V1`), a timm pretrained tag (`timm:resnet50.a1_in1k`), or the numbers "
+           "(`resize=256,crop=224,interpolation=bilinear,mean=0.485/0.456/0.406,std=0.229/0.224/0.225`; those not "
+           "given keep the default). By default a weights file named like a torchvision checkpoint "
+           "(`mobilenet_v2-b0353104.pth`) gets that checkpoint's recipe, any other file its architecture's default "
+           "weights' (`transforms()`, timm's `pretrained_cfg`). The run's table says which recipe it used for each "
+           "model, and which random null judged it",
+           dict(default=None, metavar="RECIPE")),
+    Option("--image", "`sample:cat`",
+           "a path, a URL, or `sample:NAME` (scikit-image's photos; `sample:cat` is Chelsea the cat)",
+           dict(default=cnn_core.DEFAULT_IMAGE)),
+    Option("--device", "`cpu`",
+           "`cpu`, `cuda` or `auto`",
+           dict(default="cpu")),
+    Option("--images", "none",
+           "a folder (recursively) or glob of images: block 3's sparsity claim (L3) is also measured over every "
+           "readable one, in batches of 8 through a DataLoader, with a 95%% bootstrap interval, and the test fails "
+           "when the folder contradicts the verdict on the sample photos; unreadable files are skipped and listed. "
+           "The other learned claims stay on the sample photos",
+           dict(default=None, metavar="DIR|GLOB")),
+    Option("--report", "off",
+           "write the claims report to `reports/latest/` (or the folder given), from the folder pytest was started "
+           "in",
+           dict(nargs="?", const="reports/latest", default=None, metavar="DIR")),
+    Option("--bench-compile", "off",
+           "benchmarks: also time torch.compile'd forward passes (compiling takes minutes)",
+           dict(action="store_true")),
+    Option("--fixtures-dir", "`$CNN_CLAIMS_FIXTURES`, else the fetch's cache folder",
+           "the folder that holds `imagenet-sample-images/` (the learned claims' photos, under ImageNet's terms) and "
+           "`tiny-vgg/` (CNN Explainer's trained model, MIT, with its 20 labelled demo images), as `python -m claims "
+           "fetch` lays them out; a folder that holds neither stops the run; a file missing or different makes the "
+           "claims that need it NOT MEASURED, naming the file and the command that fetches it",
+           dict(default=None)),
+    Option("--expectations", "`claims/expectations.toml`",
+           "the recorded verdicts that gate the run: a TOML file of your project (below, *In another project's CI*); "
+           "a verdict that changes, or a value that moves beyond its rule's tolerance, fails the run, one line per "
+           "claim at its end; a subject with nothing recorded is reported, not gated, and the last lines say so",
+           dict(default=None, metavar="FILE")),
+    Option("--record-expectations", "off",
+           "write the run's verdicts and values into the expectations file (accept mode: the run does not gate); an "
+           "installed suite writes only into a file named by `--expectations`, never into its own package",
+           dict(action="store_true")),
+    Option("--record-nulls", "off",
+           "measure the twenty random initialisations and the random control of every selected model's architecture "
+           "afresh, fed as the model is, and write them into `claims/nulls.json` (slow; with `--weights none` an "
+           "architecture is recorded as its default ImageNet weights would be fed)",
+           dict(action="store_true")),
+    Option("--mutants", "off",
+           "the mutation check: run `pytest claims --model vgg16` on copies with one wrong edit each "
+           "(`claims/tools/mutants.py`) and print which claims kill each; runs nothing else",
+           dict(action="store_true")),
+)
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("cnn-claims")
-    group.addoption("--model", default="default",
-                    help="model(s) to check: a torchvision name, a comma list, 'all', or 'default' "
-                         f"({', '.join(options.DEFAULT_MODELS)})")
-    group.addoption("--weights", default="auto",
-                    help="none | imagenet (downloads once) | auto (ImageNet if already cached, else random) | PATH to a "
-                         "state_dict | PATH,PATH,...: checkpoints of one architecture, compared side by side")
-    group.addoption("--preprocessing", default=None, metavar="RECIPE",
-                    help="how the selected models' weights were trained to be fed: a torchvision weights name "
-                         "(IMAGENET1K_V1), a timm pretrained tag (timm:resnet50.a1_in1k), or numbers "
-                         "(resize=256,crop=224,interpolation=bilinear,mean=0.485/0.456/0.406,std=0.229/0.224/0.225); "
-                         "default: the weights' own (a file named like a torchvision checkpoint: that checkpoint's)")
-    group.addoption("--image", default=cnn_core.DEFAULT_IMAGE,
-                    help="image for the claims: a path, a URL, or sample:cat (scikit-image's photo, the default)")
-    group.addoption("--device", default="cpu", help="cpu | cuda | auto")
-    group.addoption("--images", default=None, metavar="DIR|GLOB",
-                    help="a folder or glob of images: block 3's sparsity claim is also measured over all of them, "
-                         "with a 95%% interval")
-    group.addoption("--report", nargs="?", const="reports/latest", default=None, metavar="DIR",
-                    help="write the claims report (index.html, claims.json, figures) to DIR (default reports/latest, "
-                         "from the folder pytest was started in)")
-    group.addoption("--bench-compile", action="store_true",
-                    help="benchmarks: also time torch.compile'd forward passes (compiling takes minutes)")
-    group.addoption("--fixtures-dir", default=None,
-                    help=f"folder holding {PHOTOS}/ (the learned claims' photos) and {TINY_VGG}/ (CNN Explainer's "
-                         f"trained model); default: ${FIXTURES_ENV}, else the cache folder that `{FETCH}` fills")
-    group.addoption("--expectations", default=None, metavar="FILE",
-                    help="the recorded verdicts that gate the run (a TOML file of your project's; default: the suite's "
-                         "own claims/expectations.toml); with --record-expectations, the file written")
-    group.addoption("--record-expectations", action="store_true",
-                    help="write this run's verdicts and values into the expectations file (--expectations, else "
-                         "claims/expectations.toml of a clone); the run does not gate")
-    group.addoption("--record-nulls", action="store_true",
-                    help="measure the twenty random initialisations and the random control of every selected "
-                         "architecture afresh, fed as the model is, and write them into claims/nulls.json (slow)")
-    group.addoption("--mutants", action="store_true",
-                    help="the mutation check: run pytest claims --model vgg16 on copies with one wrong edit each "
-                         "(claims/tools/mutants.py) and print which claims kill each; runs nothing else")
+    for option in OPTIONS:
+        group.addoption(option.name, help=option.help, **option.settings)
 
 
 def pytest_configure(config):
@@ -291,5 +336,6 @@ def pytest_report_header(config):
         lines.append(f"cnn-claims: learned claims compare {len(run.compared)} checkpoints of {run.models[0]}: "
                      + ", ".join(checkpoint.key for checkpoint in run.compared))
     gate = run.expectations
-    lines.append(f"cnn-claims: expectations {gate.where}" + (" (recording: the run does not gate)" if gate.recording else ""))
+    recording = " (recording: the run does not gate)" if gate.recording else ""
+    lines.append(f"cnn-claims: expectations {gate.where}{recording}")
     return lines
