@@ -93,9 +93,6 @@ class Expectations:
     def entry(self, verdict: Verdict) -> Mapping | None:
         return self.table.get(verdict.claim, {}).get(verdict.subject)
 
-    def subjects(self) -> set[str]:
-        return {subject for entries in self.table.values() for subject in entries}
-
     def attached(self, verdict: Verdict) -> Verdict:
         """The verdict with its recorded status beside it (``expected``), where one is recorded."""
         entry = self.entry(verdict)
