@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from claims.judging import nulls
-from claims.judging.expectations import Expectations, recorded_references, verdicts_of, write_expectations
-from claims.judging.rules import INCONCLUSIVE, NOT_MEASURED, NULL_SEEDS, RULES, Spread, Verdict
+from claims.judging.expectations import recorded_references, verdicts_of, write_expectations
+from claims.judging.rules import INCONCLUSIVE, NULL_SEEDS, RULES, Spread, Verdict
 from claims.judging.statistics import ALPHA
 from claims.session.options import RUN_OPTIONS, RunOptions
 from claims.showing import run_results
@@ -112,26 +112,6 @@ class ClaimRun:
             lines += [f"{title}:", *(f"  - {item}" for item in items)]
         return lines
 
-    def gate(self, expectations: Expectations) -> list[str]:
-        """The run's last lines: each verdict that left its expectations file, one line each, and the subjects
-        with nothing recorded there, which were reported, not gated."""
-        if expectations.recording:
-            return [f"expectations: recorded into {expectations.where} (this run did not gate)"]
-        changes = [change for verdict in self.verdicts.values() if (change := expectations.change(verdict))]
-        unrecorded: dict[str, int] = {}
-        for verdict in self.verdicts.values():
-            if verdict.status != NOT_MEASURED and expectations.entry(verdict) is None:
-                unrecorded[verdict.subject] = unrecorded.get(verdict.subject, 0) + 1
-        gated = sum(1 for verdict in self.verdicts.values() if verdict.status != NOT_MEASURED) - sum(unrecorded.values())
-        lines = [f"expectations {expectations.where}: {gated} verdicts gated, "
-                 + (f"{len(changes)} changed:" if changes else "none changed")]
-        lines += [f"  CHANGED {change.line()}" for change in sorted(changes, key=lambda c: (c.subject, c.claim))]
-        if unrecorded:
-            lines.append(f"NOT GATED: nothing recorded in {expectations.where} for "
-                         + ", ".join(f"{subject} ({count} verdicts)" for subject, count in sorted(unrecorded.items()))
-                         + "; they are reported, not checked (record them with --record-expectations)")
-        return lines
-
 
 CLAIM_RUN = pytest.StashKey[ClaimRun]()
 
@@ -197,5 +177,5 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(f"report: {run.report}")
     if run.verdicts:
         terminalreporter.section("expectations")
-        for line in run.gate(config.stash[RUN_OPTIONS].expectations):
+        for line in config.stash[RUN_OPTIONS].expectations.summary(list(run.verdicts.values())):
             terminalreporter.write_line(line)

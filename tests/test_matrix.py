@@ -113,3 +113,13 @@ def test_recording_round_trips_and_keeps_other_rows(tmp_path):
                          ids=["exact", "with-interval"])
 def test_verdicts_survive_the_xdist_serializer(verdict):
     assert Verdict.from_json(verdict.to_json()) == verdict
+
+
+def test_the_runs_last_lines_name_each_change_and_each_subject_not_gated():
+    flipped = RULE.judge("tiny-vgg.trained", 0.01, RANDOM)
+    other = RULE.judge("mine.file-ours", 0.3, RANDOM)
+    assert recorded(CONFIRMED).summary([flipped, other]) == [
+        "expectations expectations.toml: 1 verdicts gated, 1 changed:",
+        "  CHANGED L3-sparser-with-depth on tiny-vgg.trained: recorded CONFIRMED 0.3, now REFUTED 0.01",
+        "NOT GATED: nothing recorded in expectations.toml for mine.file-ours (1 verdicts); they are reported, "
+        "not checked (record them with --record-expectations)"]

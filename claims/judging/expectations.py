@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -112,6 +113,25 @@ class Expectations:
                 return Change(verdict.claim, verdict.subject, entry["status"], recorded, verdict.status,
                               verdict.measured, drift)
         return None
+
+
+    def summary(self, verdicts: list[Verdict]) -> list[str]:
+        """A run's last lines: each verdict that left this file, one line each, and the subjects with nothing
+        recorded here, which were reported, not gated."""
+        if self.recording:
+            return [f"expectations: recorded into {self.where} (this run did not gate)"]
+        measured = [verdict for verdict in verdicts if verdict.status != NOT_MEASURED]
+        changes = sorted((change for verdict in measured if (change := self.change(verdict))),
+                         key=lambda change: (change.subject, change.claim))
+        unrecorded = Counter(verdict.subject for verdict in measured if self.entry(verdict) is None)
+        lines = [f"expectations {self.where}: {len(measured) - sum(unrecorded.values())} verdicts gated, "
+                 + (f"{len(changes)} changed:" if changes else "none changed")]
+        lines += [f"  CHANGED {change.line()}" for change in changes]
+        if unrecorded:
+            lines.append(f"NOT GATED: nothing recorded in {self.where} for "
+                         + ", ".join(f"{subject} ({count} verdicts)" for subject, count in sorted(unrecorded.items()))
+                         + "; they are reported, not checked (record them with --record-expectations)")
+        return lines
 
 
 IN_FORCE = pytest.StashKey[Expectations]()  # the run's, set once when the options are read
