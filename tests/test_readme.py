@@ -9,7 +9,7 @@ import pytest
 
 from claims.judging.expectations import load_expectations
 from claims.showing import docs
-from claims.showing.readme import END, README, START, VERDICTS_PAGE, cell, rewrite, table
+from claims.showing.readme import END, README, START, VERDICTS_PAGE, cell, table
 
 STATUS = re.compile(r"\*\*(CONFIRMED|REFUTED|INCONCLUSIVE)\*\* ([-+.0-9e]+)")
 
@@ -66,7 +66,7 @@ def test_the_table_is_generated_from_verdict_rows():
     assert "1 REFUTED" in block
     assert cell({"status": "NOT MEASURED", "detail": "no head"}) == "NOT MEASURED: no head"
     with pytest.raises(ValueError, match="no <!-- verdicts -->"):
-        rewrite("no block here", block)
+        docs.rewritten("no block here", "verdicts", block)
 
 
 PAGES = (README, README.parent / "claims" / "README.md", README.parent / "cnn_core" / "README.md",

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 from claims.judging.rules import NOT_MEASURED, NULL_SEEDS
 from claims.judging.statistics import ALPHA
+from claims.showing.docs import rewritten
 from claims.showing.verdict_matrix import bar_text, sentence_text, value_text, verdict_matrix
 
 README = Path(__file__).resolve().parents[2] / "README.md"  # of the clone: the command edits the repository's README
@@ -62,20 +62,13 @@ README's table, then what it says in words, and how the random controls fared.
 """
 
 
-def rewrite(readme: str, block: str) -> str:
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(readme):
-        raise ValueError(f"README.md has no {START} ... {END} block")
-    return pattern.sub(lambda _: f"{START}\n{block}\n{END}", readme)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m claims readme", description=__doc__.split("\n\n")[0])
     parser.add_argument("claims_json", type=Path, help="a run's claims.json (pytest claims --report)")
     args = parser.parse_args(argv)
     run = json.loads(args.claims_json.read_text())
     models = run["environment"]["models"].split(",")
-    README.write_text(rewrite(README.read_text(), table(run["verdicts"], models, findings=False)))
+    README.write_text(rewritten(README.read_text(), "verdicts", table(run["verdicts"], models, findings=False)))
     VERDICTS_PAGE.write_text(PAGE_HEAD + f"{START}\n{table(run['verdicts'], models)}\n{END}\n")
     print(f"README.md and {VERDICTS_PAGE.relative_to(README.parent)}: verdicts table rewritten from {args.claims_json}")
     return 0
