@@ -24,7 +24,7 @@ from claims.judging.structural import (
     random_image,
 )
 
-pytestmark = pytest.mark.structural
+pytestmark = [pytest.mark.structural, pytest.mark.block("1")]
 
 
 @given(
@@ -132,8 +132,9 @@ def test_conv_arithmetic_claim_fails_when_a_stride_is_ignored(zoo, monkeypatch):
 
 
 @pytest.mark.learned
-def test_the_64_maps_are_different_filtered_versions(subject, request):
+@pytest.mark.claim("L1-maps-differ")
+def test_the_64_maps_are_different_filtered_versions(subject, claim, request):
     """"The image becomes 64 'filtered' versions", "64 different filtered versions of the image, each
     highlighting different local patterns": the first conv's maps of a photo are less alike (1 -
     mean |correlation| between two maps) than random initialisations' maps are, beyond their spread."""
-    record(request, *subject.verdicts("L1-maps-differ"))
+    record(request, *subject.verdicts(claim))

@@ -27,7 +27,7 @@ from claims.judging.structural import (
 from claims.tools.breaks import position_dependent, position_scaled, single_window
 from claims.tools.strategies import few_examples
 
-pytestmark = pytest.mark.structural
+pytestmark = [pytest.mark.structural, pytest.mark.block("2")]
 
 
 @pytest.mark.probes("early", "deep-unpadded")
@@ -100,30 +100,34 @@ def test_multiple_places_claim_fails_when_a_filter_may_fire_once(zoo, image_tens
 # --- learned: what training puts into the filters (claims matrix, against random inits) -------
 
 @pytest.mark.learned
-def test_first_layer_filters_detect_edges(subject, request):
+@pytest.mark.claim("L1-filters-detect-edges")
+def test_first_layer_filters_detect_edges(subject, claim, request):
     """"Each 3×3 filter detects a specific pattern (edge direction, color gradient, etc.)" — edges:
     the median first-layer filter puts more of its energy into oriented first-derivative (edge)
     structure than random initialisations of the architecture do, beyond their spread."""
-    record(request, *subject.verdicts("L1-filters-detect-edges"))
+    record(request, *subject.verdicts(claim))
 
 
 @pytest.mark.learned
-def test_first_layer_filters_detect_colours(subject, request):
+@pytest.mark.claim("L1-filters-detect-colours")
+def test_first_layer_filters_detect_colours(subject, claim, request):
     """"... color gradient, etc.": the most colour-selective tenth of the first-layer filters put
     more of their energy into colour contrast than random initialisations' do, beyond their spread."""
-    record(request, *subject.verdicts("L1-filters-detect-colours"))
+    record(request, *subject.verdicts(claim))
 
 
 @pytest.mark.learned
-def test_activation_maps_show_where_edges_are(subject, request):
+@pytest.mark.claim("L2-maps-show-where-edges-are")
+def test_activation_maps_show_where_edges_are(subject, claim, request):
     """"The activation map shows WHERE that pattern appears in the image": the edge-like filters'
     response strength follows the photos' edge strength more closely than random initialisations'."""
-    record(request, *subject.verdicts("L2-maps-show-where-edges-are"))
+    record(request, *subject.verdicts(claim))
 
 
 @pytest.mark.learned
-def test_early_probe_filters_detect_edges(subject, request):
+@pytest.mark.claim("L1-early-probe-detects-edges")
+def test_early_probe_filters_detect_edges(subject, claim, request):
     """"Each 3×3 filter detects a specific pattern (edge direction, ...)" one conv deeper, at the
     notebook's early probe (VGG16's conv1_2): its median filter puts more of its energy into edge
     structure than random initialisations' do, beyond their spread."""
-    record(request, *subject.verdicts("L1-early-probe-detects-edges"))
+    record(request, *subject.verdicts(claim))

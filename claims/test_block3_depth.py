@@ -13,9 +13,10 @@ from claims.judging.expectations import record
 from claims.judging.rules import RULES
 from claims.judging.structural import check_probe_shapes, depth_verdict, depth_violations
 
-pytestmark = pytest.mark.structural
+pytestmark = [pytest.mark.structural, pytest.mark.block("3")]
 
 
+@pytest.mark.claim("S-channels-grow-resolution-falls")
 def test_channels_never_decrease_and_resolution_never_increases(model, request):
     """"EARLY: High resolution ... MIDDLE: Lower resolution ... DEEP: Very low resolution" and
     "64 channels ... 256 channels ... 512 channels": along the network, every layer has at least
@@ -24,6 +25,7 @@ def test_channels_never_decrease_and_resolution_never_increases(model, request):
     record(request, depth_verdict(model))
 
 
+@pytest.mark.breaks("S-channels-grow-resolution-falls")
 def test_depth_claim_fails_when_a_layer_upsamples(zoo, monkeypatch):
     """Break: a conv padded by 5 grows 56x56 maps to 64x64, and the claim must fail."""
     model = zoo.get("vgg16")
@@ -51,33 +53,37 @@ def test_probe_claim_fails_when_a_pool_stops_downsampling(zoo, image_tensor, mon
 # --- learned: sparsity and abstraction grow with depth (claims matrix, against random inits) ---
 
 @pytest.mark.learned
-def test_activations_get_sparser_with_depth(subject, request):
+@pytest.mark.claim("L3-sparser-with-depth")
+def test_activations_get_sparser_with_depth(subject, claim, request):
     """"DEEP: Very low resolution, sparse activations": on natural images, the last stage's
     activations are inactive (<= 0) more often than the first stage's, by more than in random
     initialisations of the architecture (stages: stretches of equal resolution)."""
-    record(request, *subject.verdicts("L3-sparser-with-depth"))
+    record(request, *subject.verdicts(claim))
 
 
 @pytest.mark.learned
-def test_deeper_features_are_more_class_relevant(subject, request):
+@pytest.mark.claim("L4-class-structure-grows-with-depth")
+def test_deeper_features_are_more_class_relevant(subject, claim, request):
     """"Deep layers → abstract, class-relevant": pooled features of the last stage group the labelled
     photos by class group better than the first stage's do (same-group photos nearer), by more than in random inits."""
-    record(request, *subject.verdicts("L4-class-structure-grows-with-depth"))
+    record(request, *subject.verdicts(claim))
 
 
 @pytest.mark.learned
-def test_a_linear_probe_reads_the_class_better_from_deeper_features(subject, request):
+@pytest.mark.claim("L4-linear-probe-grows-with-depth")
+def test_a_linear_probe_reads_the_class_better_from_deeper_features(subject, claim, request):
     """"Deep layers → abstract, class-relevant", with the field's instrument (a linear classifier probe,
     Alain & Bengio 2016): its cross-validated accuracy on the photos' class groups is higher from the last
     stage's pooled features than from the first stage's, by more than in random initialisations.
     A second opinion on L4-class-structure-grows-with-depth: the matrix says whether the two agree."""
-    record(request, *subject.verdicts("L4-linear-probe-grows-with-depth"))
+    record(request, *subject.verdicts(claim))
 
 
 @pytest.mark.learned
-def test_middle_layers_see_larger_patterns(subject, request):
+@pytest.mark.claim("L3-middle-layers-see-larger-patterns")
+def test_middle_layers_see_larger_patterns(subject, claim, request):
     """"Early layers → edges, colors, simple textures; Middle layers → patterns, motifs, object
     parts": a middle probe unit's effective receptive field (where 90% of its gradient on the photo
     lies) is larger, relative to an early probe unit's, than in random initialisations, beyond their spread."""
-    record(request, *subject.verdicts("L3-middle-layers-see-larger-patterns"))
+    record(request, *subject.verdicts(claim))
 

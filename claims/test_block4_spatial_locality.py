@@ -35,7 +35,7 @@ from claims.session.options import RUN_OPTIONS
 from claims.tools.breaks import global_context, mirrored
 from claims.tools.strategies import boxes, few_examples
 
-pytestmark = pytest.mark.structural
+pytestmark = [pytest.mark.structural, pytest.mark.block("4")]
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +146,7 @@ def test_early_change_is_the_box_grown_by_the_field_radius(model, model64, layer
     assert cnn_core.changed_region(difference) == units_touching_region(field, box)
 
 
+@pytest.mark.claim("S-deep-change-centred")
 def test_deep_change_is_broader_but_still_centred_on_the_box(model, probes, image_tensor, request):
     """"Early: localized change • Deep: broader but still spatially structured": for each of five
     96-px boxes (corners and centre), the deep layer's change covers more of the image than the
@@ -154,6 +155,7 @@ def test_deep_change_is_broader_but_still_centred_on_the_box(model, probes, imag
     record(request, deep_structure_verdict(model, probes["early"], probes["deep"], image_tensor))
 
 
+@pytest.mark.breaks("S-deep-change-centred")
 def test_structure_claim_fails_when_the_deep_maps_are_mirrored(zoo, image_tensor):
     """Break: mirrored deep maps keep every value but lose the correspondence with the image."""
     model = zoo.get("vgg16")
@@ -164,12 +166,14 @@ def test_structure_claim_fails_when_the_deep_maps_are_mirrored(zoo, image_tensor
         check_deep_structure(summary, "features.2", "features.28", box)
 
 
+@pytest.mark.claim("S-occlusion-stays-local")
 def test_occlusion_stays_local_in_deep_layers(model, probes, image_tensor, request):
     """"Even deep layers maintain spatial correspondence with the input image!": blanking a corner
     leaves every far unit of the last conv exactly unchanged."""
     record(request, locality_verdict(model, probes["deep"], image_tensor))
 
 
+@pytest.mark.claim("S-fields-grow-gradually")
 def test_receptive_fields_grow_gradually(model, probes, request):
     """"CNNs trade spatial precision for semantic meaning gradually, not all at once": up to the
     last conv, no layer widens the receptive field by more than the rule's factor beyond the
@@ -177,6 +181,7 @@ def test_receptive_fields_grow_gradually(model, probes, request):
     record(request, gradual_verdict(model, probes["deep"]))
 
 
+@pytest.mark.breaks("S-occlusion-stays-local", "S-fields-grow-gradually")
 def test_a_vision_transformer_fails_locality_and_gradual_growth(zoo, image_tensor):
     """Break of both claims: after one attention block every token has seen every patch, and the
     field jumps from one 16-pixel patch to the whole image."""
@@ -188,20 +193,22 @@ def test_a_vision_transformer_fails_locality_and_gradual_growth(zoo, image_tenso
 # --- learned: class relevance under occlusion (Zeiler & Fergus) -------------------------------
 
 @pytest.mark.learned
-def test_occluding_the_object_lowers_its_class(subject, request):
+@pytest.mark.claim("L5-occluding-the-object-matters")
+def test_occluding_the_object_lowers_its_class(subject, claim, request):
     """"This is why Grad-CAM and similar methods work" (Zeiler & Fergus's occlusion test): the drop
     of the model's top class under a sliding grey window falls on the object (rocket, cup, cat's
     face) more than chance, and more than in random initialisations of the architecture."""
-    record(request, *subject.verdicts("L5-occluding-the-object-matters"))
+    record(request, *subject.verdicts(claim))
 
 
 @pytest.mark.learned
-def test_class_structure_grows_gradually(subject, request):
+@pytest.mark.claim("L4-class-structure-grows-gradually")
+def test_class_structure_grows_gradually(subject, claim, request):
     """"CNNs trade spatial precision for semantic meaning gradually, not all at once" — the semantic
     half: of the class structure gained from the first stage to the last (same-class images nearer
     in pooled features), the stage steps other than the largest add more than random
     initialisations' do, beyond their spread. The spatial half is S-fields-grow-gradually."""
-    record(request, *subject.verdicts("L4-class-structure-grows-gradually"))
+    record(request, *subject.verdicts(claim))
 
 
 def test_occlusion_paints_the_mean_grey_for_every_preprocessing(pytestconfig, zoo):
@@ -226,9 +233,10 @@ def test_grey_claim_fails_when_the_fill_ignores_the_normalisation(monkeypatch):
 
 
 @pytest.mark.learned
-def test_neighbouring_stages_are_most_similar(subject, request):
+@pytest.mark.claim("L4-neighbour-stages-most-similar")
+def test_neighbouring_stages_are_most_similar(subject, claim, request):
     """"CNNs trade spatial precision for semantic meaning gradually, not all at once", with the field's
     instrument (linear CKA, Kornblith et al. 2019): over the photos, each stage's pooled features resemble
     the next stage's more than the first stage's resemble the last's, by more than in random initialisations.
     A second opinion on L4-class-structure-grows-gradually: the matrix says whether the two agree."""
-    record(request, *subject.verdicts("L4-neighbour-stages-most-similar"))
+    record(request, *subject.verdicts(claim))

@@ -18,7 +18,7 @@ from torchvision.models import VGG16_Weights, WeightsEnum
 import cnn_core
 from claims.judging import notebook
 
-pytestmark = pytest.mark.structural
+pytestmark = [pytest.mark.structural, pytest.mark.block("erratum")]
 
 
 @pytest.fixture(scope="module")

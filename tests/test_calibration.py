@@ -15,13 +15,11 @@ import torch
 import cnn_core
 from claims.judging.calibration import CONTROL_SEEDS_FROM, calibrate, fresh_controls, random_values
 from claims.judging.probes import probe_images
-from claims.judging.rules import NULL_SEEDS
+from claims.judging.rules import CALIBRATED_COSTS, NULL_SEEDS, RULES
 from claims.judging.statistics import ALPHA, binomial_interval
 
 CONTROLS = 100
-CLAIMS = ["L1-filters-detect-edges", "L1-filters-detect-colours", "L1-early-probe-detects-edges",
-          "L3-sparser-with-depth", "L4-class-structure-grows-with-depth", "L4-class-structure-grows-gradually",
-          "L4-linear-probe-grows-with-depth", "L4-neighbour-stages-most-similar"]
+CLAIMS = [claim for claim, rule in RULES.items() if rule.cost in CALIBRATED_COSTS]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from claims.judging.subjects import MEASURES
+from claims.judging.subjects import LEARNED
 from claims.session import fetch
 from cnn_core import fixtures
 from tests.helpers.mirror import HALF_ONCE, HALF_THEN_CLOSE, NOT_FOUND, WRONG_BYTES, Mirror
@@ -230,6 +230,6 @@ def test_pytest_claims_without_fixtures_names_the_fetch(pytester, monkeypatch, t
     lines = [line for line in out.splitlines() if "NOT MEASURED on" in line]
     tiny = [line for line in lines if "tiny-vgg.trained" in line]
     photos = [line for line in lines if "mobilenet_v2.imagenet" in line and "photos" in line]
-    assert len(tiny) == len(MEASURES) and photos, out[-3000:]
+    assert len(tiny) == len(LEARNED) and photos, out[-3000:]
     assert all("fetch the files with `python -m claims fetch`" in line for line in tiny + photos), lines
     assert re.search(r"SKIPPED \[1\] .*test_benchmarks.py:\d+: NOT MEASURED: Tiny VGG: .*python -m claims fetch", out), out[-3000:]

@@ -3,6 +3,8 @@ NOT MEASURED there, with the reason in one line; every other claim keeps its ver
 error no measurement is expected to raise) is not hidden that way."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torchvision
 from torch import nn
@@ -10,7 +12,7 @@ from torch import nn
 import cnn_core
 from claims.judging import measures, structural, subjects
 from claims.judging.expectations import not_measured_skips
-from claims.judging.rules import NOT_MEASURED, REFUTED
+from claims.judging.rules import NOT_MEASURED, REFUTED, RULES
 
 
 def untraceable(*_args, **_kwargs):
@@ -34,10 +36,12 @@ def test_a_bug_in_a_measurement_is_not_turned_into_not_measured(zoo, image_tenso
 
 
 def test_a_learned_measurement_that_raises_is_not_measured_and_the_rest_are(monkeypatch):
-    monkeypatch.setattr(subjects, "MEASURES", {"failing": untraceable, "working": lambda probe: 0.5})
-    samples = subjects.measure_all(probe=None, claims=["failing", "working"])
-    assert samples == {"failing": "ReceptiveFieldError: Net cannot be traced with torch.fx (data-dependent control flow)",
-                       "working": 0.5}
+    failing, working = "L1-filters-detect-edges", "L1-filters-detect-colours"
+    monkeypatch.setattr(subjects, "RULES", {failing: replace(RULES[failing], measure=untraceable),
+                                            working: replace(RULES[working], measure=lambda probe: 0.5)})
+    samples = subjects.measure_all(probe=None, claims=[failing, working])
+    assert samples == {failing: "ReceptiveFieldError: Net cannot be traced with torch.fx (data-dependent control flow)",
+                       working: 0.5}
 
 
 def test_a_layer_without_a_support_twin_is_not_measured_not_failed():

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 from claims.judging import nulls, recorded
-from claims.judging.subjects import MEASURES
+from claims.judging.subjects import LEARNED
 
 
 def test_a_recorded_entry_is_rebuilt_from_its_key_and_re_measured(fixtures_with_photos, tiny_vgg_folder, capsys):
     assert recorded.main(["--model", "tiny-vgg", "--fixtures-dir", str(fixtures_with_photos.folder)]) == 0
-    assert f"ok     tiny-vgg @64px-resize64-bilinear-0/0/0/1/1/1: {len(MEASURES)} claims unchanged" in capsys.readouterr().out
+    assert f"ok     tiny-vgg @64px-resize64-bilinear-0/0/0/1/1/1: {len(LEARNED)} claims unchanged" in capsys.readouterr().out
 
 
 def test_a_moved_check_value_fails_it(fixtures_with_photos, tiny_vgg_folder, tmp_path, capsys):

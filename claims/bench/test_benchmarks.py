@@ -20,7 +20,7 @@ from claims.bench.hardware import devices
 from claims.judging import nulls
 from claims.judging.notebook import detach_hooks
 from claims.judging.probes import depth_probes, probe_images
-from claims.judging.subjects import MEASURES, Subject
+from claims.judging.subjects import LEARNED, Subject
 from claims.session.options import RUN_OPTIONS
 from cnn_core.models import TINY_VGG
 
@@ -215,7 +215,7 @@ def test_learned_verdicts_of_own_weights(timed, own_weights_name, pytestconfig, 
     def verdicts() -> Subject:
         subject = Subject(cnn_core.load_model(own_weights_name, path), run.fixtures, torch.device("cpu"),
                           measure_random=True, progress=lambda _: None)
-        for claim in MEASURES:
+        for claim in LEARNED:
             subject.verdicts(claim)
         return subject
 

@@ -23,7 +23,7 @@ import pytest
 
 from claims import RECORDED_DATA
 from claims.judging.measures import NotMeasurable
-from claims.judging.rules import NOT_MEASURED, RULES, Verdict
+from claims.judging.rules import NOT_MEASURED, RULES, Verdict, marked_claims
 from cnn_core.models import PACKAGED
 
 if sys.version_info >= (3, 11):
@@ -141,6 +141,11 @@ def record(request: pytest.FixtureRequest, *verdicts: Verdict) -> None:
     """Each verdict travels with the test's report (also from xdist workers), then is gated by the
     run's expectations file; with ``--record-expectations`` (accept mode) the run's values replace the recorded
     ones instead."""
+    stated = marked_claims(request.node)
+    strays = sorted({verdict.claim for verdict in verdicts} - set(stated)) if stated else []
+    if strays:
+        raise pytest.UsageError(f"{request.node.nodeid} states {', '.join(stated)} (its claim marker) "
+                                f"but records verdicts of {', '.join(strays)}")
     expectations = request.config.stash[IN_FORCE]
     attached = [expectations.attached(verdict) for verdict in verdicts]
     for verdict in attached:

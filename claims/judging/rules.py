@@ -1,6 +1,11 @@
-"""Each claim's rule as data: the operator, the threshold (fixed, or derived from random
-initialisations and an effect size) and the regression tolerance, stored once and used both to
-decide the verdict and to print it.
+"""The claims registry: one record per claim of the verdict table (:data:`RULES`), read by every view.
+
+A record holds the claim's notebook sentence and block, its rule as data (the operator, the threshold,
+fixed or derived from random initialisations and an effect size, and the regression tolerance), and, for
+a learned claim, the measurement that gives its value, the per-stage series its figure draws and what
+one measurement of a random initialisation costs (which the fresh-control calibration reads). A test
+states which claim it checks with ``@pytest.mark.claim(ID)``, a structural claim's deliberate break
+with ``@pytest.mark.breaks(ID)``; ``tests/test_registry.py`` holds every claim to one of each.
 
 A learned claim is judged against NULL_SEEDS random initialisations of the same architecture
 (its own init), whose values are recorded (:mod:`claims.judging.nulls`). Its bar is the one-sided
@@ -14,12 +19,15 @@ finding, for when the random spread is nearly nil). Then, with the value's 95% i
 """
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 
+from claims.judging import measures
 from claims.judging.statistics import ALPHA, Interval, images_to_decide, prediction_factor
 
 CONFIRMED, REFUTED, INCONCLUSIVE, NOT_MEASURED = "CONFIRMED", "REFUTED", "INCONCLUSIVE", "NOT MEASURED"
@@ -96,6 +104,13 @@ class Rule:
     needs: str = ""  # what the measurement needs beyond images: "head" (a trained classifier)
     instrument: str = ""  # how the value is measured, where two instruments measure one sentence
     second_opinion_of: str = ""  # the claim whose sentence this one measures with another instrument
+    measure: Callable[[measures.Probe], measures.Sample] | None = None  # learned: the value on one model
+    series: Callable[[measures.Probe], list[float]] | None = None  # the numbers behind the value, per stage (figures)
+    cost: str = ""  # learned: what one random initialisation's value takes (COSTS)
+
+    @property
+    def learned(self) -> bool:
+        return self.measure is not None
 
     def bar(self, spread: Spread | None) -> float:
         if self.threshold is not None:
@@ -145,9 +160,17 @@ class Rule:
         return self.tolerance * abs(recorded) + self.resolution / 4
 
 
-def learned(claim, block, sentence, resolution, needs="", instrument="", second_opinion_of="") -> Rule:
+# What one random initialisation's value of a learned claim takes: the fresh-control calibration
+# (tests/test_calibration.py) measures the claims that need one forward pass or none.
+WEIGHTS, FIRST_CONV, STAGES, FIELDS, OCCLUSION = "weights", "first-conv maps", "stage pass", "fields", "occlusion"
+COSTS = (WEIGHTS, FIRST_CONV, STAGES, FIELDS, OCCLUSION)
+CALIBRATED_COSTS = (WEIGHTS, STAGES)
+
+
+def learned(claim, block, sentence, resolution, measure, cost, series=None, needs="", instrument="",
+            second_opinion_of="") -> Rule:
     return Rule(claim, block, sentence, ">=", resolution=resolution, needs=needs, instrument=instrument,
-                second_opinion_of=second_opinion_of)
+                second_opinion_of=second_opinion_of, measure=measure, series=series, cost=cost)
 
 
 CLASS_RELEVANT = "Deep layers → abstract, class-relevant"
@@ -156,25 +179,34 @@ GRADUALLY = "CNNs trade spatial precision for semantic meaning gradually, not al
 
 RULES = MappingProxyType({rule.claim: rule for rule in (
     learned("L1-maps-differ", "1", "64 different filtered versions of the image, each highlighting different "
-            "local patterns", 0.02),
+            "local patterns", 0.02, measures.map_diversity, FIRST_CONV),
     learned("L1-early-probe-detects-edges", "2", "Each 3×3 filter detects a specific pattern (edge direction, ...), "
-            "at the early probe conv1_2", 0.02),
-    learned("L1-filters-detect-edges", "2", "Each 3×3 filter detects a specific pattern (edge direction, ...)", 0.02),
-    learned("L1-filters-detect-colours", "2", "... (..., color gradient, etc.)", 0.02),
-    learned("L2-maps-show-where-edges-are", "2", "The activation map shows WHERE that pattern appears in the image", 0.02),
+            "at the early probe conv1_2", 0.02, measures.early_probe_edges, WEIGHTS),
+    learned("L1-filters-detect-edges", "2", "Each 3×3 filter detects a specific pattern (edge direction, ...)", 0.02,
+            measures.filter_edges, WEIGHTS),
+    learned("L1-filters-detect-colours", "2", "... (..., color gradient, etc.)", 0.02, measures.filter_colours, WEIGHTS),
+    learned("L2-maps-show-where-edges-are", "2", "The activation map shows WHERE that pattern appears in the image", 0.02,
+            measures.edge_tracking, FIRST_CONV),
     # A ratio over the early probe's spread, which is 1-2 px: a 0.1 px change there moves the ratio
     # by about 0.4, so differences under 0.5 are within what the early layer's sub-pixel spread decides.
-    learned("L3-middle-layers-see-larger-patterns", "3", "Middle layers → patterns, motifs, object parts", 0.5),
-    learned("L3-sparser-with-depth", "3", "DEEP: Very low resolution, sparse activations", 0.02),
-    learned("L4-class-structure-grows-with-depth", "3", CLASS_RELEVANT, 0.02, instrument="partner rank (the suite's)"),
+    learned("L3-middle-layers-see-larger-patterns", "3", "Middle layers → patterns, motifs, object parts", 0.5,
+            measures.middle_field_growth, FIELDS),
+    learned("L3-sparser-with-depth", "3", "DEEP: Very low resolution, sparse activations", 0.02,
+            measures.sparsity_trend, STAGES, series=measures.inactive_by_stage),
+    learned("L4-class-structure-grows-with-depth", "3", CLASS_RELEVANT, 0.02, measures.class_structure_gain, STAGES,
+            instrument="partner rank (the suite's)"),
     # Accuracy over 100 photos moves in steps of 0.01 and a refit fold moves a few photos: 0.05 is five photos.
-    learned("L4-linear-probe-grows-with-depth", "3", CLASS_RELEVANT, 0.05,
-            instrument="linear probe (Alain & Bengio 2016)", second_opinion_of="L4-class-structure-grows-with-depth"),
-    learned("L4-class-structure-grows-gradually", "4", GRADUALLY, 0.02, instrument="partner-rank steps (the suite's)"),
-    learned("L4-neighbour-stages-most-similar", "4", GRADUALLY, 0.02, instrument="linear CKA (Kornblith et al. 2019)",
+    learned("L4-linear-probe-grows-with-depth", "3", CLASS_RELEVANT, 0.05, measures.probe_accuracy_gain, STAGES,
+            series=measures.probe_accuracy_by_stage, instrument="linear probe (Alain & Bengio 2016)",
+            second_opinion_of="L4-class-structure-grows-with-depth"),
+    learned("L4-class-structure-grows-gradually", "4", GRADUALLY, 0.02, measures.gradual_class_structure, STAGES,
+            series=measures.class_structure_by_stage, instrument="partner-rank steps (the suite's)"),
+    learned("L4-neighbour-stages-most-similar", "4", GRADUALLY, 0.02, measures.stage_similarity_contrast, STAGES,
+            series=measures.neighbour_similarity_by_step, instrument="linear CKA (Kornblith et al. 2019)",
             second_opinion_of="L4-class-structure-grows-gradually"),
     learned("L5-occluding-the-object-matters", "4", "This is why Grad-CAM and similar methods work "
-            "(Zeiler & Fergus: hiding the object lowers its class)", 0.02, needs="head"),
+            "(Zeiler & Fergus: hiding the object lowers its class)", 0.02, measures.object_relevance, OCCLUSION,
+            needs="head"),
     Rule("S-channels-grow-resolution-falls", "3", "EARLY: High resolution ... DEEP: Very low resolution; "
          "64 ... 256 ... 512 channels", "==", 0.0, tolerance=0.0),
     Rule("S-deep-change-centred", "4", "Early: localized change • Deep: broader but still spatially structured",
@@ -184,3 +216,25 @@ RULES = MappingProxyType({rule.claim: rule for rule in (
     Rule("S-fields-grow-gradually", "4", "CNNs trade spatial precision for semantic meaning gradually, "
          "not all at once", "<=", 2.0, tolerance=0.0),
 )})
+
+
+class UnknownClaim(LookupError):
+    """A test marks a claim id that the registry does not hold."""
+
+    def __init__(self, claim: str):
+        close = difflib.get_close_matches(claim, list(RULES), n=3, cutoff=0.5)
+        super().__init__(f"unknown claim {claim!r} in a claim/breaks marker"
+                         + (f"; did you mean {', '.join(map(repr, close))}?" if close else f"; the registry holds {', '.join(RULES)}"))
+
+    def __str__(self) -> str:  # LookupError would repr() the message
+        return self.args[0]
+
+
+def marked_claims(node, marker: str = "claim") -> tuple[str, ...]:
+    """The registry claims a pytest item's ``claim`` (or ``breaks``) marker names, checked against the registry."""
+    found = node.get_closest_marker(marker)
+    claims = tuple(found.args) if found is not None else ()
+    for claim in claims:
+        if claim not in RULES:
+            raise UnknownClaim(claim)
+    return claims

@@ -18,7 +18,6 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
-from types import MappingProxyType
 
 import torch
 from torch import nn
@@ -31,27 +30,7 @@ from claims.judging.statistics import Interval
 from cnn_core.fixtures import Fixtures
 from cnn_core.models import ModelCard
 
-MEASURES: Mapping[str, Callable[[measures.Probe], measures.Sample]] = MappingProxyType({
-    "L1-maps-differ": measures.map_diversity,
-    "L1-early-probe-detects-edges": measures.early_probe_edges,
-    "L1-filters-detect-edges": measures.filter_edges,
-    "L1-filters-detect-colours": measures.filter_colours,
-    "L2-maps-show-where-edges-are": measures.edge_tracking,
-    "L3-middle-layers-see-larger-patterns": measures.middle_field_growth,
-    "L3-sparser-with-depth": measures.sparsity_trend,
-    "L4-class-structure-grows-with-depth": measures.class_structure_gain,
-    "L4-class-structure-grows-gradually": measures.gradual_class_structure,
-    "L4-linear-probe-grows-with-depth": measures.probe_accuracy_gain,
-    "L4-neighbour-stages-most-similar": measures.stage_similarity_contrast,
-    "L5-occluding-the-object-matters": measures.object_relevance,
-})
-# The numbers behind a claim's value, per stage, for the report's figures (the model's own, and each random init's).
-SERIES: Mapping[str, Callable[[measures.Probe], list[float]]] = MappingProxyType({
-    "L3-sparser-with-depth": measures.inactive_by_stage,
-    "L4-class-structure-grows-gradually": measures.class_structure_by_stage,
-    "L4-linear-probe-grows-with-depth": measures.probe_accuracy_by_stage,
-    "L4-neighbour-stages-most-similar": measures.neighbour_similarity_by_step,
-})
+LEARNED = tuple(claim for claim, rule in RULES.items() if rule.learned)  # the learned claims, in the registry's order
 
 
 def random_init(card: ModelCard, seed: int, device: torch.device, template: nn.Module | None = None) -> nn.Module:
@@ -116,7 +95,7 @@ def measure_all(probe: measures.Probe, claims: list[str]) -> dict[str, measures.
     samples: dict[str, measures.Sample | str] = {}
     for claim in claims:
         try:
-            samples[claim] = MEASURES[claim](probe)
+            samples[claim] = RULES[claim].measure(probe)
         except measures.MEASUREMENT_ERRORS as error:
             samples[claim] = measures.reason(error)
     return samples
@@ -125,8 +104,8 @@ def measure_all(probe: measures.Probe, claims: list[str]) -> dict[str, measures.
 def seed_values(probe: measures.Probe, claims: list[str]) -> tuple[dict[str, measures.Sample | str], dict[str, tuple[float, ...]]]:
     """Each claim's sample on one probe, and the per-stage series the report draws."""
     samples = measure_all(probe, claims)
-    return samples, {claim: tuple(series(probe)) for claim, series in SERIES.items()
-                     if isinstance(samples.get(claim), measures.Sample)}
+    return samples, {claim: tuple(RULES[claim].series(probe)) for claim in claims
+                     if RULES[claim].series is not None and isinstance(samples.get(claim), measures.Sample)}
 
 
 class Subject:
@@ -169,7 +148,7 @@ class Subject:
         return None
 
     def measured_claims(self) -> list[str]:
-        return [claim for claim in MEASURES if self.why_not_measured(RULES[claim]) is None]
+        return [claim for claim in LEARNED if self.why_not_measured(RULES[claim]) is None]
 
     def _random_probe(self, seed: int, images: ProbeImages) -> measures.Probe:
         return measures.Probe(random_init(self.card, seed, self.device, init_template(self.model))

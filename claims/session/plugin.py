@@ -32,7 +32,7 @@ from claims.judging.expectations import IN_FORCE
 from claims.judging.probes import architecture_layers
 from claims.judging.probes import classified_photos as classified_photos_of
 from claims.judging.probes import default_run_photos, probe_layers, unpadded_deep_probe
-from claims.judging.rules import NULL_SEEDS
+from claims.judging.rules import NULL_SEEDS, marked_claims
 from claims.judging.statistics import ALPHA
 from claims.judging.subjects import Subject
 from claims.session import options
@@ -57,6 +57,9 @@ MARKERS = (
     "models(*patterns): the models (fnmatch patterns) a claim applies to; default: every selected model",
     "probes(*kinds): which layers of each model a claim is checked at: early, deep, spatial",
     "subjects(*keys): the (model.weights) subjects of a claims-matrix test; default: the CNN subjects",
+    "block(name): the notebook block a file's tests check: 1-4, or erratum",
+    "claim(id): the claim of the registry (claims/judging/rules.py: RULES) a test states",
+    "breaks(*ids): the deliberate break of these structural claims of the registry",
 )
 
 
@@ -259,6 +262,15 @@ def subject(zoo, model_name, request) -> Subject:
     if subject.recorded_entry is not None:
         request.node.user_properties.append(("nulls", subject.recorded_entry))
         subject.recorded_entry = None
+
+
+@pytest.fixture
+def claim(request) -> str:
+    """The registry claim a test states: its ``claim`` marker's id (checked at collection)."""
+    (stated,) = marked_claims(request.node) or (None,)
+    if stated is None:
+        raise pytest.UsageError(f"{request.node.nodeid} uses the claim fixture without a @pytest.mark.claim(ID) marker")
+    return stated
 
 
 @pytest.fixture(scope="session")

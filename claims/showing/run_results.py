@@ -1,7 +1,6 @@
 """Turning the test run into the claims report: one ClaimResult per test, and the figures."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import cnn_core
 from claims.judging.expectations import recorded_references, verdicts_of
 from claims.judging.notebook import NOTEBOOK_BOX, NOTEBOOK_SIZE
 from claims.judging.probes import depth_probes
-from claims.judging.rules import RULES, Verdict
+from claims.judging.rules import RULES, UnknownClaim, Verdict, marked_claims
 from claims.session.options import RUN_OPTIONS
 from claims.session.zoo import MODEL_ZOO, ModelZoo, terminal_progress
 from claims.showing.page import (
@@ -31,14 +30,22 @@ from claims.showing.verdict_matrix import CONTROL
 
 
 def describe(item: pytest.Item) -> dict | None:
-    """The claim a test checks: its block (from the file name) and the notebook sentence it quotes."""
-    module = item.path.name
-    match = re.match(r"test_block(\d)_", module)
-    block = match.group(1) if match else "erratum" if module == "test_notebook_erratum.py" else None
-    if block is None:
+    """The claim a test checks: its block and the notebook sentence, from the registry where the test states a
+    claim of it (``@pytest.mark.claim``), else its file's ``block`` marker and its docstring's quote."""
+    try:
+        stated = marked_claims(item) + marked_claims(item, "breaks")
+    except UnknownClaim as error:
+        raise pytest.UsageError(f"{item.nodeid}: {error}") from None
+    marker = item.get_closest_marker("block")
+    if marker is None:
         return None
-    doc = " ".join((item.function.__doc__ or "").split())
-    return {"claim": item.originalname, "block": block, "sentence": doc[:240] + ("…" if len(doc) > 240 else ""),
+    if stated:
+        rule = RULES[stated[0]]
+        block, sentence = rule.block, rule.sentence
+    else:
+        doc = " ".join((item.function.__doc__ or "").split())
+        block, sentence = marker.args[0], doc[:240] + ("…" if len(doc) > 240 else "")
+    return {"claim": item.originalname, "block": block, "sentence": sentence,
             "subject": item.callspec.id if hasattr(item, "callspec") else ""}
 
 
