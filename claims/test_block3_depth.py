@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from claims.judging.expectations import record
-from claims.judging.rules import RULES
 from claims.judging.structural import check_probe_shapes, depth_verdict, depth_violations
 
 pytestmark = [pytest.mark.structural, pytest.mark.block("3")]
@@ -31,7 +30,7 @@ def test_depth_claim_fails_when_a_layer_upsamples(zoo, monkeypatch):
     model = zoo.get("vgg16")
     monkeypatch.setattr(model.features[10], "padding", (5, 5))
     assert any("resolution grows" in v for v in depth_violations(model))
-    assert RULES["S-channels-grow-resolution-falls"].judge("vgg16", len(depth_violations(model))).status == "REFUTED"
+    assert depth_verdict(model).status == "REFUTED"
 
 
 @pytest.mark.models("vgg16")

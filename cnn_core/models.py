@@ -97,16 +97,20 @@ class ModelCard:
         return f"{self.input_size}px-resize{self.resize}-{self.interpolation}-{numbers}"
 
     @property
+    def tag(self) -> str:
+        """The weights as the claims matrix names them: ``imagenet-features``, ``random``, ``random7`` (another
+        seed), ``file-mine`` (a ``--weights PATH`` by its file's stem), ``trained`` (Tiny VGG's files)."""
+        if self.weights.startswith("random"):
+            return "random" if self.weights == f"random(seed={RANDOM_SEED})" else re.sub(r"\D", "", self.weights).join(("random", ""))
+        if self.weights.startswith("file:"):
+            return "trained" if self.name == TINY_VGG else "file-" + Path(self.weights[5:]).stem
+        return self.weights
+
+    @property
     def label(self) -> str:
         """``model.weights`` as the claims matrix names subjects: ``vgg16.imagenet-features``,
-        ``resnet18.random``, ``mobilenet_v2.file-mine`` (a ``--weights PATH`` by its file's stem)."""
-        if self.weights.startswith("random"):
-            tag = "random" if self.weights == f"random(seed={RANDOM_SEED})" else re.sub(r"\D", "", self.weights).join(("random", ""))
-        elif self.weights.startswith("file:"):
-            tag = "trained" if self.name == TINY_VGG else "file-" + Path(self.weights[5:]).stem
-        else:
-            tag = self.weights
-        return f"{self.name}.{tag}"
+        ``resnet18.random``, ``mobilenet_v2.file-mine``."""
+        return f"{self.name}.{self.tag}"
 
 
 @dataclass(frozen=True)

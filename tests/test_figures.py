@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 
 import cnn_core
 from claims.judging.notebook import NOTEBOOK_BOX, NOTEBOOK_SIZE
 from claims.judging.probes import depth_probes
-from claims.judging.rules import INCONCLUSIVE, RULES
+from claims.judging.rules import INCONCLUSIVE, RULES, SubjectId, Verdict
 from claims.showing.page import (
     STATUS_COLOURS,
     TEXT_PT,
@@ -33,13 +34,13 @@ RULE = RULES["L3-sparser-with-depth"]
 RANDOM = [0.01 * k for k in range(20)]
 
 
-def row(status=INCONCLUSIVE, random=RANDOM) -> dict:
-    return {"claim": RULE.claim, "subject": "m.imagenet", "status": status, "measured": 0.25, "low": 0.2, "high": 0.3,
-            "bar": 0.28, "random": list(random), "rule": ">= 0.28", "detail": ""}
+def row(status=INCONCLUSIVE, random=RANDOM, detail="") -> Verdict:
+    return Verdict(RULE.claim, SubjectId("m", "imagenet"), status, 0.25, ">=", resolution=RULE.resolution, bar=0.28,
+                   random=tuple(random), detail=detail, low=0.2, high=0.3)
 
 
-def control() -> dict:
-    return {**row(), "subject": "m.imagenet/random", "status": "REFUTED", "measured": 0.05, "low": 0.04, "high": 0.06}
+def control() -> Verdict:
+    return replace(row(), subject=SubjectId("m", "imagenet", control=True), status="REFUTED", measured=0.05, low=0.04, high=0.06)
 
 
 def drawn(figure) -> bytes:
@@ -83,7 +84,7 @@ def test_a_verdict_row_is_drawn_from_the_runs_numbers():
 
 
 def test_a_not_measured_panel_says_why():
-    figure = figure_verdict_row(RULE, [("m.imagenet", {**row(), "status": "NOT MEASURED", "detail": "no photos"}, None)])
+    figure = figure_verdict_row(RULE, [("m.imagenet", row("NOT MEASURED", detail="no photos"), None)])
     assert any("NOT MEASURED: no photos" in text.get_text() for text in figure.findobj(Text))
     matplotlib.pyplot.close(figure)
 

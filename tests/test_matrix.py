@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from claims.judging.expectations import Expectations, load_expectations, write_expectations
-from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Spread, Verdict
+from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Spread, SubjectId, Verdict
 from claims.judging.statistics import Interval
 
 RULE = RULES["L3-sparser-with-depth"]
+M_IMAGENET, TINY_VGG = SubjectId("m", "imagenet"), SubjectId("tiny-vgg", "trained")
 RANDOM = Spread((0.10, 0.12, 0.11, 0.09, 0.13))  # mean 0.11, sd 0.0158
 # The one-sided 99% prediction bound from 5 draws: t(0.99; 4) = 3.747, times sqrt(1 + 1/5).
 BAR = 0.11 + 3.7469 * (1 + 1 / 5) ** 0.5 * 0.015811  # 0.1749
@@ -18,14 +19,16 @@ BAR = 0.11 + 3.7469 * (1 + 1 / 5) ** 0.5 * 0.015811  # 0.1749
 
 def test_the_bar_is_the_nulls_prediction_bound_and_the_text_says_so():
     assert RULE.bar(RANDOM) == pytest.approx(BAR, abs=1e-4)
-    assert RULE.judge("m.imagenet", 0.1750, RANDOM).status == CONFIRMED
-    assert RULE.judge("m.imagenet", 0.1748, RANDOM).status == REFUTED  # a statistic of the weights: no interval
-    assert RULE.judge("m.imagenet", 0.1750, RANDOM).threshold.startswith(">= 0.1749: random 0.11 ± 0.016 (n=5")
-    assert "α = 0.01" in RULE.judge("m.imagenet", 0.1750, RANDOM).threshold
+    assert RULE.judge(M_IMAGENET, 0.1750, RANDOM).status == CONFIRMED
+    assert RULE.judge(M_IMAGENET, 0.1748, RANDOM).status == REFUTED  # a statistic of the weights: no interval
+    judged = RULE.judge(M_IMAGENET, 0.1750, RANDOM)
+    assert (judged.op, judged.bar, judged.threshold, judged.resolution) == (">=", 0.1749, None, RULE.resolution)
+    assert judged.rule_text.startswith(">= 0.1749: random 0.11 ± 0.016 (n=5")
+    assert "α = 0.01" in judged.rule_text
 
 
 def test_an_interval_that_reaches_the_bar_is_inconclusive_and_says_what_would_decide_it():
-    verdict = RULE.judge("m.imagenet", Interval(0.16, 0.14, 0.18, 100), RANDOM)
+    verdict = RULE.judge(M_IMAGENET, Interval(0.16, 0.14, 0.18, 100), RANDOM)
     assert verdict.status == INCONCLUSIVE
     # half-width 0.02 against a distance of 0.0149 to the bar: about 100 * (0.02 / 0.0149)^2 = 181 photos
     assert "about 181 photos (now 100)" in verdict.detail
@@ -33,27 +36,27 @@ def test_an_interval_that_reaches_the_bar_is_inconclusive_and_says_what_would_de
 
 
 def test_refuted_needs_the_whole_interval_short_of_the_bar():
-    assert RULE.judge("m.imagenet", Interval(0.16, 0.15, 0.17, 100), RANDOM).status == REFUTED
-    assert RULE.judge("m.imagenet", Interval(0.18, 0.10, 0.20, 100), RANDOM).status == CONFIRMED
+    assert RULE.judge(M_IMAGENET, Interval(0.16, 0.15, 0.17, 100), RANDOM).status == REFUTED
+    assert RULE.judge(M_IMAGENET, Interval(0.18, 0.10, 0.20, 100), RANDOM).status == CONFIRMED
 
 
 def test_a_nil_random_spread_needs_the_resolution():
     flat = Spread((0.2, 0.2, 0.2, 0.2, 0.2))
-    assert RULE.judge("m.imagenet", 0.2 + RULE.resolution * 0.99, flat).status == REFUTED
-    assert RULE.judge("m.imagenet", 0.2 + RULE.resolution * 1.01, flat).status == CONFIRMED
+    assert RULE.judge(M_IMAGENET, 0.2 + RULE.resolution * 0.99, flat).status == REFUTED
+    assert RULE.judge(M_IMAGENET, 0.2 + RULE.resolution * 1.01, flat).status == CONFIRMED
 
 
 def test_values_keep_four_significant_digits():
-    assert RULE.judge("m.imagenet", 0.1668674516957253, RANDOM).measured == 0.1669
+    assert RULE.judge(M_IMAGENET, 0.1668674516957253, RANDOM).measured == 0.1669
 
 
-VERDICT = RULE.judge("tiny-vgg.trained", 0.3, RANDOM)
+VERDICT = RULE.judge(TINY_VGG, 0.3, RANDOM)
 
 
 def recorded(status: str, measured: float | None = 0.3) -> Expectations:
     """An expectations file that records VERDICT's subject (a stated verdict alone where ``measured`` is None)."""
     entry = {"status": status} | ({"measured": measured} if measured is not None else {})
-    return Expectations(Path("expectations.toml"), {VERDICT.claim: {VERDICT.subject: entry}})
+    return Expectations(Path("expectations.toml"), {VERDICT.claim: {VERDICT.subject.label: entry}})
 
 
 def test_an_agreeing_verdict_passes():
@@ -62,7 +65,7 @@ def test_an_agreeing_verdict_passes():
 
 @pytest.mark.parametrize("status", [CONFIRMED, REFUTED])
 def test_a_changed_verdict_is_one_line_with_both_numbers(status):
-    flipped = RULE.judge("tiny-vgg.trained", 0.01 if status == CONFIRMED else 0.3, RANDOM)
+    flipped = RULE.judge(TINY_VGG, 0.01 if status == CONFIRMED else 0.3, RANDOM)
     change = recorded(status).change(flipped)
     assert change.line() == (f"L3-sparser-with-depth on tiny-vgg.trained: recorded {status} 0.3, "
                              f"now {flipped.status} {flipped.measured:.6g}")
@@ -71,13 +74,13 @@ def test_a_changed_verdict_is_one_line_with_both_numbers(status):
 def test_a_stated_verdict_without_a_value_gates_the_verdict_alone():
     """A user's "must stay CONFIRMED": any value passes while the verdict holds; another verdict fails."""
     stated = recorded(CONFIRMED, measured=None)
-    assert stated.change(RULE.judge("tiny-vgg.trained", 0.9, RANDOM)) is None
-    assert stated.change(RULE.judge("tiny-vgg.trained", 0.01, RANDOM)).line() == (
+    assert stated.change(RULE.judge(TINY_VGG, 0.9, RANDOM)) is None
+    assert stated.change(RULE.judge(TINY_VGG, 0.01, RANDOM)).line() == (
         "L3-sparser-with-depth on tiny-vgg.trained: recorded CONFIRMED, now REFUTED 0.01")
 
 
 def test_not_measured_is_neither_gated_nor_recorded(tmp_path):
-    missing = RULE.not_measured("tiny-vgg.trained", "no images")
+    missing = RULE.not_measured(TINY_VGG, "no images")
     assert recorded(CONFIRMED).change(missing) is None
     write_expectations([missing], tmp_path / "expectations.toml")
     assert load_expectations(tmp_path / "expectations.toml") == {}
@@ -101,23 +104,23 @@ def test_a_file_that_is_not_toml_is_a_clear_error(tmp_path):
 
 def test_recording_round_trips_and_keeps_other_rows(tmp_path):
     path = tmp_path / "expectations.toml"
-    other = RULES["S-occlusion-stays-local"].judge("vit_b_16.random", 1.0)
+    other = RULES["S-occlusion-stays-local"].judge(SubjectId("vit_b_16", "random"), 1.0)
     write_expectations([other], path)
     write_expectations([VERDICT], path)
     table = load_expectations(path)
-    assert table[VERDICT.claim][VERDICT.subject] == {"status": CONFIRMED, "measured": 0.3}
-    assert table[other.claim][other.subject] == {"status": REFUTED, "measured": 1.0}
+    assert table[VERDICT.claim][VERDICT.subject.label] == {"status": CONFIRMED, "measured": 0.3}
+    assert table[other.claim][other.subject.label] == {"status": REFUTED, "measured": 1.0}
 
 
-@pytest.mark.parametrize("verdict", [VERDICT, RULE.judge("m.imagenet", Interval(0.16, 0.14, 0.18, 100), RANDOM)],
+@pytest.mark.parametrize("verdict", [VERDICT, RULE.judge(M_IMAGENET, Interval(0.16, 0.14, 0.18, 100), RANDOM)],
                          ids=["exact", "with-interval"])
 def test_verdicts_survive_the_xdist_serializer(verdict):
     assert Verdict.from_json(verdict.to_json()) == verdict
 
 
 def test_the_runs_last_lines_name_each_change_and_each_subject_not_gated():
-    flipped = RULE.judge("tiny-vgg.trained", 0.01, RANDOM)
-    other = RULE.judge("mine.file-ours", 0.3, RANDOM)
+    flipped = RULE.judge(TINY_VGG, 0.01, RANDOM)
+    other = RULE.judge(SubjectId("mine", "file-ours"), 0.3, RANDOM)
     assert recorded(CONFIRMED).summary([flipped, other]) == [
         "expectations expectations.toml: 1 verdicts gated, 1 changed:",
         "  CHANGED L3-sparser-with-depth on tiny-vgg.trained: recorded CONFIRMED 0.3, now REFUTED 0.01",

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from claims.judging.expectations import load_expectations
+from claims.judging.rules import SubjectId, Verdict
 from claims.showing import docs
 from claims.showing.readme import END, README, START, VERDICTS_PAGE, cell, table
 
@@ -56,15 +57,15 @@ def test_a_changed_cell_is_caught(change):
     assert readme_cells(text.replace(row, row.replace(old, new, 1)))[(claim, subject)] != recorded(claim, subject)
 
 
-def test_the_table_is_generated_from_verdict_rows():
-    rows = [{"claim": "L3-sparser-with-depth", "subject": "m.imagenet", "status": "INCONCLUSIVE", "measured": 0.1,
-             "low": 0.05, "high": 0.2, "bar": 0.15, "rule": "", "detail": ""},
-            {"claim": "L3-sparser-with-depth", "subject": "m.imagenet/random", "status": "REFUTED", "measured": 0.0,
-             "low": -0.01, "high": 0.01, "bar": 0.15, "rule": "", "detail": ""}]
-    block = table(rows)
+def test_the_table_is_generated_from_verdicts():
+    tested = SubjectId("m", "imagenet")
+    verdicts = [Verdict("L3-sparser-with-depth", tested, "INCONCLUSIVE", 0.1, ">=", low=0.05, high=0.2, bar=0.15),
+                Verdict("L3-sparser-with-depth", tested.random_control(), "REFUTED", 0.0, ">=", low=-0.01, high=0.01, bar=0.15)]
+    block = table(verdicts)
     assert "| `L3-sparser-with-depth` |" in block and "**INCONCLUSIVE** 0.1 [0.05, 0.2]; bar 0.15" in block
     assert "1 REFUTED" in block
-    assert cell({"status": "NOT MEASURED", "detail": "no head"}) == "NOT MEASURED: no head"
+    assert cell(Verdict("L5-occluding-the-object-matters", tested, "NOT MEASURED", None, ">=", detail="no head")) == \
+        "NOT MEASURED: no head"
     with pytest.raises(ValueError, match="no <!-- verdicts -->"):
         docs.rewritten("no block here", "verdicts", block)
 

@@ -12,9 +12,8 @@ import pytest
 from PIL import Image
 
 from claims.judging.expectations import load_expectations, recorded_references
-from claims.judging.rules import NOT_MEASURED, RULES, Verdict
+from claims.judging.rules import NOT_MEASURED, RULES, SubjectId, Verdict
 from claims.showing.page import MIN_SCREEN_TEXT_PX, SCREEN, ClaimResult, Figure, browse, chromium, write_report
-from claims.showing.run_results import verdict_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,10 +52,12 @@ def test_the_header_is_a_sentence_with_pytests_own_counts(report_run):
 
 def test_the_report_has_every_claim_and_stable_keys(report_folder):
     data = json.loads((report_folder / "claims.json").read_text())
-    assert data["schema"] == 1 and data["summary"] == {"passed": 18}
-    keys = {"id", "claim", "block", "sentence", "subject", "outcome", "measured", "threshold", "expected", "verdict",
-            "detail", "reason", "series", "figures"}
+    assert data["schema"] == 2 and data["summary"] == {"passed": 18}
+    keys = {"id", "claim", "block", "sentence", "subject", "outcome", "verdict", "reason", "figures"}
     assert all(set(claim) == keys for claim in data["claims"])
+    verdict_keys = {"claim", "subject", "status", "measured", "op", "threshold", "resolution", "bar", "random", "detail",
+                    "series", "recorded", "low", "high", "images", "random_series"}
+    assert all(set(claim["verdict"]) == verdict_keys for claim in data["claims"] if claim["verdict"])
     overlay = next(c for c in data["claims"] if c["claim"] == "test_the_overlay_cast_wraps_around")
     assert overlay["block"] == "erratum" and "astype(np.uint8)" in overlay["sentence"]
 
@@ -122,21 +123,25 @@ def test_the_page_renders_in_headless_chromium(report_folder):
     assert shot.size == SCREEN and len(colours) > 50  # figures, not a blank page
 
 
-def recorded_verdict_rows() -> list[dict]:
-    """The verdicts of the default run as claims/expectations.toml records them, made into the
-    report's rows with intervals, bars and reasons as long as a run's."""
+def recorded_verdict_rows() -> list[Verdict]:
+    """The verdicts of the default run as claims/expectations.toml records them, with intervals, bars and
+    reasons as long as a run's."""
     verdicts = []
     for claim, subjects in load_expectations().items():
         rule = RULES[claim]
-        for subject, entry in subjects.items():
-            learned = rule.threshold is None
+        for label, entry in subjects.items():
+            model, _, control = label.partition("/")  # the file's keys are labels: this test knows how they are made
+            architecture, weights = model.split(".", 1)
+            subject = SubjectId(architecture, weights, bool(control))
+            learned = rule.learned
             verdicts.append(rule.not_measured(subject, "no trained weights offline, so --weights auto fell back to "
                                                        "random init (--weights none measures random inits)")
                             if entry["status"] == NOT_MEASURED else
-                            Verdict(claim, subject, entry["status"], entry["measured"], rule.describe(),
-                                    random=(0.1, 0.2) if learned else (), low=entry["measured"] - 0.01 if learned else None,
+                            Verdict(claim, subject, entry["status"], entry["measured"], rule.op, rule.threshold,
+                                    rule.resolution, random=(0.1, 0.2) if learned else (),
+                                    low=entry["measured"] - 0.01 if learned else None,
                                     high=entry["measured"] + 0.01 if learned else None, images=100, bar=0.5 if learned else None))
-    return verdict_rows(verdicts)
+    return verdicts
 
 
 @needs_chromium
@@ -148,7 +153,7 @@ def test_the_verdict_matrix_fills_the_first_screen_and_no_more(tmp_path):
     seen = layout(page)
     assert seen["scrollWidth"] <= SCREEN[0] and seen["matrixBottom"] <= SCREEN[1], seen
     # Right under the matrix: the verdict figure, a row per learned claim, at readable sizes on any width.
-    learned = [rule.claim for rule in RULES.values() if rule.threshold is None]
+    learned = [rule.claim for rule in RULES.values() if rule.learned]
     assert [text.index(f'id="verdict-{claim}"') for claim in learned] == sorted(text.index(f'id="verdict-{claim}"')
                                                                                   for claim in learned)
     assert text.index("</table>") < text.index("id=verdicts") < text.index("What the run found")
@@ -180,10 +185,11 @@ def test_a_one_model_page_lists_its_sentences_beside_the_recorded_references(tmp
     """A user's own model: its CONFIRMED and REFUTED sentences in the findings, and the suite's offline
     ImageNet CNNs' recorded verdicts as columns beside it, marked as not run."""
     mine, claims = "mobilenet_v2.file-mine", ("L1-filters-detect-colours", "L1-filters-detect-edges")
-    verdicts = [Verdict(claims[0], mine, "CONFIRMED", 0.9, ">= 0.85", random=(0.8,), bar=0.85),
-                Verdict(claims[1], mine, "REFUTED", 0.17, ">= 0.27", random=(0.2,), bar=0.27),
-                *(Verdict(claim, f"{mine}/random", "REFUTED", 0.1, ">= 0.3", random=(0.2,), bar=0.3) for claim in claims)]
-    page = write_report([], tmp_path, None, {"models": "mobilenet_v2"}, verdict_rows(verdicts), recorded_references()).read_text()
+    tested = SubjectId("mobilenet_v2", "file-mine")
+    verdicts = [Verdict(claims[0], tested, "CONFIRMED", 0.9, ">=", random=(0.8, 0.82), bar=0.85),
+                Verdict(claims[1], tested, "REFUTED", 0.17, ">=", random=(0.2, 0.21), bar=0.27),
+                *(Verdict(claim, tested.random_control(), "REFUTED", 0.1, ">=", random=(0.2, 0.21), bar=0.3) for claim in claims)]
+    page = write_report([], tmp_path, None, {"models": "mobilenet_v2"}, verdicts, recorded_references()).read_text()
     head = page.split("<table class=matrix>", 1)[1].split("</tr>", 1)[0]
     assert head.count("recorded, not run") == 2 and "vgg16.imagenet-features" in head and "mobilenet_v2.imagenet" in head
     confirmed, refuted = html.unescape(page.split("<h2>What the run found</h2>", 1)[1]).split("</ul></li>")[:2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from xml.sax.saxutils import quoteattr
 
-from claims.judging.rules import RULES
+from claims.judging.rules import RULES, SubjectId
 from claims.tools import sweep
 
 
@@ -26,7 +26,7 @@ def test_a_model_row_holds_its_verdicts_and_tests(tmp_path):
 
 
 def test_failures_and_not_measured_tests_reach_the_row():
-    verdict = RULES["S-fields-grow-gradually"].not_measured("m.random", "ReceptiveFieldError: cannot be traced")
+    verdict = RULES["S-fields-grow-gradually"].not_measured(SubjectId("m", "random"), "ReceptiveFieldError: cannot be traced")
     junit = f"""<testsuites><testsuite name="pytest" time="12.5">
       <testcase name="test_a[m]"><properties><property name="verdict" value={quoteattr(verdict.to_json())}/></properties></testcase>
       <testcase name="test_b[m]"><failure message="AssertionError: far units changed&#10;second line">tb</failure></testcase>

@@ -2,30 +2,32 @@
 every / none / split when several did."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from claims.judging.expectations import recorded_references
-from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Verdict
+from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, SubjectId, Verdict
 from claims.showing.page import write_report
-from claims.showing.run_results import verdict_rows
-from claims.showing.verdict_matrix import verdict_matrix
+from claims.showing.verdict_matrix import Relation, verdict_matrix
 
 EDGES, COLOURS, SPARSER = "L1-filters-detect-edges", "L1-filters-detect-colours", "L3-sparser-with-depth"
 RANK, PROBE = "L4-class-structure-grows-with-depth", "L4-linear-probe-grows-with-depth"
 STEPS, CKA = "L4-class-structure-grows-gradually", "L4-neighbour-stages-most-similar"
 
 
-def verdict(claim: str, subject: str, status: str, value: float) -> Verdict:
-    return Verdict(claim, subject, status, value, ">= 0.3 (...)", random=(0.1, 0.2), bar=0.3)
+def verdict(claim: str, subject: SubjectId, status: str, value: float) -> Verdict:
+    return Verdict(claim, subject, status, value, ">=", resolution=0.02, bar=0.3, random=(0.1, 0.2))
 
 
-def rows(subject: str, statuses: dict[str, str]) -> list[dict]:
-    mine = [verdict(claim, subject, status, 0.5 if status == CONFIRMED else 0.2) for claim, status in statuses.items()]
-    controls = [verdict(claim, f"{subject}/random", REFUTED, 0.1) for claim in statuses]
-    return verdict_rows(mine + controls)
+def rows(subject: str, statuses: dict[str, str]) -> list[Verdict]:
+    """A trained model's verdicts (``subject``: ``architecture.weights``) and its random control's."""
+    architecture, weights = subject.split(".")
+    tested = SubjectId(architecture, weights)
+    mine = [verdict(claim, tested, status, 0.5 if status == CONFIRMED else 0.2) for claim, status in statuses.items()]
+    return mine + [verdict(claim, tested.random_control(), REFUTED, 0.1) for claim in statuses]
 
 
-def reference(status: str, value: float, claim: str = EDGES) -> dict[str, dict[str, dict]]:
-    return {"ref.imagenet": {claim: {"claim": claim, "subject": "ref.imagenet", "status": status, "measured": value,
-                                     "rule": "recorded", "detail": ""}}}
+def reference(status: str, value: float, claim: str = EDGES) -> dict[str, dict[str, Verdict]]:
+    return {"ref.imagenet": {claim: Verdict(claim, SubjectId("ref", "imagenet"), status, value, ">=", recorded=status)}}
 
 
 def test_one_trained_model_gets_its_own_findings_beside_the_references():
@@ -68,13 +70,15 @@ def test_two_instruments_of_one_sentence_are_said_to_agree_or_not_per_model():
         rows("c.trained", {RANK: REFUTED, PROBE: INCONCLUSIVE})
     matrix = verdict_matrix(run, ("a", "b", "c"))
     probe_row, cka_row = (next(row for row in matrix.rows if row.rule.claim == claim) for claim in (PROBE, CKA))
-    assert matrix.agreement(probe_row) == {"a.imagenet": "agree: both CONFIRMED", "b.imagenet": "agree: both CONFIRMED",
-                                           "c.trained": "only one decides: partner rank REFUTED, linear probe INCONCLUSIVE"}
-    assert matrix.agreement(cka_row) == {"a.imagenet": "disagree: partner-rank steps CONFIRMED, linear CKA REFUTED",
-                                         "b.imagenet": "agree: both REFUTED"}
+    said = {subject: str(agreed) for subject, agreed in matrix.agreement(probe_row).items()}
+    assert said == {"a.imagenet": "agree: both CONFIRMED", "b.imagenet": "agree: both CONFIRMED",
+                    "c.trained": "only one decides: partner rank REFUTED, linear probe INCONCLUSIVE"}
+    assert {subject: agreed.relation for subject, agreed in matrix.agreement(cka_row).items()} == {
+        "a.imagenet": Relation.DISAGREE, "b.imagenet": Relation.AGREE}
+    assert str(matrix.agreement(cka_row)["a.imagenet"]) == "disagree: partner-rank steps CONFIRMED, linear CKA REFUTED"
     assert all(matrix.agreement(row) == {} for row in matrix.rows if row.rule.claim not in (PROBE, CKA))
     said = matrix.findings()["Where two instruments measure one sentence"]
-    assert said[0] == (f"\"{RULES[RANK].sentence}\": {RULES[RANK].instrument} and {RULES[PROBE].instrument} agree on "
+    assert said[0] == (f"\"{RULES[RANK].sentence}\": {RULES[RANK].instrument_text} and {RULES[PROBE].instrument_text} agree on "
                        "a.imagenet (both CONFIRMED), b.imagenet (both CONFIRMED); only one decides on c.trained "
                        "(partner rank REFUTED, linear probe INCONCLUSIVE): the other's interval straddles its bar, "
                        "so one instrument's verdict stands alone")
@@ -85,9 +89,9 @@ def test_two_instruments_of_one_sentence_are_said_to_agree_or_not_per_model():
 def test_the_references_are_the_suites_offline_imagenet_cnns_as_recorded():
     references = recorded_references()
     assert set(references) == {"mobilenet_v2.imagenet", "vgg16.imagenet-features"}
-    assert references["vgg16.imagenet-features"][EDGES]["status"] == CONFIRMED
-    assert all(row["rule"].startswith("the verdict recorded in claims/expectations.toml")
-               for claims in references.values() for row in claims.values())
+    assert references["vgg16.imagenet-features"][EDGES].status == CONFIRMED
+    assert all(verdict.recorded == verdict.status and verdict.bar is None and verdict.subject.label == subject
+               for subject, claims in references.items() for verdict in claims.values())
 
 
 def test_compared_checkpoints_are_columns_and_the_findings_say_what_changed(tmp_path):
@@ -95,7 +99,7 @@ def test_compared_checkpoints_are_columns_and_the_findings_say_what_changed(tmp_
     each learned claim whose verdict changed or whose value moved beyond its rule's tolerance, then how many kept."""
     base = rows("m.file-base", {EDGES: CONFIRMED, COLOURS: CONFIRMED, SPARSER: REFUTED})
     tuned = rows("m.file-tuned", {EDGES: REFUTED, COLOURS: CONFIRMED, SPARSER: REFUTED})
-    tuned = [{**row, "measured": 0.9} if row["claim"] == SPARSER and row["subject"] == "m.file-tuned" else row
+    tuned = [replace(row, measured=0.9) if row.claim == SPARSER and row.subject == SubjectId("m", "file-tuned") else row
              for row in tuned]
     compared = ("m.file-base", "m.file-tuned")
     matrix = verdict_matrix(base + tuned, ("m",), None, compared)

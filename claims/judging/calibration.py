@@ -29,7 +29,7 @@ import torch
 import cnn_core
 from claims.judging import measures, nulls
 from claims.judging.probes import ProbeImages, probe_images
-from claims.judging.rules import CONFIRMED, RULES, Spread
+from claims.judging.rules import CONFIRMED, RULES, Spread, SubjectId
 from claims.judging.statistics import ALPHA, Interval, binomial_interval
 from claims.judging.subjects import init_template, measure_all, random_init
 
@@ -70,7 +70,7 @@ def calibrate(model: str, trials: Iterable[tuple[dict[str, Interval], list[dict[
             spread = [seed[claim].value for seed in null if claim in seed]
             if len(spread) < len(null):
                 continue
-            verdict = RULES[claim].judge(f"{model}/control", value, Spread(tuple(spread)))
+            verdict = RULES[claim].judge(SubjectId(model, "random", control=True), value, Spread(tuple(spread)))
             counts = by_claim.setdefault(claim, [0, 0])
             counts[0] += verdict.status == CONFIRMED
             counts[1] += 1

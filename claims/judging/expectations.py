@@ -23,7 +23,7 @@ import pytest
 
 from claims import RECORDED_DATA
 from claims.judging.measures import NotMeasurable
-from claims.judging.rules import NOT_MEASURED, RULES, Verdict, marked_claims
+from claims.judging.rules import NOT_MEASURED, RULES, SubjectId, Verdict, marked_claims
 from cnn_core.models import PACKAGED
 
 if sys.version_info >= (3, 11):
@@ -92,12 +92,12 @@ class Expectations:
             return str(self.path)
 
     def entry(self, verdict: Verdict) -> Mapping | None:
-        return self.table.get(verdict.claim, {}).get(verdict.subject)
+        return self.table.get(verdict.claim, {}).get(verdict.subject.label)
 
     def attached(self, verdict: Verdict) -> Verdict:
-        """The verdict with its recorded status beside it (``expected``), where one is recorded."""
+        """The verdict with its recorded status beside it (``recorded``), where one is recorded."""
         entry = self.entry(verdict)
-        return verdict if entry is None else replace(verdict, expected=entry["status"])
+        return verdict if entry is None else replace(verdict, recorded=entry["status"])
 
     def change(self, verdict: Verdict) -> Change | None:
         """How the verdict left its recorded entry, or None (nothing recorded, NOT MEASURED, or within tolerance)."""
@@ -106,11 +106,11 @@ class Expectations:
             return None
         recorded = entry.get("measured")
         if entry["status"] != verdict.status:
-            return Change(verdict.claim, verdict.subject, entry["status"], recorded, verdict.status, verdict.measured)
+            return Change(verdict.claim, verdict.subject.label, entry["status"], recorded, verdict.status, verdict.measured)
         if recorded is not None and verdict.measured is not None:
             drift = RULES[verdict.claim].allowed_drift(recorded)
             if not math.isclose(verdict.measured, recorded, rel_tol=0, abs_tol=drift):
-                return Change(verdict.claim, verdict.subject, entry["status"], recorded, verdict.status,
+                return Change(verdict.claim, verdict.subject.label, entry["status"], recorded, verdict.status,
                               verdict.measured, drift)
         return None
 
@@ -123,7 +123,7 @@ class Expectations:
         measured = [verdict for verdict in verdicts if verdict.status != NOT_MEASURED]
         changes = sorted((change for verdict in measured if (change := self.change(verdict))),
                          key=lambda change: (change.subject, change.claim))
-        unrecorded = Counter(verdict.subject for verdict in measured if self.entry(verdict) is None)
+        unrecorded = Counter(verdict.subject.label for verdict in measured if self.entry(verdict) is None)
         lines = [f"expectations {self.where}: {len(measured) - sum(unrecorded.values())} verdicts gated, "
                  + (f"{len(changes)} changed:" if changes else "none changed")]
         lines += [f"  CHANGED {change.line()}" for change in changes]
@@ -154,7 +154,7 @@ def record(request: pytest.FixtureRequest, *verdicts: Verdict) -> None:
         return
     changes = [change for change in map(expectations.change, attached) if change is not None]
     if changes:
-        details = "; ".join(f"{verdict.threshold}: {verdict.detail}" for verdict in attached if verdict.detail)
+        details = "; ".join(f"{verdict.rule_text}: {verdict.detail}" for verdict in attached if verdict.detail)
         pytest.fail("\n".join(change.line() for change in changes) + (f"\n{details}" if details else ""), pytrace=False)
 
 
@@ -172,14 +172,20 @@ def verdicts_of(user_properties) -> list[Verdict]:
     return [Verdict.from_json(value) for key, value in user_properties if key == "verdict"]
 
 
-def recorded_references(path: Path = EXPECTATIONS) -> dict[str, dict[str, dict]]:
+def recorded_references(path: Path = EXPECTATIONS) -> dict[str, dict[str, Verdict]]:
     """The recorded verdicts of the suite's offline ImageNet CNNs (VGG16's features, MobileNetV2), to stand
-    beside the models of a run that did not measure them: subject -> claim -> verdict row."""
+    beside the models of a run that did not measure them: subject label -> claim -> verdict (its ``recorded``
+    status and value; no interval, bar or null: those belong to the run that measured them)."""
     table = load_expectations(path)
-    subjects = sorted(f"{name}.{packaged.weights}" for name, packaged in PACKAGED.items())
-    rule = f"the verdict recorded in claims/{path.name} (not measured in this run)"
-    return {subject: {claim: {**entries[subject], "claim": claim, "subject": subject, "rule": rule, "detail": ""}
-                      for claim, entries in table.items() if subject in entries} for subject in subjects}
+    references: dict[str, dict[str, Verdict]] = {}
+    for name, packaged in PACKAGED.items():
+        tested = SubjectId(name, packaged.weights)
+        references[tested.label] = {
+            claim: Verdict(claim, tested, entries[tested.label]["status"], entries[tested.label].get("measured"),
+                           RULES[claim].op, RULES[claim].threshold, RULES[claim].resolution,
+                           recorded=entries[tested.label]["status"])
+            for claim, entries in table.items() if tested.label in entries}
+    return dict(sorted(references.items()))
 
 
 def write_expectations(verdicts: list[Verdict], path: Path = EXPECTATIONS) -> None:
@@ -187,7 +193,7 @@ def write_expectations(verdicts: list[Verdict], path: Path = EXPECTATIONS) -> No
     table = load_expectations(path)
     for verdict in verdicts:
         if verdict.status != NOT_MEASURED:
-            table.setdefault(verdict.claim, {})[verdict.subject] = {"status": verdict.status, "measured": verdict.measured}
+            table.setdefault(verdict.claim, {})[verdict.subject.label] = {"status": verdict.status, "measured": verdict.measured}
     lines = [HEADER]
     for claim in sorted(table):
         lines.append(f'\n["{claim}"]  # {RULES[claim].describe() if RULES[claim].threshold is not None else "learned: beyond the random spread"}')

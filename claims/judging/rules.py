@@ -61,35 +61,82 @@ class Spread:
 
 
 @dataclass(frozen=True)
+class SubjectId:
+    """What a verdict is about: a model, by its architecture and weights (``cnn_core.ModelCard.tag``), or
+    that model's random control (CONTROL_SEED of the architecture, fed as the model is)."""
+
+    architecture: str  # "mobilenet_v2", "timm/resnet18", "tiny-vgg"
+    weights: str  # "imagenet", "imagenet-features", "random", "file-mine", "trained"
+    control: bool = False
+
+    @classmethod
+    def of(cls, card) -> SubjectId:
+        """The model a ``cnn_core.ModelCard`` describes."""
+        return cls(card.name, card.tag)
+
+    @property
+    def model(self) -> str:
+        """``mobilenet_v2.imagenet``: the model, also for its control."""
+        return f"{self.architecture}.{self.weights}"
+
+    @property
+    def label(self) -> str:
+        """``mobilenet_v2.imagenet`` for the model, ``mobilenet_v2.imagenet/random`` for its random control."""
+        return self.model + ("/random" if self.control else "")
+
+    def random_control(self) -> SubjectId:
+        return SubjectId(self.architecture, self.weights, control=True)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+@dataclass(frozen=True)
 class Verdict:
+    """One claim judged on one subject: the one value every view (terminal table, page, ``claims.json``,
+    README) prints, each with its own formatter."""
+
     claim: str
-    subject: str  # "model.weights", e.g. "mobilenet_v2.imagenet"
+    subject: SubjectId
     status: str  # CONFIRMED, REFUTED, INCONCLUSIVE or NOT MEASURED
     measured: float | None
-    threshold: str  # the rule, with its numbers
+    op: str  # the rule's operator: ">=", "<=" or "=="
+    threshold: float | None = None  # a fixed rule's threshold; None: the bar comes from the random null
+    resolution: float = 0.0  # learned: the smallest difference that counts, in the metric's units
+    bar: float | None = None  # learned: the random null's bound the value must clear
     random: tuple[float, ...] = ()  # the random initialisations' values (learned claims)
     detail: str = ""
     series: tuple[float, ...] = ()
-    expected: str | None = field(default=None, compare=False)  # the recorded status, attached by the gate
+    recorded: str | None = field(default=None, compare=False)  # the status the expectations record, attached by the gate
     low: float | None = None  # the value's 95% interval over photos (None: a statistic of the weights, or structural)
     high: float | None = None
     images: int = 0  # the photos the value rests on
-    bar: float | None = None
     random_series: tuple[tuple[float, ...], ...] = ()  # each random init's per-stage series, beside ``series``
 
     @property
-    def interval(self) -> str:
-        return "" if self.low is None else f"[{self.low:.4g}, {self.high:.4g}]"
+    def spread(self) -> Spread | None:
+        return Spread(self.random) if self.random else None
+
+    @property
+    def rule_text(self) -> str:
+        """The rule with its numbers: ``== 0``, or ``>= 0.4596: random 0.31 ± 0.05 (n=20, ...) + max(2.60 sd, 0.02) (α = 0.01)``."""
+        return RULES[self.claim].describe(self.spread)
+
+    def to_dict(self) -> dict:
+        """Plain JSON values: what crosses pytest-xdist, lands in a --junitxml file's properties and in ``claims.json``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Verdict:
+        return cls(**{**data, "subject": SubjectId(**data["subject"]), "random": tuple(data["random"]),
+                      "series": tuple(data["series"]), "random_series": tuple(tuple(values) for values in data["random_series"])})
 
     def to_json(self) -> str:
-        """JSON text: it crosses pytest-xdist and lands in a --junitxml file's properties as it is."""
-        return json.dumps(asdict(self))
+        return json.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> Verdict:
-        data = json.loads(text)
-        return cls(**{**data, "random": tuple(data["random"]), "series": tuple(data["series"]),
-                      "random_series": tuple(tuple(values) for values in data.get("random_series", ()))})
+        return cls.from_dict(json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -102,7 +149,8 @@ class Rule:
     resolution: float = 0.0  # learned: the smallest difference that counts, in the metric's units
     tolerance: float = 0.05  # regression: relative change of a recorded value that fails the run
     needs: str = ""  # what the measurement needs beyond images: "head" (a trained classifier)
-    instrument: str = ""  # how the value is measured, where two instruments measure one sentence
+    instrument: str = ""  # how the value is measured, where two instruments measure one sentence: "linear probe"
+    source: str = ""  # where the instrument comes from: "Alain & Bengio 2016", "the suite's"
     second_opinion_of: str = ""  # the claim whose sentence this one measures with another instrument
     measure: Callable[[measures.Probe], measures.Sample] | None = None  # learned: the value on one model
     series: Callable[[measures.Probe], list[float]] | None = None  # the numbers behind the value, per stage (figures)
@@ -111,6 +159,18 @@ class Rule:
     @property
     def learned(self) -> bool:
         return self.measure is not None
+
+    def to_dict(self) -> dict:
+        """The record as plain JSON values (``claims.json``'s ``registry``): everything but the functions."""
+        return {"block": self.block, "sentence": self.sentence, "op": self.op, "threshold": self.threshold,
+                "resolution": self.resolution, "tolerance": self.tolerance, "learned": self.learned, "cost": self.cost,
+                "needs": self.needs, "instrument": self.instrument, "source": self.source,
+                "second_opinion_of": self.second_opinion_of}
+
+    @property
+    def instrument_text(self) -> str:
+        """``linear probe (Alain & Bengio 2016)``; empty where one instrument measures the sentence."""
+        return f"{self.instrument} ({self.source})" if self.source else self.instrument
 
     def bar(self, spread: Spread | None) -> float:
         if self.threshold is not None:
@@ -126,7 +186,7 @@ class Rule:
         return (f"{self.op} {self.bar(spread):.4g}: random {spread} {'+' if self.op == '>=' else '-'} "
                 f"max({prediction_factor(len(spread.values)):.2f} sd, {self.resolution:g}) (α = {ALPHA:g})")
 
-    def judge(self, subject: str, value: float | Interval, spread: Spread | None = None, detail: str = "",
+    def judge(self, subject: SubjectId, value: float | Interval, spread: Spread | None = None, detail: str = "",
               series: tuple[float, ...] = (), random_series: tuple[tuple[float, ...], ...] = ()) -> Verdict:
         # Decided on the values as recorded, so that the printed spread, the bar and the verdict agree.
         if not isinstance(value, Interval):
@@ -147,14 +207,14 @@ class Rule:
                                                       f"the bar {bar:.4g}" + (f": about {needed} photos (now {estimate.count}) "
                                                                               f"would decide it if the value held" if needed else "")]))
         exact = estimate.exact
-        return Verdict(self.claim, subject, status, estimate.value, self.describe(spread),
-                       spread.values if spread else (), detail, tuple(rounded(v) for v in series),
-                       low=None if exact else estimate.low, high=None if exact else estimate.high,
-                       images=estimate.count, bar=None if spread is None else rounded(bar),
+        return Verdict(self.claim, subject, status, estimate.value, self.op, self.threshold, self.resolution,
+                       bar=None if spread is None else rounded(bar), random=spread.values if spread else (), detail=detail,
+                       series=tuple(rounded(v) for v in series),
+                       low=None if exact else estimate.low, high=None if exact else estimate.high, images=estimate.count,
                        random_series=tuple(tuple(rounded(v) for v in values) for values in random_series))
 
-    def not_measured(self, subject: str, reason: str) -> Verdict:
-        return Verdict(self.claim, subject, NOT_MEASURED, None, self.describe(), detail=reason)
+    def not_measured(self, subject: SubjectId, reason: str) -> Verdict:
+        return Verdict(self.claim, subject, NOT_MEASURED, None, self.op, self.threshold, self.resolution, detail=reason)
 
     def allowed_drift(self, recorded: float) -> float:
         return self.tolerance * abs(recorded) + self.resolution / 4
@@ -167,9 +227,9 @@ COSTS = (WEIGHTS, FIRST_CONV, STAGES, FIELDS, OCCLUSION)
 CALIBRATED_COSTS = (WEIGHTS, STAGES)
 
 
-def learned(claim, block, sentence, resolution, measure, cost, series=None, needs="", instrument="",
+def learned(claim, block, sentence, resolution, measure, cost, series=None, needs="", instrument="", source="",
             second_opinion_of="") -> Rule:
-    return Rule(claim, block, sentence, ">=", resolution=resolution, needs=needs, instrument=instrument,
+    return Rule(claim, block, sentence, ">=", resolution=resolution, needs=needs, instrument=instrument, source=source,
                 second_opinion_of=second_opinion_of, measure=measure, series=series, cost=cost)
 
 
@@ -194,15 +254,15 @@ RULES = MappingProxyType({rule.claim: rule for rule in (
     learned("L3-sparser-with-depth", "3", "DEEP: Very low resolution, sparse activations", 0.02,
             measures.sparsity_trend, STAGES, series=measures.inactive_by_stage),
     learned("L4-class-structure-grows-with-depth", "3", CLASS_RELEVANT, 0.02, measures.class_structure_gain, STAGES,
-            instrument="partner rank (the suite's)"),
+            instrument="partner rank", source="the suite's"),
     # Accuracy over 100 photos moves in steps of 0.01 and a refit fold moves a few photos: 0.05 is five photos.
     learned("L4-linear-probe-grows-with-depth", "3", CLASS_RELEVANT, 0.05, measures.probe_accuracy_gain, STAGES,
-            series=measures.probe_accuracy_by_stage, instrument="linear probe (Alain & Bengio 2016)",
+            series=measures.probe_accuracy_by_stage, instrument="linear probe", source="Alain & Bengio 2016",
             second_opinion_of="L4-class-structure-grows-with-depth"),
     learned("L4-class-structure-grows-gradually", "4", GRADUALLY, 0.02, measures.gradual_class_structure, STAGES,
-            series=measures.class_structure_by_stage, instrument="partner-rank steps (the suite's)"),
+            series=measures.class_structure_by_stage, instrument="partner-rank steps", source="the suite's"),
     learned("L4-neighbour-stages-most-similar", "4", GRADUALLY, 0.02, measures.stage_similarity_contrast, STAGES,
-            series=measures.neighbour_similarity_by_step, instrument="linear CKA (Kornblith et al. 2019)",
+            series=measures.neighbour_similarity_by_step, instrument="linear CKA", source="Kornblith et al. 2019",
             second_opinion_of="L4-class-structure-grows-gradually"),
     learned("L5-occluding-the-object-matters", "4", "This is why Grad-CAM and similar methods work "
             "(Zeiler & Fergus: hiding the object lowers its class)", 0.02, measures.object_relevance, OCCLUSION,

@@ -19,7 +19,7 @@ import cnn_core
 from claims.judging import measures
 from claims.judging.notebook import NOTEBOOK_PROBES, resize_and_crop_corner
 from claims.judging.probes import spatial_leaves
-from claims.judging.rules import RULES, Verdict
+from claims.judging.rules import RULES, SubjectId, Verdict
 from cnn_core import Box
 from cnn_core.geometry import as_pair
 
@@ -476,7 +476,7 @@ def judged(claim: str, model: nn.Module, measure: Callable[[], tuple[float, str]
     """``claim``'s verdict on ``model`` from ``measure()`` (the value and a detail), or NOT MEASURED
     with the reason when the model cannot be measured (untraceable, say): never an error that
     sinks the model's other claims."""
-    subject = cnn_core.model_card(model).label
+    subject = SubjectId.of(cnn_core.model_card(model))
     try:
         value, detail = measure()
     except measures.MEASUREMENT_ERRORS as error:

@@ -25,7 +25,7 @@ from torch import nn
 import cnn_core
 from claims.judging import measures, nulls, remembered
 from claims.judging.probes import ProbeImages, probe_images
-from claims.judging.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, Verdict
+from claims.judging.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, SubjectId, Verdict
 from claims.judging.statistics import Interval
 from cnn_core.fixtures import Fixtures
 from cnn_core.models import ModelCard
@@ -248,7 +248,7 @@ class Subject:
         """The model's verdict and, when it is trained, its random control's."""
         rule = RULES[claim]
         # The control is measured on the trained model's own preprocessing, so it is named after it.
-        labels = [self.card.label] + ([f"{self.card.label}/random"] if self.card.trained else [])
+        labels = [SubjectId.of(self.card)] + ([SubjectId.of(self.card).random_control()] if self.card.trained else [])
         reason = self.why_not_measured(rule)
         own = None if reason else self.own()[claim]
         if isinstance(own, str):
@@ -281,14 +281,14 @@ class Unavailable:
     recorded_entry = None
 
     def __init__(self, name: str, reason: str):
-        # A model the suite reads from files is named after them (cnn_core.ModelCard.label): tiny-vgg.trained.
-        self.label, self.reason = f"{name}.trained", reason
+        # A model the suite reads from files is named after them (cnn_core.ModelCard.tag): tiny-vgg.trained.
+        self.tested, self.reason = SubjectId(name, "trained"), reason
 
     def why_not_measured(self, rule: Rule) -> str:
         return self.reason
 
     def description(self) -> dict[str, str]:
-        return {"subject": self.label, "preprocessing": "", "null": self.reason}
+        return {"subject": self.tested.label, "preprocessing": "", "null": self.reason}
 
     def verdicts(self, claim: str) -> list[Verdict]:
-        return [RULES[claim].not_measured(label, self.reason) for label in (self.label, f"{self.label}/random")]
+        return [RULES[claim].not_measured(tested, self.reason) for tested in (self.tested, self.tested.random_control())]

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import textwrap
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -35,9 +35,10 @@ from claims.judging.rules import (
     NULL_SEEDS,
     REFUTED,
     RULES,
+    Verdict,
 )
 from claims.judging.statistics import ALPHA
-from claims.showing.verdict_matrix import CONTROL, bar_text, value_text, verdict_matrix
+from claims.showing.verdict_matrix import bar_text, value_text, verdict_matrix
 from cnn_core import (
     capture,
     denormalize,
@@ -48,7 +49,7 @@ from cnn_core import (
     receptive_fields,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a verdict's subject, rule and recorded status are fields of their own
 BLOCKS = MappingProxyType({
     "1": "Block 1 — Image → tensors → activations",
     "2": "Block 2 — Convolution as local pattern detection",
@@ -83,13 +84,8 @@ class ClaimResult:
     sentence: str  # the notebook sentence the claim checks
     subject: str  # model, layer or weights the claim was checked on ("" when none)
     outcome: str  # passed, failed, skipped, xfailed, xpassed
-    measured: float | None = None
-    threshold: str | None = None
-    expected: str | None = None  # the claims matrix's recorded verdict
-    verdict: str | None = None  # CONFIRMED, REFUTED, INCONCLUSIVE or NOT MEASURED, for claims-matrix claims
-    detail: str = ""
+    verdict: Verdict | None = None  # a claims-matrix test's verdict on the model (its random control's is in the matrix)
     reason: str = ""  # why it failed, was skipped or is expected to fail
-    series: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -120,12 +116,13 @@ VERDICTS = "verdicts"  # the block of the verdict figure's rows
 
 
 def write_report(results: list[ClaimResult], folder: Path, figures: list[Figure] | None,
-                 environment: dict, verdicts: list[dict] | None = None,
-                 references: dict[str, dict[str, dict]] | None = None) -> Path:
+                 environment: dict, verdicts: list[Verdict] | None = None,
+                 references: dict[str, dict[str, Verdict]] | None = None) -> Path:
     """Write claims.json, the figures and index.html into ``folder``; return the page's path.
     ``references``: recorded verdicts (subject -> claim -> row) to stand beside the run's trained models."""
     folder.mkdir(parents=True, exist_ok=True)
     results = sorted(results, key=lambda r: r.id)
+    verdicts = sorted(verdicts or [], key=lambda v: (RULES[v.claim].block, v.claim, v.subject.label))
     matrix = verdict_matrix(verdicts or [], environment.get("models", "").split(","), references)
     drawn, missing = _draw(verdict_figures(matrix) + list(figures or []), folder)
     _stack([folder / d.figure.file_name for d in drawn if d.figure.block == VERDICTS], folder / "verdicts.png")
@@ -136,8 +133,10 @@ def write_report(results: list[ClaimResult], folder: Path, figures: list[Figure]
         "schema": SCHEMA_VERSION,
         "environment": environment,
         "summary": _counts(results),
-        "verdicts": verdicts or [],
-        "references": references or {},
+        "registry": {claim: rule.to_dict() for claim, rule in RULES.items()},
+        "verdicts": [verdict.to_dict() for verdict in verdicts],
+        "references": {subject: {claim: verdict.to_dict() for claim, verdict in claims.items()}
+                       for subject, claims in (references or {}).items()},
         "claims": [{**asdict(r), "figures": by_block.get(r.block, [])} for r in results],
     }, indent=2, sort_keys=True) + "\n")
     page = folder / "index.html"
@@ -158,8 +157,8 @@ def verdict_figures(matrix) -> list[Figure]:
             for row in matrix.rows if row.rule.threshold is None and matrix.trained]
 
 
-def _control_of(row, subject: str) -> dict | None:
-    return next((control for control in row.controls if control["subject"] == subject + CONTROL), None)
+def _control_of(row, subject: str) -> Verdict | None:
+    return next((control for control in row.controls if control.subject.model == subject), None)
 
 
 def _stack(pictures: list[Path], target: Path) -> None:
@@ -225,16 +224,19 @@ def _draw(figures: list[Figure], folder: Path) -> tuple[list[Drawn], str]:
 STATUS_CLASSES = MappingProxyType({CONFIRMED: "yes", REFUTED: "no", INCONCLUSIVE: "maybe", NOT_MEASURED: "na"})
 
 
-def _matrix_cell(row: dict | None, link: str | None = None) -> str:
+def _matrix_cell(cell: Verdict | None, link: str | None = None, reference: bool = False) -> str:
     """A verdict in words and colour, its rule on hover; a learned one links to its row of the verdict figure."""
-    if row is None:
+    if cell is None:
         return '<td class=na title="this claim does not run on this model">—</td>'
-    rule = html.escape(row["rule"] + (f" · {row['detail']}" if row.get("detail") else ""), quote=True)
-    if row["status"] == NOT_MEASURED:
-        reason = row["detail"].split(":", 1)[0]
-        return f'<td class=na title="{rule}"><b>NOT MEASURED</b><br><small>{html.escape(reason)}</small></td>'
-    text = f"<b>{row['status']}</b><br><small>{html.escape(value_text(row))} · {html.escape(bar_text(row))}</small>"
-    return f'<td class={STATUS_CLASSES[row["status"]]} title="{rule}">' + (f'<a href="{link}">{text}</a>' if link else text) + "</td>"
+    rule = REFERENCE_RULE if reference else cell.rule_text
+    rule = html.escape(rule + (f" · {cell.detail}" if cell.detail else ""), quote=True)
+    if cell.status == NOT_MEASURED:
+        return f'<td class=na title="{rule}"><b>NOT MEASURED</b><br><small>{html.escape(textwrap.shorten(cell.detail, 48, placeholder=" …"))}</small></td>'
+    text = f"<b>{cell.status}</b><br><small>{html.escape(value_text(cell))} · {html.escape(bar_text(cell, reference))}</small>"
+    return f'<td class={STATUS_CLASSES[cell.status]} title="{rule}">' + (f'<a href="{link}">{text}</a>' if link else text) + "</td>"
+
+
+REFERENCE_RULE = "the verdict recorded in claims/expectations.toml (not measured in this run)"
 
 
 STATUS_LEGEND = (f"{CONFIRMED}: the trained value clears the bar (a structural claim: its exact rule holds). "
@@ -243,7 +245,7 @@ STATUS_LEGEND = (f"{CONFIRMED}: the trained value clears the bar (a structural c
                  f"{NOT_MEASURED}: the run lacks what the claim needs (weights, a trained head, the photos); hover for why.")
 
 
-def _matrix(verdicts: list[dict], models: list[str], references: dict[str, dict[str, dict]]) -> str:
+def _matrix(verdicts: list[Verdict], models: list[str], references: dict[str, dict[str, Verdict]]) -> str:
     """The first screen: one row per notebook sentence in the notebook's order, one column per
     trained model (then the recorded references the run did not measure), and the random-init models
     and random controls collapsed into one cell."""
@@ -258,15 +260,15 @@ def _matrix(verdicts: list[dict], models: list[str], references: dict[str, dict[
         block = "" if index and matrix.rows[index - 1].rule.block == row.rule.block else \
             f'<td class=block rowspan={spanned}>{row.rule.block}</td>'
         cells = "".join(_matrix_cell(row.cells.get(subject), f"#verdict-{row.rule.claim}"
-                                     if row.rule.threshold is None and subject in matrix.trained else None)
+                                     if row.rule.learned and subject in matrix.trained else None, subject in matrix.references)
                         for subject in matrix.columns)
-        instrument = f" <small>[{html.escape(row.rule.instrument)}]</small>" if row.rule.instrument else ""
+        instrument = f" <small>[{html.escape(row.rule.instrument_text)}]</small>" if row.rule.instrument else ""
         rows.append(f'<tr>{block}<td title="{row.rule.claim}">“{html.escape(row.rule.sentence)}”{instrument}</td>{cells}'
                     f'<td class=others title="{html.escape(row.why, quote=True)}"><small>{html.escape(row.others)}</small></td></tr>')
         said = matrix.agreement(row)
         if said:
             rows.append('<tr><td><small>the two instruments agree?</small></td>'
-                        + "".join(f"<td><small>{html.escape(said.get(subject, '—'))}</small></td>" for subject in matrix.columns)
+                        + "".join(f"<td><small>{html.escape(str(said.get(subject, '—')))}</small></td>" for subject in matrix.columns)
                         + "<td></td></tr>")
     return (f'<table class=matrix><tr><th>block</th><th>the notebook says</th>{head}<th>other models</th></tr>'
             + "\n".join(rows) + f"</table>\n<p class=legend>A cell: the verdict, the value [95% interval over photos] · "
@@ -275,7 +277,7 @@ def _matrix(verdicts: list[dict], models: list[str], references: dict[str, dict[
             f"a learned verdict links to its row of the verdict figure.</p><p class=legend>{html.escape(STATUS_LEGEND)}</p>")
 
 
-def _findings(verdicts: list[dict], models: list[str], references: dict[str, dict[str, dict]],
+def _findings(verdicts: list[Verdict], models: list[str], references: dict[str, dict[str, Verdict]],
               compared: list[str]) -> str:
     """What the run found, in words (below the verdict figure), and what changed between compared checkpoints."""
     found = verdict_matrix(verdicts, models, references, compared).findings()
@@ -286,10 +288,10 @@ def _findings(verdicts: list[dict], models: list[str], references: dict[str, dic
     return f"<h2>What the run found</h2><ul>{items}</ul>"
 
 
-def _verdict_of(verdicts: list[dict], figure: Figure) -> str:
-    found = next((v for v in verdicts if v["claim"] == figure.claim and v["subject"] == figure.model), None)
-    return "" if found is None else f" — {found['status']}" + (
-        f" ({value_text(found)}, {bar_text(found)})" if found["measured"] is not None else "")
+def _verdict_of(verdicts: list[Verdict], figure: Figure) -> str:
+    found = next((v for v in verdicts if v.claim == figure.claim and v.subject.label == figure.model), None)
+    return "" if found is None else f" — {found.status}" + (
+        f" ({value_text(found)}, {bar_text(found)})" if found.measured is not None else "")
 
 
 def _image(folder: Path, done: Drawn, alt: str) -> str:
@@ -300,7 +302,7 @@ def _image(folder: Path, done: Drawn, alt: str) -> str:
             f'src="data:image/{kind};base64,{data}">')
 
 
-def _figures_html(block: str, drawn: list[Drawn], folder: Path, verdicts: list[dict]) -> str:
+def _figures_html(block: str, drawn: list[Drawn], folder: Path, verdicts: list[Verdict]) -> str:
     items = []
     for done in (d for d in drawn if d.figure.block == block):
         figure = done.figure
@@ -335,17 +337,19 @@ def header(environment: dict) -> str:
             + (f". pytest: {tests}." if tests else "."))
 
 
-def _html(results, folder: Path, drawn: list[Drawn], missing: str, environment: dict, verdicts: list[dict],
-          references: dict[str, dict[str, dict]]) -> str:
+def _html(results, folder: Path, drawn: list[Drawn], missing: str, environment: dict, verdicts: list[Verdict],
+          references: dict[str, dict[str, Verdict]]) -> str:
     colours = {"passed": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700", "xfailed": "#6e7781", "xpassed": "#cf222e"}
     rows = []
     for r in results:
-        measured = "" if r.measured is None else f"{r.measured:.4g}"
+        v = r.verdict
+        measured = "" if v is None or v.measured is None else f"{v.measured:.4g}"
+        rule = "" if v is None else v.rule_text + (f" · expected {v.recorded}" if v.recorded else "")
         rows.append(
             f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.subject)}</td>"
-            f"<td>{measured}</td><td>{html.escape(r.threshold or '')}{' · expected ' + r.expected if r.expected else ''}</td>"
+            f"<td>{measured}</td><td>{html.escape(rule)}</td>"
             f'<td style="color:{colours.get(r.outcome, "#000")};font-weight:bold">{r.outcome}</td>'
-            f"<td class=note>{html.escape(r.reason or r.detail)}</td></tr>")
+            f"<td class=note>{html.escape(r.reason or (v.detail if v else ''))}</td></tr>")
     sections = []
     for block, title in BLOCKS.items():
         pictures = _figures_html(block, drawn, folder, verdicts) or (f"<p>{html.escape(missing)}</p>" if missing else "")
@@ -534,7 +538,7 @@ def figure_sensitivity(model, x, normalization, target, title: str):
 VERDICT_PANEL_IN = (3.0, 1.5)  # a panel per trained model: three side by side fill the page's width
 
 
-def figure_verdict_row(rule, panels: list[tuple[str, dict | None, dict | None]]):
+def figure_verdict_row(rule, panels: list[tuple[str, Verdict | None, Verdict | None]]):
     """A learned claim's verdicts, a panel per trained model (subject, verdict row, its control's row)."""
     import matplotlib.pyplot as plt
 
@@ -549,33 +553,33 @@ def figure_verdict_row(rule, panels: list[tuple[str, dict | None, dict | None]])
     return figure
 
 
-def _verdict_panel(axis, subject: str, row: dict | None, control: dict | None) -> None:
+def _verdict_panel(axis, subject: str, row: Verdict | None, control: Verdict | None) -> None:
     """The null's values as dots, the bar as a dashed line, the control as a hollow diamond, the trained
     value with its interval over photos, in its verdict's colour."""
-    if row is None or row["status"] == NOT_MEASURED:
+    if row is None or row.status == NOT_MEASURED:
         axis.axis("off")
-        reason = "this claim does not run on this model" if row is None else row["detail"]
+        reason = "this claim does not run on this model" if row is None else row.detail
         axis.set_title(subject, loc="left")
         axis.text(0, 0.5, textwrap.fill(f"NOT MEASURED: {reason}", 44, max_lines=4, placeholder=" ..."),
                   color=STATUS_COLOURS[NOT_MEASURED], va="center", transform=axis.transAxes)
         return
-    colour = STATUS_COLOURS[row["status"]]
-    random = list(row["random"])
+    colour = STATUS_COLOURS[row.status]
+    random = list(row.random)
     axis.scatter(random, [0.18 * ((i % 5) - 2) for i in range(len(random))], s=12, color="#8c959f", zorder=2)
-    if control is not None and control.get("measured") is not None:
-        axis.scatter([control["measured"]], [1], marker="D", s=32, facecolors="none", edgecolors="#57606a", zorder=3)
-    value, low, high = row["measured"], row.get("low"), row.get("high")
+    if control is not None and control.measured is not None:
+        axis.scatter([control.measured], [1], marker="D", s=32, facecolors="none", edgecolors="#57606a", zorder=3)
+    value, low, high = row.measured, row.low, row.high
     if low is not None:
         axis.errorbar([value], [2], xerr=[[value - low], [high - value]], fmt="o", color=colour, capsize=4, ms=6, zorder=4)
     else:
         axis.plot([value], [2], "o", color=colour, ms=7, zorder=4)
-    axis.axvline(row["bar"], color="#24292f", linestyle="--", linewidth=1, zorder=1)
+    axis.axvline(row.bar, color="#24292f", linestyle="--", linewidth=1, zorder=1)
     axis.set_yticks([0, 1, 2], [f"{len(random)} random", "control", "trained"])
     axis.set_ylim(-0.6, 2.6)
-    values = random + [row["bar"], value] + [v for v in (low, high, control and control.get("measured")) if v is not None]
+    values = random + [row.bar, value] + [v for v in (low, high, control and control.measured) if v is not None]
     spread = (max(values) - min(values)) or abs(value) or 1.0
     axis.set_xlim(min(values) - 0.08 * spread, max(values) + 0.08 * spread)
     axis.locator_params(axis="x", nbins=4)
     axis.spines[["top", "right"]].set_visible(False)
-    note = " (interval reaches the bar)" if row["status"] == INCONCLUSIVE else ""
-    axis.set_title(f"{subject}\n{row['status']}{note}", loc="left", color=colour)
+    note = " (interval reaches the bar)" if row.status == INCONCLUSIVE else ""
+    axis.set_title(f"{subject}\n{row.status}{note}", loc="left", color=colour)

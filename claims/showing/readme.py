@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from claims.judging.rules import NOT_MEASURED, NULL_SEEDS
+from claims.judging.rules import NOT_MEASURED, NULL_SEEDS, Verdict
 from claims.judging.statistics import ALPHA
 from claims.showing.docs import rewritten
 from claims.showing.verdict_matrix import bar_text, sentence_text, value_text, verdict_matrix
@@ -25,14 +25,14 @@ VERDICTS_PAGE = README.parent / "reports" / "verdicts.md"  # the table with the 
 START, END = "<!-- verdicts -->", "<!-- /verdicts -->"
 
 
-def cell(row: dict) -> str:
-    if row["status"] == NOT_MEASURED:
-        return f"NOT MEASURED: {row['detail']}"
-    bar = f"; {bar_text(row)}" if row.get("bar") is not None else f" ({row['rule']})"
-    return f"**{row['status']}** {value_text(row)}{bar}"
+def cell(verdict: Verdict) -> str:
+    if verdict.status == NOT_MEASURED:
+        return f"NOT MEASURED: {verdict.detail}"
+    bar = f"; {bar_text(verdict)}" if verdict.bar is not None else f" ({verdict.rule_text})"
+    return f"**{verdict.status}** {value_text(verdict)}{bar}"
 
 
-def table(verdicts: list[dict], models: list[str] = (), findings: bool = True) -> str:
+def table(verdicts: list[Verdict], models: list[str] = (), findings: bool = True) -> str:
     """The markdown block: the trained models' verdicts (in the run's model order), then (``findings``) the
     findings in words and how their random controls fared."""
     matrix = verdict_matrix(verdicts, models)
@@ -48,7 +48,7 @@ def table(verdicts: list[dict], models: list[str] = (), findings: bool = True) -
         said = matrix.agreement(row)
         if said:
             lines.append(f"| the two instruments | \"{row.rule.sentence}\" | "
-                         + " | ".join(said.get(subject, "—") for subject in matrix.columns) + " |")
+                         + " | ".join(str(said.get(subject, "—")) for subject in matrix.columns) + " |")
     for title, items in matrix.findings().items() if findings else ():
         lines += ["", f"{title}:", *(f"- {item}" for item in items)]
     return "\n".join(lines)
@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run = json.loads(args.claims_json.read_text())
     models = run["environment"]["models"].split(",")
-    README.write_text(rewritten(README.read_text(), "verdicts", table(run["verdicts"], models, findings=False)))
-    VERDICTS_PAGE.write_text(PAGE_HEAD + f"{START}\n{table(run['verdicts'], models)}\n{END}\n")
+    verdicts = [Verdict.from_dict(verdict) for verdict in run["verdicts"]]
+    README.write_text(rewritten(README.read_text(), "verdicts", table(verdicts, models, findings=False)))
+    VERDICTS_PAGE.write_text(PAGE_HEAD + f"{START}\n{table(verdicts, models)}\n{END}\n")
     print(f"README.md and {VERDICTS_PAGE.relative_to(README.parent)}: verdicts table rewritten from {args.claims_json}")
     return 0
 

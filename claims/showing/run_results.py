@@ -26,7 +26,6 @@ from claims.showing.page import (
     figure_sparsity,
     write_report,
 )
-from claims.showing.verdict_matrix import CONTROL
 
 
 def describe(item: pytest.Item) -> dict | None:
@@ -60,12 +59,9 @@ def result_from(report: pytest.TestReport, description: dict) -> ClaimResult:
     elif report.failed:
         lines = [line for line in report.longreprtext.splitlines() if line.startswith("E ")]
         reason = " ".join(line[1:].strip() for line in lines[:3]) or report.longreprtext.splitlines()[-1]
-    result = ClaimResult(report.nodeid, description["claim"], description["block"], description["sentence"],
-                         description["subject"], outcome, reason=reason.removeprefix("Skipped: "))
-    for verdict in verdicts_of(report.user_properties)[:1]:  # the model's own; its random control has a row of its own
-        result.measured, result.threshold, result.detail = verdict.measured, verdict.threshold, verdict.detail
-        result.expected, result.verdict, result.series = verdict.expected, verdict.status, list(verdict.series)
-    return result
+    own = verdicts_of(report.user_properties)[:1]  # the model's own; its random control has a row of its own
+    return ClaimResult(report.nodeid, description["claim"], description["block"], description["sentence"],
+                       description["subject"], outcome, own[0] if own else None, reason=reason.removeprefix("Skipped: "))
 
 
 def figures(config: pytest.Config, verdicts: list[Verdict]) -> list[Figure]:
@@ -79,8 +75,8 @@ def figures(config: pytest.Config, verdicts: list[Verdict]) -> list[Figure]:
     names = [name for name in run.learned_models
              if zoo.unavailable(name) is None and cnn_core.model_card(zoo.get(name)).trained] or list(run.models[:1])
     drawn = [figure for name in names for figure in _model_figures(zoo.get(name), zoo.device, run.image)]
-    sparsity = {v.subject: (list(v.series), [list(values) for values in v.random_series]) for v in verdicts
-                if v.claim == "L3-sparser-with-depth" and v.series and not v.subject.endswith(CONTROL)}
+    sparsity = {v.subject.label: (list(v.series), [list(values) for values in v.random_series]) for v in verdicts
+                if v.claim == "L3-sparser-with-depth" and v.series and not v.subject.control}
     if sparsity:
         drawn.append(Figure("3", "trained models against their random inits", "L3-sparser-with-depth",
                             lambda: figure_sparsity(sparsity), photo=False))
@@ -143,18 +139,9 @@ def pytest_counts(config: pytest.Config) -> dict[str, int]:
 PYTEST_SUMMARY_ORDER = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "error")  # as its last line
 
 
-def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
-    """One row per notebook sentence and subject, grouped by block: what the report opens with."""
-    return [{"block": RULES[v.claim].block, "claim": v.claim, "sentence": RULES[v.claim].sentence, "subject": v.subject,
-             "status": v.status, "measured": v.measured, "rule": v.threshold, "random": list(v.random),
-             "detail": v.detail, "recorded": v.expected, "low": v.low, "high": v.high, "images": v.images, "bar": v.bar,
-             "series": list(v.series), "random_series": [list(values) for values in v.random_series]}
-            for v in sorted(verdicts, key=lambda v: (RULES[v.claim].block, v.claim, v.subject))]
-
-
 def write(config: pytest.Config, results: list[ClaimResult], verdicts: list[Verdict], compared: tuple[str, ...] = ()) -> Path:
     folder = Path(config.getoption("--report"))
     if not folder.is_absolute():  # from where pytest was started: an installed suite's rootdir is site-packages
         folder = config.invocation_params.dir / folder
-    return write_report(results, folder, figures(config, verdicts), environment(config, compared), verdict_rows(verdicts),
+    return write_report(results, folder, figures(config, verdicts), environment(config, compared), verdicts,
                         recorded_references())

@@ -1,35 +1,38 @@
 """The verdict matrix: the notebook's claims against the run's trained models, one cell each; what
 the random-init models and the random controls gave, one line per claim; and the findings in
-words. The report's first screen and the README's table are both drawn from it, from a run's
-verdict rows (``claims.json``'s ``verdicts``), never typed by hand.
+words. The report's first screen, the terminal's findings and the README's table are all drawn from
+it, from a run's verdicts (``claims.json``'s ``verdicts``), never typed by hand. The formatters a
+cell shares between views (its value, its bar) live here.
 """
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
-from claims.judging.rules import CONFIRMED, INCONCLUSIVE, NOT_MEASURED, REFUTED, RULES, Rule
+from claims.judging.rules import CONFIRMED, INCONCLUSIVE, NOT_MEASURED, REFUTED, RULES, Rule, Verdict
 
-CONTROL = "/random"  # a trained model's random control: "vgg16.imagenet-features/random"
 STATUS_ORDER = (CONFIRMED, REFUTED, INCONCLUSIVE, NOT_MEASURED)
 
 
-def value_text(row: dict) -> str:
+def value_text(verdict: Verdict) -> str:
     """``0.6131 [0.6092, 0.6167]``: the value with its 95% interval over photos, where it has one."""
-    value = f"{row['measured']:.4g}"
-    return value + (f" [{row['low']:.4g}, {row['high']:.4g}]" if row.get("low") is not None else "")
+    value = f"{verdict.measured:.4g}"
+    return value + (f" [{verdict.low:.4g}, {verdict.high:.4g}]" if verdict.low is not None else "")
 
 
-def bar_text(row: dict) -> str:
+def bar_text(verdict: Verdict, reference: bool = False) -> str:
     """``bar 0.4596`` for a learned claim (the random null's bound), ``recorded`` for a reference's
     recorded verdict, else the fixed rule's: ``== 0``."""
-    if row.get("reference"):
+    if reference:
         return "recorded"
-    return f"bar {row['bar']:.4g}" if row.get("bar") is not None else row["rule"].split(" (")[0]
+    if verdict.bar is not None:
+        return f"bar {verdict.bar:.4g}"
+    return f"{verdict.op} {verdict.threshold:g}" if verdict.threshold is not None else verdict.op
 
 
-def _tally(rows: Sequence[dict], noun: str, nouns: str) -> str:
+def _tally(rows: Sequence[Verdict], noun: str, nouns: str) -> str:
     """``6 random-init models: 4 CONFIRMED; REFUTED on vgg19, resnet18`` (the commonest verdict by count,
     the others by name), ``3 random controls, all REFUTED``, ``1 random control: REFUTED``,
     ``4 random-init models, none measured``."""
@@ -37,7 +40,7 @@ def _tally(rows: Sequence[dict], noun: str, nouns: str) -> str:
         return ""
     by_status: dict[str, list[str]] = {}
     for row in rows:
-        by_status.setdefault(row["status"], []).append(row["subject"].split(".", 1)[0])
+        by_status.setdefault(row.status, []).append(row.subject.architecture)
     ordered = sorted(by_status.items(), key=lambda item: (-len(item[1]), STATUS_ORDER.index(item[0])))
     if len(rows) == 1:
         return f"1 {noun}: {ordered[0][0]}"
@@ -50,9 +53,9 @@ def _tally(rows: Sequence[dict], noun: str, nouns: str) -> str:
 @dataclass(frozen=True)
 class MatrixRow:
     rule: Rule
-    cells: dict[str, dict]  # trained subject -> its verdict row
-    untrained: tuple[dict, ...]  # the verdict rows of the run's random-init models
-    controls: tuple[dict, ...]  # the verdict rows of the trained models' random controls
+    cells: dict[str, Verdict]  # trained subject's label -> its verdict
+    untrained: tuple[Verdict, ...]  # the verdicts of the run's random-init models
+    controls: tuple[Verdict, ...]  # the verdicts of the trained models' random controls
 
     @property
     def others(self) -> str:
@@ -65,49 +68,72 @@ class MatrixRow:
         """Why those of them that were not CONFIRMED came out as they did, one reason each."""
         reasons = {}
         for row in (*self.untrained, *self.controls):
-            if row["status"] != CONFIRMED and row.get("detail"):
-                reasons.setdefault(row["detail"], []).append(row["subject"])
+            if row.status != CONFIRMED and row.detail:
+                reasons.setdefault(row.detail, []).append(row.subject.label)
         return "; ".join(f"{', '.join(subjects)}: {reason}" for reason, subjects in reasons.items())
-
-
-def instrument_name(rule: Rule) -> str:
-    """``linear probe`` of ``linear probe (Alain & Bengio 2016)``."""
-    return rule.instrument.split(" (")[0]
 
 
 def sentence_text(rule: Rule) -> str:
     """The notebook's sentence in quotes, and the instrument where two measure it."""
-    return f"\"{rule.sentence}\"" + (f" [{rule.instrument}]" if rule.instrument else "")
+    return f"\"{rule.sentence}\"" + (f" [{rule.instrument_text}]" if rule.instrument else "")
 
 
-# How two instruments' verdicts on one model relate, and what that says about the sentence.
-AGREE, DISAGREE, UNDECIDED = "agree", "disagree", "only one decides"
+class Relation(Enum):
+    """How two instruments' verdicts on one model relate."""
+
+    AGREE = "agree"
+    DISAGREE = "disagree"  # one CONFIRMED, the other REFUTED: the sentence's verdict depends on the instrument
+    UNDECIDED = "only one decides"  # one INCONCLUSIVE: one instrument's verdict stands alone
+
+
 RELATION_MEANING = {
-    DISAGREE: "the sentence's verdict depends on the instrument",
-    UNDECIDED: "the other's interval straddles its bar, so one instrument's verdict stands alone",
+    Relation.DISAGREE: "the sentence's verdict depends on the instrument",
+    Relation.UNDECIDED: "the other's interval straddles its bar, so one instrument's verdict stands alone",
 }
 
 
-def agreement(first: Rule, second: Rule, first_cells: Mapping[str, dict], second_cells: Mapping[str, dict]) -> dict[str, str]:
-    """Per subject measured by both instruments of one sentence: ``agree: both CONFIRMED``,
-    ``disagree: partner rank CONFIRMED, linear probe REFUTED`` (one CONFIRMED, the other REFUTED), or
-    ``only one decides: partner rank REFUTED, linear probe INCONCLUSIVE``."""
+@dataclass(frozen=True)
+class Agreement:
+    """Two instruments' verdicts on one sentence and one model."""
+
+    relation: Relation
+    first: Rule
+    second: Rule
+    first_status: str
+    second_status: str
+
+    @property
+    def statuses(self) -> str:
+        """``both CONFIRMED`` or ``partner rank CONFIRMED, linear probe REFUTED``."""
+        if self.relation is Relation.AGREE:
+            return f"both {self.first_status}"
+        return (f"{self.first.instrument} {self.first_status}, "
+                f"{self.second.instrument} {self.second_status}")
+
+    def __str__(self) -> str:
+        return f"{self.relation.value}: {self.statuses}"
+
+
+def agreement(first: Rule, second: Rule, first_cells: Mapping[str, Verdict],
+              second_cells: Mapping[str, Verdict]) -> dict[str, Agreement]:
+    """Per subject measured by both instruments of one sentence: agree (the same verdict), disagree (one
+    CONFIRMED, the other REFUTED) or only one decides (one INCONCLUSIVE)."""
     said = {}
     for subject, one in first_cells.items():
         other = second_cells.get(subject)
-        if other is None or NOT_MEASURED in (one["status"], other["status"]):
+        if other is None or NOT_MEASURED in (one.status, other.status):
             continue
-        statuses = {one["status"], other["status"]}
-        relation = AGREE if len(statuses) == 1 else UNDECIDED if INCONCLUSIVE in statuses else DISAGREE
-        said[subject] = (f"{AGREE}: both {one['status']}" if relation == AGREE else
-                         f"{relation}: {instrument_name(first)} {one['status']}, {instrument_name(second)} {other['status']}")
+        statuses = {one.status, other.status}
+        relation = Relation.AGREE if len(statuses) == 1 else Relation.UNDECIDED if INCONCLUSIVE in statuses \
+            else Relation.DISAGREE
+        said[subject] = Agreement(relation, first, second, one.status, other.status)
     return said
 
 
-def _numbers(subject: str, cell: dict) -> str:
-    """``vgg16.imagenet-features CONFIRMED 0.613 (bar 0.4596)``; a recorded reference's value alone."""
-    rest = f" ({bar_text(cell)})" if cell.get("bar") is not None else " (recorded)" if cell.get("reference") else ""
-    return f"{subject} {cell['status']} {cell['measured']:.3g}{rest}"
+def _numbers(subject: str, cell: Verdict, reference: bool = False) -> str:
+    """``vgg16.imagenet-features CONFIRMED 0.613 (bar 0.4596)``; a recorded reference's ``(recorded)``."""
+    rest = f" ({bar_text(cell, reference)})" if cell.bar is not None or reference else ""
+    return f"{subject} {cell.status} {cell.measured:.3g}{rest}"
 
 
 @dataclass(frozen=True)
@@ -117,7 +143,7 @@ class VerdictMatrix:
     references: tuple[str, ...] = ()  # columns of recorded verdicts (not measured in this run), beside the run's
     compared: tuple[str, ...] = ()  # checkpoints of one architecture, compared in the order given
 
-    def agreement(self, row: MatrixRow) -> dict[str, str]:
+    def agreement(self, row: MatrixRow) -> dict[str, Agreement]:
         """For a claim that measures another's sentence with a second instrument, per column, whether the two
         verdicts agree (:func:`agreement`); empty for any other claim."""
         first = next((other for other in self.rows if other.rule.claim == row.rule.second_opinion_of), None)
@@ -127,6 +153,9 @@ class VerdictMatrix:
     def trained(self) -> tuple[str, ...]:
         """The trained models this run measured."""
         return tuple(column for column in self.columns if column not in self.references)
+
+    def numbers(self, subject: str, cell: Verdict) -> str:
+        return _numbers(subject, cell, subject in self.references)
 
     def findings(self) -> dict[str, list[str]]:
         """In plain words with the numbers, over the learned claims: with one trained model, which sentences
@@ -139,15 +168,14 @@ class VerdictMatrix:
         instruments = self._instruments()
         if instruments:
             groups["Where two instruments measure one sentence"] = instruments
-        controls = Counter(row["status"] for matrix_row in self.rows for row in matrix_row.controls
-                           if row["status"] != NOT_MEASURED)
+        controls = Counter(row.status for matrix_row in self.rows for row in matrix_row.controls if row.status != NOT_MEASURED)
         if controls:
             groups["Their random controls (seed 0, on the same photos, against the same null)"] = [
                 ", ".join(f"{count} {status}" for status, count in sorted(controls.items()))]
         return {title: items or ["none of the learned claims"] for title, items in groups.items()}
 
     def _learned(self) -> list[MatrixRow]:
-        return [row for row in self.rows if row.rule.threshold is None]
+        return [row for row in self.rows if row.rule.learned]
 
     def _one_model(self) -> dict[str, list[str]]:
         model = self.trained[0]
@@ -159,13 +187,13 @@ class VerdictMatrix:
             groups[differs] = []
         for row in self._learned():
             cell = row.cells.get(model)
-            if cell is None or cell["status"] == NOT_MEASURED:
+            if cell is None or cell.status == NOT_MEASURED:
                 continue
-            groups[titles[cell["status"]]].append(f"{sentence_text(row.rule)}: {cell['measured']:.3g} ({bar_text(cell)})")
-            others = [_numbers(reference, row.cells[reference]) for reference in self.references
-                      if reference in row.cells and row.cells[reference]["status"] != cell["status"]]
+            groups[titles[cell.status]].append(f"{sentence_text(row.rule)}: {cell.measured:.3g} ({bar_text(cell)})")
+            others = [self.numbers(reference, row.cells[reference]) for reference in self.references
+                      if reference in row.cells and row.cells[reference].status != cell.status]
             if others:
-                groups[differs].append(f"{sentence_text(row.rule)}: {_numbers(model, cell)}; {'; '.join(others)}")
+                groups[differs].append(f"{sentence_text(row.rule)}: {self.numbers(model, cell)}; {'; '.join(others)}")
         return groups
 
     def _changes(self, before: str, after: str) -> list[str]:
@@ -174,14 +202,14 @@ class VerdictMatrix:
         lines, same = [], 0
         for row in self._learned():
             old, new = row.cells.get(before), row.cells.get(after)
-            if old is None or new is None or NOT_MEASURED in (old["status"], new["status"]):
+            if old is None or new is None or NOT_MEASURED in (old.status, new.status):
                 continue
-            moved = abs(new["measured"] - old["measured"]) > row.rule.allowed_drift(old["measured"])
-            if old["status"] == new["status"] and not moved:
+            moved = abs(new.measured - old.measured) > row.rule.allowed_drift(old.measured)
+            if old.status == new.status and not moved:
                 same += 1
                 continue
-            verdict = f"{old['status']} → {new['status']}" if old["status"] != new["status"] else f"{new['status']}, value moved"
-            lines.append(f"{sentence_text(row.rule)}: {verdict}: {_numbers(before, old)} → {_numbers(after, new)}")
+            verdict = f"{old.status} → {new.status}" if old.status != new.status else f"{new.status}, value moved"
+            lines.append(f"{sentence_text(row.rule)}: {verdict}: {self.numbers(before, old)} → {self.numbers(after, new)}")
         return lines + [f"{same} learned claims kept their verdict, each value within its rule's tolerance"]
 
     def _instruments(self) -> list[str]:
@@ -193,13 +221,13 @@ class VerdictMatrix:
             if not said:
                 continue
             first = RULES[row.rule.second_opinion_of]
-            by_relation: dict[str, list[str]] = {}
-            for subject, text in said.items():
-                relation, detail = text.split(": ", 1)
-                by_relation.setdefault(relation, []).append(f"{subject} ({detail})")
-            parts = [f"{relation} on {', '.join(subjects)}" + (f": {RELATION_MEANING[relation]}" if relation in RELATION_MEANING else "")
-                     for relation in (AGREE, DISAGREE, UNDECIDED) if (subjects := by_relation.get(relation))]
-            lines.append(f"\"{row.rule.sentence}\": {first.instrument} and {row.rule.instrument} " + "; ".join(parts))
+            by_relation: dict[Relation, list[str]] = {}
+            for subject, agreed in said.items():
+                by_relation.setdefault(agreed.relation, []).append(f"{subject} ({agreed.statuses})")
+            parts = [f"{relation.value} on {', '.join(subjects)}"
+                     + (f": {RELATION_MEANING[relation]}" if relation in RELATION_MEANING else "")
+                     for relation in Relation if (subjects := by_relation.get(relation))]
+            lines.append(f"\"{row.rule.sentence}\": {first.instrument_text} and {row.rule.instrument_text} " + "; ".join(parts))
         return lines
 
     def _several(self) -> dict[str, list[str]]:
@@ -208,38 +236,37 @@ class VerdictMatrix:
         groups: dict[str, list[str]] = {title: [] for title in titles.values()}
         for row in self._learned():
             measured = {subject: cell for subject, cell in row.cells.items()
-                        if subject in self.trained and cell["status"] != NOT_MEASURED}
+                        if subject in self.trained and cell.status != NOT_MEASURED}
             if len(measured) < 2:
                 continue
-            statuses = {cell["status"] for cell in measured.values()}
+            statuses = {cell.status for cell in measured.values()}
             kind = "every" if statuses == {CONFIRMED} else "none" if CONFIRMED not in statuses else "split"
             groups[titles[kind]].append(f"{sentence_text(row.rule)}: "
-                                        + "; ".join(_numbers(subject, cell) for subject, cell in measured.items()))
+                                        + "; ".join(self.numbers(subject, cell) for subject, cell in measured.items()))
         return groups
 
 
-def verdict_matrix(verdicts: Sequence[dict], models: Sequence[str] = (),
-                   references: Mapping[str, Mapping[str, dict]] | None = None,
+def verdict_matrix(verdicts: Sequence[Verdict], models: Sequence[str] = (),
+                   references: Mapping[str, Mapping[str, Verdict]] | None = None,
                    compared: Sequence[str] = ()) -> VerdictMatrix:
-    """The matrix of a run's verdict rows. The trained models are the subjects with a random
-    control; ``models`` (the run's ``--model`` order) orders them. ``references`` (subject -> claim ->
-    recorded row) adds a column for each subject the run did not measure, marked as recorded.
+    """The matrix of a run's verdicts. The trained models are the subjects with a random control;
+    ``models`` (the run's ``--model`` order) orders them. ``references`` (subject label -> claim ->
+    recorded verdict) adds a column for each subject the run did not measure, marked as recorded.
     ``compared``: the subjects of checkpoints of one architecture, whose changes the findings list."""
-    def order(subject: str) -> tuple[int, str]:
-        name = subject.split(".", 1)[0]
-        return (list(models).index(name) if name in models else len(models), subject)
+    def order(verdict: Verdict) -> tuple[int, str]:
+        name = verdict.subject.architecture
+        return (list(models).index(name) if name in models else len(models), verdict.subject.label)
 
-    trained = tuple(sorted({v["subject"].removesuffix(CONTROL) for v in verdicts if v["subject"].endswith(CONTROL)},
-                           key=order))
+    controls = sorted((v for v in verdicts if v.subject.control), key=order)
+    trained = tuple(dict.fromkeys(v.subject.model for v in controls))
     extra = {subject: claims for subject, claims in (references or {}).items() if subject not in trained}
     rows = []
     for rule in sorted(RULES.values(), key=lambda rule: rule.block):  # stable: the notebook's order in a block
-        mine = sorted((v for v in verdicts if v["claim"] == rule.claim), key=lambda v: order(v["subject"]))
+        mine = sorted((v for v in verdicts if v.claim == rule.claim), key=order)
         if mine:
-            cells = {v["subject"]: v for v in mine if v["subject"] in trained}
-            cells |= {subject: {**claims[rule.claim], "reference": True} for subject, claims in extra.items()
-                      if rule.claim in claims}
+            cells = {v.subject.label: v for v in mine if v.subject.label in trained}
+            cells |= {subject: claims[rule.claim] for subject, claims in extra.items() if rule.claim in claims}
             rows.append(MatrixRow(rule, cells,
-                                  tuple(v for v in mine if v["subject"] not in trained and not v["subject"].endswith(CONTROL)),
-                                  tuple(v for v in mine if v["subject"].endswith(CONTROL))))
+                                  tuple(v for v in mine if v.subject.label not in trained and not v.subject.control),
+                                  tuple(v for v in mine if v.subject.control)))
     return VerdictMatrix(trained + tuple(extra), tuple(rows), tuple(extra), tuple(compared))

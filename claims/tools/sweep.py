@@ -32,7 +32,7 @@ from cnn_core.models import TIMM_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]  # the clone: the sweep runs its pytest claims
 OUT = ROOT / "reports" / "sweep"
-STRUCTURAL_VERDICTS = tuple(claim for claim in RULES if claim.startswith("S-"))
+STRUCTURAL_VERDICTS = tuple(claim for claim, rule in RULES.items() if not rule.learned)
 # One small member of each timm family the issue names, and a few more designs (attention-free
 # hybrids of conv and pooling that torchvision lacks): random weights, timm's own init.
 TIMM_FAMILIES = (
@@ -118,7 +118,7 @@ def read_junit(row: Row, root: ET.Element) -> None:
             if prop.get("name") == "verdict":
                 verdict = Verdict.from_json(prop.get("value"))
                 row.verdicts[verdict.claim] = {"status": verdict.status, "measured": verdict.measured,
-                                               "threshold": verdict.threshold, "detail": verdict.detail}
+                                               "threshold": verdict.rule_text, "detail": verdict.detail}
         problem = case.find("failure")
         if problem is None:
             problem = case.find("error")
