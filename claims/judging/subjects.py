@@ -37,7 +37,7 @@ def random_init(card: ModelCard, seed: int, device: torch.device, template: nn.M
     """A random initialisation of ``card``'s architecture, fed the way ``card`` says (marked random, so that
     a stated preprocessing holds for the null too): torchvision's or timm's own init; a TF.js model
     (Tiny VGG) has none, so PyTorch's default one, on a copy of ``template``."""
-    if card.name == cnn_core.models.TINY_VGG:
+    if not card.own_init:
         model = cnn_core.random_twin(template, seed)
     else:
         model = cnn_core.load_model(card.name, "none", device, seed=seed)
@@ -48,7 +48,7 @@ def random_init(card: ModelCard, seed: int, device: torch.device, template: nn.M
 def init_template(model: nn.Module) -> nn.Module | None:
     """What :func:`random_init` needs of ``model``: the model itself where its architecture has no init of
     its own to build afresh (Tiny VGG, read from TF.js files), else nothing (workers are sent no weights)."""
-    return model if cnn_core.model_card(model).name == cnn_core.models.TINY_VGG else None
+    return None if cnn_core.model_card(model).own_init else model
 
 
 MAX_SEED_WORKERS = 8  # each holds the model and the photos: VGG16 and its activations take over a gigabyte
@@ -241,7 +241,8 @@ class Subject:
             self.card.name, lambda seeds: self._measure_seeds(seeds, todo), self._progress, None, self.images.name,
             "its null" if not kept else f"the null of {', '.join(todo)} (the other {len(kept)} recorded and unchanged)")
         self._keep(nulls.merged(previous, kept, measured))
-        entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls, check_values, self.null_series)
+        entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls, check_values, self.card.preprocessing_cfg,
+                                self.null_series)
         self.recorded_entry = {"architecture": self.card.name, **entry.to_json()}
 
     def verdicts(self, claim: str) -> list[Verdict]:

