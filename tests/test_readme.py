@@ -2,12 +2,15 @@
 cell; the README stays a front page (12 KB at most), and every link of it and of its pages lands."""
 from __future__ import annotations
 
+import importlib
 import json
 import re
+import shlex
 from dataclasses import replace
 
 import pytest
 
+from claims.__main__ import COMMANDS as CLAIMS_COMMANDS
 from claims.judging.expectations import load_expectations
 from claims.judging.rules import SubjectId, Verdict
 from claims.showing import docs
@@ -140,3 +143,56 @@ def test_a_new_claim_test_makes_the_table_of_tests_stale(monkeypatch, tmp_path):
     block3.write_text(block3.read_text() + '\n\ndef test_new(model):\n    """"A new sentence"."""\n')
     monkeypatch.setattr(docs, "CLAIM_FILES", tmp_path)
     assert docs.stale() == ["claims/README.md: claim-tests"]
+
+
+def page_commands() -> list[tuple[str, list[str]]]:
+    """Every command of the pages' ``bash`` blocks, one per ``&&`` part: (page, its words), comments dropped."""
+    found = []
+    for page in PAGES:
+        for block in re.findall(r"```(?:bash|sh)\n(.*?)```", page.read_text(), re.S):
+            for line in block.splitlines():
+                for part in line.split("#", 1)[0].split("&&"):
+                    if part.strip():
+                        found.append((page.relative_to(README.parent).as_posix(), shlex.split(part)))
+    return found
+
+
+def test_every_command_of_the_pages_names_options_that_exist(pytester, capsys):
+    """Each ``pytest claims ...`` or ``python -m claims test ...`` of a page parses with the suite's options (pytest's
+    own parser: an unknown or misspelt option is a usage error); each other ``python -m claims COMMAND`` names a
+    command whose ``--help`` lists every option it gives. Break: a command with a misspelt option fails."""
+    commands = page_commands()
+    assert len(commands) >= 10
+    checked = [words for _, words in commands if check_command(pytester, capsys, words)]
+    assert len(checked) >= 10
+    with pytest.raises(AssertionError, match="--weigths"):
+        check_command(pytester, capsys, ["pytest", "claims", "--weigths", "none"])
+    with pytest.raises(AssertionError, match="--al"):
+        check_command(pytester, capsys, ["python", "-m", "claims", "calibration", "--al"])
+
+
+def check_command(pytester, capsys, words: list[str]) -> bool:
+    """Checks one command of a page (see above); False for one that is not the suite's (pip, a shell line)."""
+    if words[:2] == ["pytest", "claims"] or words[:2] == ["pytest", "claims/bench"]:
+        arguments = words[2:]
+    elif words[:4] == ["python", "-m", "claims", "test"]:
+        arguments = words[4:]
+    elif words[:3] == ["python", "-m", "claims"]:
+        command = words[3]
+        assert command in CLAIMS_COMMANDS, f"{' '.join(words)}: no command {command}"
+        with pytest.raises(SystemExit):
+            importlib.import_module(CLAIMS_COMMANDS[command]).main(["--help"])
+        shown = capsys.readouterr().out
+        unknown = [word for word in words[4:] if word.startswith("-")
+                   and not re.search(rf"(?<![\w-]){re.escape(word.split('=')[0])}(?![\w-])", shown)]
+        assert not unknown, f"{' '.join(words)}: {unknown} not among the options of python -m claims {command}"
+        return True
+    elif words == ["pytest"]:
+        return True
+    else:
+        return False
+    try:
+        pytester.parseconfig(str(README.parent / "claims"), *arguments)
+    except (pytest.UsageError, SystemExit) as error:
+        raise AssertionError(f"{' '.join(words)}: {error} {capsys.readouterr().err[-300:]}") from None
+    return True
