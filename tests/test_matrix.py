@@ -2,13 +2,15 @@
 rules decide and print from the same numbers; recording is one command."""
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from claims.judging.expectations import Expectations, load_expectations, write_expectations
-from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, Spread, SubjectId, Verdict
-from claims.judging.statistics import Interval
+from claims.judging.rules import CONFIRMED, INCONCLUSIVE, LINEAR, REFUTED, RULES, Spread, SubjectId, Verdict
+from claims.judging.statistics import Interval, prediction_factor
 
 RULE = RULES["L3-sparser-with-depth"]
 M_IMAGENET, TINY_VGG = SubjectId("m", "imagenet"), SubjectId("tiny-vgg", "trained")
@@ -126,3 +128,18 @@ def test_the_runs_last_lines_name_each_change_and_each_subject_not_gated():
         "  CHANGED L3-sparser-with-depth on tiny-vgg.trained: recorded CONFIRMED 0.3, now REFUTED 0.01",
         "NOT GATED: nothing recorded in expectations.toml for mine.file-ours (1 verdicts); they are reported, "
         "not checked (record them with --record-expectations)"]
+
+
+def test_the_first_filters_bound_is_taken_on_the_logs():
+    """A skewed share's null: the bound is exp(mean + factor · sd) of the logs, above the values' own normal bound
+    here; a null with a value at or below 0 (no log) keeps the bound on the values."""
+    edges = RULES["L1-filters-detect-edges"]
+    null = Spread((0.18, 0.19, 0.2, 0.21, 0.22, 0.3))
+    logs = [math.log(v) for v in null.values]
+    mean, sd = sum(logs) / 6, (sum((x - sum(logs) / 6) ** 2 for x in logs) / 5) ** 0.5
+    assert edges.bar(null) == pytest.approx(math.exp(mean + prediction_factor(6) * sd), rel=1e-12)
+    assert edges.bar(null) > null.mean + prediction_factor(6) * null.sd
+    assert "sd of the logs" in edges.describe(null)
+    assert replace(edges, scale=LINEAR).bar(null) == pytest.approx(null.mean + prediction_factor(6) * null.sd)
+    with_zero = Spread((0.0, *null.values[1:]))
+    assert edges.bar(with_zero) == replace(edges, scale=LINEAR).bar(with_zero)

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from claims.judging.statistics import Interval, binomial_interval, bootstrap, images_to_decide, prediction_factor
+from claims.judging.rules import RULES, Spread, SubjectId
+from claims.judging.statistics import Interval, binomial_interval, bootstrap, images_to_decide, null_shape, prediction_factor
 
 
 def test_the_prediction_factor_is_the_t_quantile_widened_for_one_new_draw():
@@ -53,3 +54,16 @@ def test_the_binomial_interval_is_clopper_pearsons():
 def test_photos_to_decide_scale_as_one_over_the_square_root():
     assert images_to_decide(Interval(0.1, 0.0, 0.2, 100), bar=0.15) == 400
     assert images_to_decide(Interval(0.15, 0.1, 0.2, 100), bar=0.15) is None
+
+
+def test_a_nulls_shape_is_said_when_it_is_not_normal_or_degenerate():
+    """Degenerate (every seed the same): the bar is only the resolution above it, said; a skewed null fails
+    Shapiro-Wilk, said; a normal one passes silently; a skewed one taken on its logs passes."""
+    normal = [float(v) for v in torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.02, 0.98, 20))]
+    skewed = [math.exp(3 * v) for v in normal]
+    assert null_shape([0.0] * 20).startswith("its 20 random inits all give exactly 0")
+    assert null_shape(normal) == ""
+    assert "does not look normal (Shapiro-Wilk p = " in null_shape(skewed)
+    assert null_shape(skewed, on_logs=True) == ""
+    judged = RULES["L5-occluding-the-object-matters"].judge(SubjectId("m", "imagenet"), 0.3, Spread((0.0,) * 20))
+    assert judged.status == "CONFIRMED" and "all give exactly 0" in judged.detail

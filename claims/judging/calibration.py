@@ -11,13 +11,23 @@ judges each random initialisation recorded for an architecture (claims/nulls.jso
 and the null's NULL_SEEDS) against a null of all the others, on its probe images: as many controls, each
 exactly in the position of a fresh one, and nothing to measure. It prints the rate per claim and
 writes ``reports/calibration/<model>.json``. ``python -m claims calibration --all`` does the same for
-every recorded entry and adds the counts up per claim (``reports/calibration/all.json``). ``tests/test_calibration.py`` draws 100 fresh controls
-of Tiny VGG on the check photos, against a null it measures itself.
+every recorded entry and adds the counts up per claim (``reports/calibration/all.json``); a null that repeats
+another entry's (the same first convs: ``resnet18`` and ``timm/resnet18``) counts once.
+
+    python -m claims calibration --fresh-weights
+
+measures the statistics of the first filters' weights (the claims of cost WEIGHTS: no forward pass) on
+FRESH_SEEDS random initialisations of each of FRESH_ARCHITECTURES and writes them to
+``reports/calibration/fresh-weights.json``; each of the first FRESH_CONTROLS is then judged against a null of its
+own, NULL_SEEDS drawn from the others (:func:`pool_trials`). ``tests/test_calibration.py`` judges that record with
+the rule as it is now; ``--fresh-tiny-vgg`` records fresh random Tiny VGGs the same way for the claims of one
+forward pass (``reports/calibration/fresh-tiny-vgg.json``, on the check photos).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -29,11 +39,10 @@ import torch
 import cnn_core
 from claims.judging import measures, nulls
 from claims.judging.probes import ProbeImages, probe_images
-from claims.judging.rules import CONFIRMED, RULES, Spread, SubjectId
+from claims.judging.rules import CALIBRATED_COSTS, CONFIRMED, NULL_SEEDS, RULES, WEIGHTS, Spread, SubjectId
 from claims.judging.statistics import ALPHA, Interval, binomial_interval
 from claims.judging.subjects import init_template, measure_all, random_init
 
-CONTROL_SEEDS_FROM = 1000  # fresh controls' seeds: far from the null's
 
 
 @dataclass(frozen=True)
@@ -78,9 +87,12 @@ def calibrate(model: str, trials: Iterable[tuple[dict[str, Interval], list[dict[
                        sum(k for k, _ in by_claim.values()), dict(sorted(by_claim.items())), time.perf_counter() - start)
 
 
-def fresh_controls(null: list[dict[str, Interval]], control: Callable[[int], dict[str, Interval]], seeds: Iterable[int]):
-    """Trials of fresh random initialisations against one null."""
-    return ((control(seed), null) for seed in seeds)
+def pool_trials(values: dict[int, dict[str, Interval]], controls: Iterable[int], size: int = len(NULL_SEEDS)):
+    """Trials of each control seed against a null of its own: ``size`` seeds of the pool's others, drawn with the
+    control's seed (a rate over nulls, as a user meets them, not the rate given one null)."""
+    for control in controls:
+        others = sorted(seed for seed in values if seed != control)
+        yield values[control], [values[seed] for seed in random.Random(control).sample(others, size)]
 
 
 def leave_one_out(seeds: dict[int, dict[str, Interval]]):
@@ -89,10 +101,97 @@ def leave_one_out(seeds: dict[int, dict[str, Interval]]):
 
 
 def every_recorded(path: Path = nulls.NULLS) -> list[Calibration]:
-    """:func:`leave_one_out` on every entry recorded in ``path``."""
+    """:func:`leave_one_out` on every entry recorded in ``path``; a claim whose seeds' values repeat an earlier
+    entry's exactly (one init, the same first convs, fed another way or named by timm) is judged there only."""
     entries = [nulls.NullEntry.from_json(data["architecture"], {k: v for k, v in data.items() if k != "architecture"})
                for data in nulls.load(path).values()]
-    return [calibrate(entry.architecture, leave_one_out(entry.seeds), entry.images) for entry in entries]
+    seen: set[tuple] = set()
+    results = []
+    for entry in entries:
+        repeated = set()
+        for claim in {claim for values in entry.seeds.values() for claim in values}:
+            key = (claim, tuple(values[claim].value if claim in values else None for _, values in sorted(entry.seeds.items())))
+            if key in seen and len(set(key[1])) > 1:  # a constant null (L5 of an output no photo moves) is no shared init
+                repeated.add(claim)
+            seen.add(key)
+        seeds = {seed: {claim: value for claim, value in values.items() if claim not in repeated}
+                 for seed, values in entry.seeds.items()}
+        results.append(calibrate(entry.architecture, leave_one_out(seeds), entry.images))
+    return results
+
+
+def per_family(by_claim: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Cost family (``Rule.cost``: weights, first-conv maps, stage pass, fields, occlusion) -> [CONFIRMED, judged]."""
+    totals: dict[str, list[int]] = {}
+    for claim, (confirmed, judged) in by_claim.items():
+        counts = totals.setdefault(RULES[claim].cost, [0, 0])
+        counts[0] += confirmed
+        counts[1] += judged
+    return totals
+
+
+# Fresh random inits of the first filters' statistics: the ImageNet CNNs of torchvision, small to large, one of each
+# kind of first block; seeds far from the nulls' (0-20) and the Tiny VGG controls' (1000-).
+FRESH_ARCHITECTURES = ("resnet18", "mobilenet_v2", "efficientnet_b0", "mobilenet_v3_small", "regnet_y_400mf",
+                       "mobilenet_v3_large", "mnasnet1_0", "shufflenet_v2_x1_0", "squeezenet1_1", "googlenet",
+                       "densenet121", "resnet50", "convnext_tiny", "efficientnet_b1", "regnet_x_400mf", "vgg16")
+FRESH_SEEDS = range(5000, 5140)
+FRESH_CONTROLS = 120  # the first seeds of the pool; each judged against NULL_SEEDS of the other 139
+FRESH_WEIGHTS = Path(__file__).resolve().parents[2] / "reports" / "calibration" / "fresh-weights.json"
+
+
+def weight_values(architecture: str, seeds: Iterable[int]) -> dict[int, dict[str, float]]:
+    """Each seed's statistics of the first filters' weights (the claims of cost WEIGHTS) on a random init of
+    ``architecture`` (its own init, as its null's seeds are)."""
+    claims = [claim for claim, rule in RULES.items() if rule.cost == WEIGHTS]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        card = cnn_core.model_card(cnn_core.load_model(architecture, "none"))
+    values = {}
+    for seed in seeds:
+        probe = measures.Probe(random_init(card, seed, torch.device("cpu")), None)
+        values[seed] = {claim: RULES[claim].measure(probe).weights_value for claim in claims}
+    return values
+
+
+def judged_fresh(record: dict[str, dict]) -> list[Calibration]:
+    """A fresh-controls record (architecture -> seed -> claim -> value) judged with the rule as it is now: each of
+    the first FRESH_CONTROLS seeds against NULL_SEEDS of the others (:func:`pool_trials`)."""
+    results = []
+    for architecture, by_seed in record.items():
+        values = {int(seed): {claim: Interval(value, value, value, 0) for claim, value in claims.items()}
+                  for seed, claims in by_seed.items()}
+        results.append(calibrate(architecture, pool_trials(values, sorted(values)[:FRESH_CONTROLS]), "fresh"))
+    return results
+
+
+# Tiny VGG's fresh controls: the claims of one forward pass or none (CALIBRATED_COSTS), on its check photos.
+FRESH_TINY_VGG = FRESH_WEIGHTS.with_name("fresh-tiny-vgg.json")
+
+
+def tiny_vgg_values(found: cnn_core.Fixtures, seeds: Iterable[int] = FRESH_SEEDS) -> dict[int, dict[str, float]]:
+    """Each seed's values of the CALIBRATED_COSTS claims on a random Tiny VGG, on the check photos."""
+    model = cnn_core.load_model(cnn_core.models.TINY_VGG, weights="auto", fixtures_dir=found)
+    images = probe_images(cnn_core.model_card(model), found, torch.device("cpu")).check_subset()
+    measure = random_values(model, images, [claim for claim, rule in RULES.items() if rule.cost in CALIBRATED_COSTS])
+    return {seed: {claim: interval.value for claim, interval in measure(seed).items()} for seed in seeds}
+
+
+def _fresh(path: Path, measure: Callable[[str], dict], architectures: Iterable[str]) -> int:
+    record = {}
+    for architecture in architectures:
+        start = time.perf_counter()
+        record[architecture] = measure(architecture)
+        print(f"{architecture}: {len(record[architecture])} random inits measured ({time.perf_counter() - start:.0f} s)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=0, sort_keys=True) + "\n")
+    judged = per_claim(judged_fresh(json.loads(path.read_text())))
+    for family, (confirmed, count) in per_family(judged).items():
+        print(_counts_line(family, confirmed, count))
+    for claim, (confirmed, count) in judged.items():
+        print(_counts_line(claim, confirmed, count))
+    print(f"written to {path}")
+    return 0
 
 
 def per_claim(results: Iterable[Calibration]) -> dict[str, list[int]]:
@@ -135,7 +234,7 @@ def random_values(model: torch.nn.Module, images: ProbeImages, claims: list[str]
 
     def measure(seed: int) -> dict[str, Interval]:
         twin = random_init(card, seed, torch.device("cpu"), init_template(model)).to(memory_format=torch.channels_last)
-        return nulls.as_values(measure_all(measures.Probe(twin, images), claims))
+        return nulls.as_values(measure_all(measures.Probe(twin, images), claims), intervals=False)
     return measure
 
 
@@ -144,14 +243,25 @@ def main(argv: list[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", help="an architecture with recorded nulls (claims/nulls.json)")
     which.add_argument("--all", action="store_true", help="every entry of claims/nulls.json, and the counts per claim")
+    which.add_argument("--fresh-weights", action="store_true",
+                       help="the first filters' statistics on fresh random inits of FRESH_ARCHITECTURES, recorded")
+    which.add_argument("--fresh-tiny-vgg", action="store_true",
+                       help="the claims of one forward pass on fresh random Tiny VGGs (check photos), recorded")
     parser.add_argument("--fixtures-dir", type=Path, default=None,
                         help=f"the fixtures folder; default: ${cnn_core.fixtures.ENV}, else the fetch's cache folder")
     parser.add_argument("--out", type=Path, default=Path("reports/calibration"))
     args = parser.parse_args(argv)
     if args.all:
         return _all(args.out)
+    if args.fresh_weights:
+        return _fresh(FRESH_WEIGHTS, lambda architecture: weight_values(architecture, FRESH_SEEDS), FRESH_ARCHITECTURES)
     try:
         found = cnn_core.fixtures.locate(args.fixtures_dir, named_by="--fixtures-dir")
+    except cnn_core.CnnCoreError as error:
+        parser.error(str(error))
+    if args.fresh_tiny_vgg:
+        return _fresh(FRESH_TINY_VGG, lambda _: tiny_vgg_values(found), [cnn_core.models.TINY_VGG])
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             model = cnn_core.load_model(args.model, weights="auto", fixtures_dir=found)

@@ -111,6 +111,11 @@ class Sample:
             return self.weights_value
         return self.value_of(self.rows.reshape(len(self.rows), -1).mean(dim=0))
 
+    @property
+    def count(self) -> int:
+        """The photos the value rests on; 0 for a statistic of the weights."""
+        return 0 if self.rows is None else len(self.rows)
+
     def interval(self) -> Interval:
         if self.rows is None:
             return Interval(self.weights_value, self.weights_value, self.weights_value, 0)
@@ -128,6 +133,7 @@ class Probe:
 
     model: nn.Module
     images: ProbeImages
+    first_conv_rows: tuple[torch.Tensor, torch.Tensor] | None = None  # set by the first first-conv measurement
 
     def needs(self, field: str) -> torch.Tensor:
         images = getattr(self.images, field)
@@ -197,39 +203,56 @@ def _standardised(maps: torch.Tensor) -> torch.Tensor:
     return centred * ((maps.shape[1] - 1) ** 0.5 / torch.linalg.vector_norm(centred, dim=1, keepdim=True))
 
 
+def _photo_edges(probe: Probe, grid: tuple[int, int]) -> torch.Tensor:
+    """The photos' Sobel edge strength pooled to the first conv's ``grid``, ``[photos, 1, H, W]``: the same for
+    every random init fed like the model, so computed once per probe images (and normalisation, and grid)."""
+    normalization = cnn_core.models.normalization_of(probe.model)
+    key = ("edges", normalization, grid)
+    if key not in probe.images.derived:
+        pixels = cnn_core.denormalize(probe.needs("photos"), normalization).double()
+        probe.images.derived[key] = torch.stack([
+            F.adaptive_avg_pool2d(F.pad(cnn_core.edge_strength(photo), (1, 1, 1, 1), mode="replicate").unsqueeze(1), grid)[0]
+            for photo in pixels.split(1)])
+    return probe.images.derived[key]
+
+
+def _first_conv_rows(probe: Probe) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per photo, from one pass of the first conv (its maps are the largest of the network): :func:`map_diversity`'s
+    row and :func:`edge_tracking`'s, kept on the probe for whichever asks second."""
+    if probe.first_conv_rows is None:
+        photos, conv = probe.needs("photos"), probe.first_conv
+        edge_like = torch.argsort(cnn_core.edge_energy(conv.weight), descending=True)[: max(1, conv.out_channels // 2)]
+        diversity, tracking = [], []
+        edges = None
+        for index, photo in enumerate(photos.split(1)):
+            maps = _first_conv_maps(conv, photo)
+            if edges is None:
+                edges = _photo_edges(probe, tuple(maps.shape[-2:]))
+            flat = maps.flatten(1)  # channels, positions
+            varying = flat[flat.amax(dim=1) > flat.amin(dim=1)]  # the non-constant maps
+            standard = _standardised(varying)
+            correlation = (standard @ standard.T) / (standard.shape[1] - 1)
+            pairs = ~torch.eye(len(varying), dtype=torch.bool, device=varying.device)
+            diversity.append(1 - correlation[pairs].abs().mean())
+            tracked = torch.cat([maps[edge_like].abs(), edges[index]]).flatten(1)
+            standard = _standardised(tracked)
+            correlation = (standard[:-1] @ standard[-1]) / (tracked.shape[1] - 1)
+            tracking.append(torch.nan_to_num(correlation).mean())  # a constant map correlates with nothing: 0
+        probe.first_conv_rows = torch.stack(diversity), torch.stack(tracking)
+    return probe.first_conv_rows
+
+
 def edge_tracking(probe: Probe) -> Sample:
     """Per photo, the mean correlation over the more edge-like half of the first-layer filters
     between a filter's |response| and the photo's Sobel edge strength pooled to the map's grid."""
-    photos, conv = probe.needs("photos"), probe.first_conv
-    edge_like = torch.argsort(cnn_core.edge_energy(conv.weight), descending=True)[: max(1, conv.out_channels // 2)]
-    normalization = cnn_core.models.normalization_of(probe.model)
-    rows = []
-    for photo in photos.split(1):
-        responses = _first_conv_maps(conv, photo)[edge_like].abs()
-        pixels = cnn_core.denormalize(photo, normalization).double()
-        edges = F.adaptive_avg_pool2d(F.pad(cnn_core.edge_strength(pixels), (1, 1, 1, 1), mode="replicate").unsqueeze(1),
-                                      responses.shape[-2:])[0]
-        maps = torch.cat([responses, edges]).flatten(1)
-        standard = _standardised(maps)
-        correlation = (standard[:-1] @ standard[-1]) / (maps.shape[1] - 1)
-        rows.append(torch.nan_to_num(correlation).mean())  # a constant map correlates with nothing: 0
-    return Sample(torch.stack(rows))
+    return Sample(_first_conv_rows(probe)[1])
 
 
 def map_diversity(probe: Probe) -> Sample:
     """How different the first conv's "filtered versions" of a photo are: per photo, 1 minus the
     mean |correlation| between two channels' maps, over every pair of non-constant maps.
     0: every map is the same picture up to scale; 1: no two maps are related linearly."""
-    photos, conv = probe.needs("photos"), probe.first_conv
-    rows = []
-    for photo in photos.split(1):
-        maps = _first_conv_maps(conv, photo).flatten(1)  # channels, positions
-        maps = maps[maps.amax(dim=1) > maps.amin(dim=1)]  # the non-constant ones
-        standard = _standardised(maps)
-        correlation = (standard @ standard.T) / (standard.shape[1] - 1)
-        pairs = ~torch.eye(len(maps), dtype=torch.bool, device=maps.device)
-        rows.append(1 - correlation[pairs].abs().mean())
-    return Sample(torch.stack(rows))
+    return Sample(_first_conv_rows(probe)[0])
 
 
 def early_probe_edges(probe: Probe) -> Sample:

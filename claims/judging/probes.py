@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -233,6 +233,8 @@ class ProbeImages:
     object_boxes: tuple[Box, ...]
     name: str  # which images these are, for the recorded nulls
     missing: str = ""  # why the photos are absent (the fixture file that is missing, and the command that fetches it)
+    # What the measurements derive from the images alone (the photos' edge maps), kept for every model measured on them.
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     def check_subset(self) -> ProbeImages:
         """A few of each: what the recorded control is re-measured on every run."""

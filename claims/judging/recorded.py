@@ -43,7 +43,7 @@ def recheck(entry: nulls.NullEntry, found: cnn_core.Fixtures) -> float:
                                f"({images.missing or 'another photo set'})")
     control = random_init(card, CONTROL_SEED, torch.device("cpu"), init_template(model)).to(memory_format=torch.channels_last)
     samples, _ = seed_values(measures.Probe(control, images.check_subset()), list(entry.check))
-    nulls.check(entry, {claim: interval.value for claim, interval in nulls.as_values(samples).items()}, list(entry.check))
+    nulls.check(entry, nulls.values_of(samples), list(entry.check))
     return time.perf_counter() - start
 
 

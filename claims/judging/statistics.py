@@ -15,13 +15,14 @@ interval over images, and the binomial interval that checks the false-confirm ra
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from scipy import stats
 
 ALPHA = 0.01  # false-confirm rate per verdict: a random initialisation is CONFIRMED this often at most
+SHAPE_ALPHA = 0.01  # a null whose Shapiro-Wilk p falls below this is said not to look normal
 CONFIDENCE = 0.95  # of the interval over images that decides REFUTED
 BOOTSTRAP = 2000  # resamples of the photos
 BOOTSTRAP_SEED = 0
@@ -89,3 +90,19 @@ def images_to_decide(interval: Interval, bar: float) -> int | None:
     if distance == 0 or not math.isfinite(half):
         return None
     return math.ceil(round(interval.count * (half / distance) ** 2, 6))
+
+
+def null_shape(values: Sequence[float], on_logs: bool = False) -> str:
+    """What a null's shape means for the verdicts judged against it, in a sentence; empty when the normal model
+    the prediction bound assumes fits (Shapiro-Wilk, on the logs where the bound is taken on them). A degenerate
+    null (every value the same) says that the bar is only the resolution above that value."""
+    if len(set(values)) == 1:
+        return (f"its {len(values)} random inits all give exactly {values[0]:.4g}: the bar is that plus the resolution, "
+                f"so CONFIRMED says only that the model moves a value its architecture's random inits never move")
+    if len(values) < 3:
+        return ""
+    p = float(stats.shapiro([math.log(v) for v in values] if on_logs else list(values)).pvalue)
+    if p >= SHAPE_ALPHA:
+        return ""
+    return (f"its null does not look normal{' on the log scale' if on_logs else ''} (Shapiro-Wilk p = {p:.2g} < "
+            f"{SHAPE_ALPHA:g}): this verdict's false-confirm rate is its family's as measured, not the normal model's")

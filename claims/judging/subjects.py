@@ -26,7 +26,7 @@ import cnn_core
 from claims.judging import measures, nulls, remembered
 from claims.judging.probes import ProbeImages, probe_images
 from claims.judging.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, SubjectId, Verdict
-from claims.judging.statistics import Interval
+from claims.judging.statistics import Interval, null_shape
 from cnn_core.fixtures import Fixtures
 from cnn_core.models import ModelCard
 
@@ -74,7 +74,7 @@ def _measure_seed(seed: int) -> tuple[int, nulls.SeedValues]:
     job = _WORKER_JOB
     model = random_init(job["card"], seed, torch.device("cpu"), job["template"]).to(memory_format=torch.channels_last)
     samples, series = seed_values(measures.Probe(model, job["images"]), job["claims"])
-    return seed, nulls.SeedValues(nulls.as_values(samples), series)
+    return seed, nulls.SeedValues(nulls.as_values(samples, intervals=seed == CONTROL_SEED), series)
 
 
 @contextlib.contextmanager
@@ -162,7 +162,7 @@ class Subject:
             for seed in seeds:
                 with torch_threads(self._threads):
                     samples, series = seed_values(self._random_probe(seed, self.images), claims)
-                yield seed, nulls.SeedValues(nulls.as_values(samples), series)
+                yield seed, nulls.SeedValues(nulls.as_values(samples, intervals=seed == CONTROL_SEED), series)
             return
         # spawn, not fork: a forked child of a process whose torch already runs threads can deadlock.
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
@@ -210,7 +210,7 @@ class Subject:
                 control = self._random_probe(CONTROL_SEED, check_images)
                 samples, _ = self._remembered(control.model, check_images, checked,
                                               lambda: (measure_all(control, checked), {}))
-                nulls.check(entry, {claim: interval.value for claim, interval in nulls.as_values(samples).items()}, checked)
+                nulls.check(entry, nulls.values_of(samples), checked)
                 self._nulls, self.null_series = entry.seeds, entry.series
                 self.null_source = f"recorded in {nulls.NULLS.parent.name}/{nulls.NULLS.name}"
             else:
@@ -233,7 +233,7 @@ class Subject:
             previous = None
         with torch_threads(self._threads):
             check, _ = seed_values(self._random_probe(CONTROL_SEED, self.images.check_subset()), claims)
-        check_values = {claim: interval.value for claim, interval in nulls.as_values(check).items()}
+        check_values = nulls.values_of(check)
         kept = nulls.still_recorded(previous, check_values)
         check_values |= {claim: previous.check[claim] for claim in kept}  # as recorded: a re-record changes nothing kept
         todo = [claim for claim in claims if claim not in kept]
@@ -243,6 +243,11 @@ class Subject:
         self._keep(nulls.merged(previous, kept, measured))
         entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls, check_values, self.card.preprocessing_cfg,
                                 self.null_series)
+        for claim in todo:  # the shape of each new null, said when it is recorded (the verdicts say it again)
+            values = Spread(tuple(self._nulls[seed][claim].value for seed in NULL_SEEDS if claim in self._nulls[seed]))
+            shape = null_shape(values.values, RULES[claim].on_log_scale(values)) if len(values.values) > 1 else ""
+            if shape:
+                self._progress(f"\n{self.card.name} {claim}: {shape}\n")
         self.recorded_entry = {"architecture": self.card.name, **entry.to_json()}
 
     def verdicts(self, claim: str) -> list[Verdict]:

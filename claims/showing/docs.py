@@ -15,14 +15,25 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from claims.judging import nulls
-from claims.judging.calibration import every_recorded, per_claim
-from claims.judging.rules import NULL_SEEDS, RULES
+from claims.judging.calibration import (
+    FRESH_ARCHITECTURES,
+    FRESH_CONTROLS,
+    FRESH_SEEDS,
+    FRESH_TINY_VGG,
+    FRESH_WEIGHTS,
+    every_recorded,
+    judged_fresh,
+    per_claim,
+    per_family,
+)
+from claims.judging.rules import COSTS, NULL_SEEDS, RULES
 from claims.judging.statistics import ALPHA, binomial_interval
 from claims.session.plugin import OPTIONS
 from claims.tools.mutants import MUTANTS
@@ -66,21 +77,33 @@ def nulls_table() -> str:
 
 def _rate(confirmed: int, judged: int) -> str:
     low, high = binomial_interval(confirmed, judged)
-    return f"{confirmed} of {judged} | {confirmed / judged:.2%} ({low:.2%}–{high:.2%})"
+    return f"{confirmed} of {judged}, {confirmed / judged:.2%} ({low:.2%}–{high:.2%})"
 
 
 def calibration_tables() -> str:
     """Each recorded entry's random inits, each judged as a control against the other twenty, per entry and per claim."""
     results = every_recorded()
-    lines = ["| architecture | fed as | controls | CONFIRMED of verdicts | rate (95% Clopper–Pearson) |", "|---|---|---|---|---|"]
+    lines = ["| architecture | fed as | controls | CONFIRMED of verdicts, rate (95% Clopper–Pearson) |", "|---|---|---|---|"]
     for result, data in zip(results, nulls.load().values()):
         lines.append(f"| `{result.model}` | `{preprocessing_key(data['preprocessing'])}` | {result.controls} | "
                      f"{_rate(result.confirmed, result.verdicts)} |")
     lines.append(f"| all {len(results)} entries | | {sum(r.controls for r in results)} | "
                  f"{_rate(sum(r.confirmed for r in results), sum(r.verdicts for r in results))} |")
     lines += ["", f"Per claim, over the {len(results)} entries (each seed against the other {len(NULL_SEEDS)}; "
-                  f"α = {ALPHA:g}):", "", "| claim | CONFIRMED of controls | rate (95% Clopper–Pearson) |", "|---|---|---|"]
+                  f"α = {ALPHA:g}):", "", "| claim | CONFIRMED of controls, rate (95% Clopper–Pearson) |", "|---|---|"]
     lines += [f"| `{claim}` | {_rate(confirmed, judged)} |" for claim, (confirmed, judged) in per_claim(results).items()]
+    fresh = per_claim(judged_fresh({**json.loads(FRESH_WEIGHTS.read_text()), **json.loads(FRESH_TINY_VGG.read_text())}))
+    recorded = per_family(per_claim(results))
+    lines += ["", f"Per claim family (`cost` in the registry): the recorded seeds above; fresh random inits, "
+                  f"{FRESH_CONTROLS} controls of each architecture, each against {len(NULL_SEEDS)} others of a pool of "
+                  f"{len(FRESH_SEEDS)}: the first filters' statistics on {len(FRESH_ARCHITECTURES)} torchvision "
+                  f"architectures (`python -m claims calibration --fresh-weights`) and the claims of one forward pass "
+                  f"on Tiny VGG, check photos (`--fresh-tiny-vgg`):", "",
+              "| family | recorded seeds | fresh inits | together |", "|---|---|---|---|"]
+    for family in COSTS:
+        old, new = recorded.get(family, [0, 0]), per_family(fresh).get(family, [0, 0])
+        both = [old[0] + new[0], old[1] + new[1]]
+        lines.append(f"| {family} | {_rate(*old)} | {_rate(*new) if new[1] else '—'} | {_rate(*both)} |")
     return "\n".join(lines)
 
 
