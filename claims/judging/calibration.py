@@ -20,8 +20,8 @@ measures the statistics of the first filters' weights (the claims of cost WEIGHT
 FRESH_SEEDS random initialisations of each of FRESH_ARCHITECTURES and writes them to
 ``reports/calibration/fresh-weights.json``; each of the first FRESH_CONTROLS is then judged against a null of its
 own, NULL_SEEDS drawn from the others (:func:`pool_trials`). ``tests/test_calibration.py`` judges that record with
-the rule as it is now; ``--fresh-tiny-vgg`` records fresh random Tiny VGGs the same way for the claims of one
-forward pass (``reports/calibration/fresh-tiny-vgg.json``, on the check photos).
+the rule as it is now; ``--fresh-forward`` records fresh random inits of FRESH_FORWARD_ARCHITECTURES the same way
+for the claims of one forward pass (``reports/calibration/fresh-forward.json``, on the check photos).
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ import torch
 import cnn_core
 from claims.judging import measures, nulls
 from claims.judging.probes import ProbeImages, probe_images
-from claims.judging.rules import CALIBRATED_COSTS, CONFIRMED, NULL_SEEDS, RULES, WEIGHTS, Spread, SubjectId
+from claims.judging.rules import CONFIRMED, NULL_SEEDS, RULES, STAGES, WEIGHTS, Spread, SubjectId
 from claims.judging.statistics import ALPHA, Interval, binomial_interval
 from claims.judging.subjects import init_template, measure_all, random_init
 
@@ -165,15 +165,33 @@ def judged_fresh(record: dict[str, dict]) -> list[Calibration]:
     return results
 
 
-# Tiny VGG's fresh controls: the claims of one forward pass or none (CALIBRATED_COSTS), on its check photos.
-FRESH_TINY_VGG = FRESH_WEIGHTS.with_name("fresh-tiny-vgg.json")
+# Fresh controls of the claims of one forward pass (the stage pass), on the check photos: Tiny VGG and the smallest
+# torchvision CNNs, each of another design. (Their first filters' statistics are FRESH_WEIGHTS' business: the same
+# seeds of resnet18 there and here are the same inits, which must not be counted twice.)
+FRESH_FORWARD = FRESH_WEIGHTS.with_name("fresh-forward.json")
+FRESH_FORWARD_ARCHITECTURES = ("tiny-vgg", "squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v3_small", "mnasnet0_5",
+                               "regnet_x_400mf", "resnet18")
 
 
-def tiny_vgg_values(found: cnn_core.Fixtures, seeds: Iterable[int] = FRESH_SEEDS) -> dict[int, dict[str, float]]:
-    """Each seed's values of the CALIBRATED_COSTS claims on a random Tiny VGG, on the check photos."""
-    model = cnn_core.load_model(cnn_core.models.TINY_VGG, weights="auto", fixtures_dir=found)
+def fresh_record() -> dict[str, dict[str, dict[str, float]]]:
+    """Both fresh records as one: architecture -> seed -> claim -> value (the same seed of one architecture is
+    one init, whichever record holds which of its claims)."""
+    merged: dict[str, dict[str, dict[str, float]]] = {}
+    for path in (FRESH_WEIGHTS, FRESH_FORWARD):
+        for architecture, seeds in json.loads(path.read_text()).items():
+            for seed, values in seeds.items():
+                merged.setdefault(architecture, {}).setdefault(seed, {}).update(values)
+    return merged
+
+
+def forward_values(architecture: str, found: cnn_core.Fixtures, seeds: Iterable[int] = FRESH_SEEDS) -> dict[int, dict[str, float]]:
+    """Each seed's values of the stage-pass claims on a random init of ``architecture``, on the check photos."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = cnn_core.load_model(architecture, weights="auto" if architecture == cnn_core.models.TINY_VGG else "none",
+                                    fixtures_dir=found)
     images = probe_images(cnn_core.model_card(model), found, torch.device("cpu")).check_subset()
-    measure = random_values(model, images, [claim for claim, rule in RULES.items() if rule.cost in CALIBRATED_COSTS])
+    measure = random_values(model, images, [claim for claim, rule in RULES.items() if rule.cost == STAGES])
     return {seed: {claim: interval.value for claim, interval in measure(seed).items()} for seed in seeds}
 
 
@@ -245,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--all", action="store_true", help="every entry of claims/nulls.json, and the counts per claim")
     which.add_argument("--fresh-weights", action="store_true",
                        help="the first filters' statistics on fresh random inits of FRESH_ARCHITECTURES, recorded")
-    which.add_argument("--fresh-tiny-vgg", action="store_true",
-                       help="the claims of one forward pass on fresh random Tiny VGGs (check photos), recorded")
+    which.add_argument("--fresh-forward", action="store_true",
+                       help="the claims of one forward pass on fresh random inits of FRESH_FORWARD_ARCHITECTURES "
+                            "(check photos), recorded")
     parser.add_argument("--fixtures-dir", type=Path, default=None,
                         help=f"the fixtures folder; default: ${cnn_core.fixtures.ENV}, else the fetch's cache folder")
     parser.add_argument("--out", type=Path, default=Path("reports/calibration"))
@@ -259,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         found = cnn_core.fixtures.locate(args.fixtures_dir, named_by="--fixtures-dir")
     except cnn_core.CnnCoreError as error:
         parser.error(str(error))
-    if args.fresh_tiny_vgg:
-        return _fresh(FRESH_TINY_VGG, lambda _: tiny_vgg_values(found), [cnn_core.models.TINY_VGG])
+    if args.fresh_forward:
+        return _fresh(FRESH_FORWARD, lambda architecture: forward_values(architecture, found), FRESH_FORWARD_ARCHITECTURES)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)

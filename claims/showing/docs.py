@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -26,9 +25,9 @@ from claims.judging.calibration import (
     FRESH_ARCHITECTURES,
     FRESH_CONTROLS,
     FRESH_SEEDS,
-    FRESH_TINY_VGG,
-    FRESH_WEIGHTS,
+    FRESH_FORWARD_ARCHITECTURES,
     every_recorded,
+    fresh_record,
     judged_fresh,
     per_claim,
     per_family,
@@ -92,13 +91,13 @@ def calibration_tables() -> str:
     lines += ["", f"Per claim, over the {len(results)} entries (each seed against the other {len(NULL_SEEDS)}; "
                   f"α = {ALPHA:g}):", "", "| claim | CONFIRMED of controls, rate (95% Clopper–Pearson) |", "|---|---|"]
     lines += [f"| `{claim}` | {_rate(confirmed, judged)} |" for claim, (confirmed, judged) in per_claim(results).items()]
-    fresh = per_claim(judged_fresh({**json.loads(FRESH_WEIGHTS.read_text()), **json.loads(FRESH_TINY_VGG.read_text())}))
+    fresh = per_claim(judged_fresh(fresh_record()))
     recorded = per_family(per_claim(results))
     lines += ["", f"Per claim family (`cost` in the registry): the recorded seeds above; fresh random inits, "
                   f"{FRESH_CONTROLS} controls of each architecture, each against {len(NULL_SEEDS)} others of a pool of "
                   f"{len(FRESH_SEEDS)}: the first filters' statistics on {len(FRESH_ARCHITECTURES)} torchvision "
                   f"architectures (`python -m claims calibration --fresh-weights`) and the claims of one forward pass "
-                  f"on Tiny VGG, check photos (`--fresh-tiny-vgg`):", "",
+                  f"on {', '.join(FRESH_FORWARD_ARCHITECTURES)}, check photos (`--fresh-forward`):", "",
               "| family | recorded seeds | fresh inits | together |", "|---|---|---|---|"]
     for family in COSTS:
         old, new = recorded.get(family, [0, 0]), per_family(fresh).get(family, [0, 0])
