@@ -7,7 +7,7 @@ from dataclasses import replace
 from claims.judging.expectations import recorded_references
 from claims.judging.rules import CONFIRMED, INCONCLUSIVE, REFUTED, RULES, SubjectId, Verdict
 from claims.showing.page import write_report
-from claims.showing.verdict_matrix import Relation, verdict_matrix
+from claims.showing.verdict_matrix import Relation, bar_text, verdict_matrix
 
 EDGES, COLOURS, SPARSER = "L1-filters-detect-edges", "L1-filters-detect-colours", "L3-sparser-with-depth"
 RANK, PROBE = "L4-class-structure-grows-with-depth", "L4-linear-probe-grows-with-depth"
@@ -112,3 +112,12 @@ def test_compared_checkpoints_are_columns_and_the_findings_say_what_changed(tmp_
     page = write_report([], tmp_path, None, {"models": "m", "compared": list(compared)}, base + tuned).read_text()
     assert "<th>m.file-base</th>" in page and "<th>m.file-tuned</th>" in page
     assert "What changed from m.file-base to m.file-tuned" in page and "CONFIRMED → REFUTED" in page
+
+
+def test_a_degenerate_null_is_said_beside_its_bar():
+    """Every random init gives exactly 0 (an output no occlusion moves): the bar is only the resolution, said
+    wherever the bar is (the page's cells, the README's table, the findings)."""
+    flat = Verdict("L5-occluding-the-object-matters", SubjectId("m", "imagenet"), CONFIRMED, 0.3, ">=", resolution=0.02,
+                   bar=0.02, random=(0.0,) * 20)
+    assert bar_text(flat) == "bar 0.02: its 20 random inits all give 0"
+    assert bar_text(replace(flat, random=(0.0, 0.01) * 10)) == "bar 0.02"
