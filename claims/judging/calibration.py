@@ -131,7 +131,7 @@ def per_family(by_claim: dict[str, list[int]]) -> dict[str, list[int]]:
 
 
 # Fresh random inits of the first filters' statistics: the ImageNet CNNs of torchvision, small to large, one of each
-# kind of first block; seeds far from the nulls' (0-20) and the Tiny VGG controls' (1000-).
+# kind of first block; seeds far from the nulls' (0-20).
 FRESH_ARCHITECTURES = ("resnet18", "mobilenet_v2", "efficientnet_b0", "mobilenet_v3_small", "regnet_y_400mf",
                        "mobilenet_v3_large", "mnasnet1_0", "shufflenet_v2_x1_0", "squeezenet1_1", "googlenet",
                        "densenet121", "resnet50", "convnext_tiny", "efficientnet_b1", "regnet_x_400mf", "vgg16")
@@ -192,7 +192,7 @@ def forward_values(architecture: str, found: cnn_core.Fixtures, seeds: Iterable[
                                     fixtures_dir=found)
     images = probe_images(cnn_core.model_card(model), found, torch.device("cpu")).check_subset()
     measure = random_values(model, images, [claim for claim, rule in RULES.items() if rule.cost == STAGES])
-    return {seed: {claim: interval.value for claim, interval in measure(seed).items()} for seed in seeds}
+    return {seed: measure(seed) for seed in seeds}
 
 
 def _fresh(path: Path, measure: Callable[[str], dict], architectures: Iterable[str]) -> int:
@@ -203,7 +203,7 @@ def _fresh(path: Path, measure: Callable[[str], dict], architectures: Iterable[s
         print(f"{architecture}: {len(record[architecture])} random inits measured ({time.perf_counter() - start:.0f} s)")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=0, sort_keys=True) + "\n")
-    judged = per_claim(judged_fresh(json.loads(path.read_text())))
+    judged = per_claim(judged_fresh(record))
     for family, (confirmed, count) in per_family(judged).items():
         print(_counts_line(family, confirmed, count))
     for claim, (confirmed, count) in judged.items():
@@ -245,14 +245,14 @@ def _all(out: Path) -> int:
     return 0
 
 
-def random_values(model: torch.nn.Module, images: ProbeImages, claims: list[str]) -> Callable[[int], dict[str, Interval]]:
+def random_values(model: torch.nn.Module, images: ProbeImages, claims: list[str]) -> Callable[[int], dict[str, float]]:
     """A seed's values: a random initialisation of ``model``'s architecture (its own init), fed as ``model`` is,
     measured on ``images``."""
     card = cnn_core.model_card(model)
 
-    def measure(seed: int) -> dict[str, Interval]:
+    def measure(seed: int) -> dict[str, float]:
         twin = random_init(card, seed, torch.device("cpu"), init_template(model)).to(memory_format=torch.channels_last)
-        return nulls.as_values(measure_all(measures.Probe(twin, images), claims), intervals=False)
+        return nulls.values_of(measure_all(measures.Probe(twin, images), claims))
     return measure
 
 

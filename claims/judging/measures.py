@@ -133,7 +133,6 @@ class Probe:
 
     model: nn.Module
     images: ProbeImages
-    first_conv_rows: tuple[torch.Tensor, torch.Tensor] | None = None  # set by the first first-conv measurement
 
     def needs(self, field: str) -> torch.Tensor:
         images = getattr(self.images, field)
@@ -149,6 +148,11 @@ class Probe:
         joined = [ActivationSummary(calls[0].module, calls[0].resolution, torch.cat([c.inactive for c in calls]),
                                     torch.cat([c.pooled for c in calls])) for calls in zip(*summaries)]
         return by_stage(joined)
+
+    @functools.cached_property
+    def first_conv_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`first_conv_rows`, computed once: the first conv's maps serve two claims."""
+        return first_conv_rows(self)
 
     @functools.cached_property
     def stages(self) -> list[list[ActivationSummary]]:
@@ -216,43 +220,41 @@ def _photo_edges(probe: Probe, grid: tuple[int, int]) -> torch.Tensor:
     return probe.images.derived[key]
 
 
-def _first_conv_rows(probe: Probe) -> tuple[torch.Tensor, torch.Tensor]:
+def first_conv_rows(probe: Probe) -> tuple[torch.Tensor, torch.Tensor]:
     """Per photo, from one pass of the first conv (its maps are the largest of the network): :func:`map_diversity`'s
-    row and :func:`edge_tracking`'s, kept on the probe for whichever asks second."""
-    if probe.first_conv_rows is None:
-        photos, conv = probe.needs("photos"), probe.first_conv
-        edge_like = torch.argsort(cnn_core.edge_energy(conv.weight), descending=True)[: max(1, conv.out_channels // 2)]
-        diversity, tracking = [], []
-        edges = None
-        for index, photo in enumerate(photos.split(1)):
-            maps = _first_conv_maps(conv, photo)
-            if edges is None:
-                edges = _photo_edges(probe, tuple(maps.shape[-2:]))
-            flat = maps.flatten(1)  # channels, positions
-            varying = flat[flat.amax(dim=1) > flat.amin(dim=1)]  # the non-constant maps
-            standard = _standardised(varying)
-            correlation = (standard @ standard.T) / (standard.shape[1] - 1)
-            pairs = ~torch.eye(len(varying), dtype=torch.bool, device=varying.device)
-            diversity.append(1 - correlation[pairs].abs().mean())
-            tracked = torch.cat([maps[edge_like].abs(), edges[index]]).flatten(1)
-            standard = _standardised(tracked)
-            correlation = (standard[:-1] @ standard[-1]) / (tracked.shape[1] - 1)
-            tracking.append(torch.nan_to_num(correlation).mean())  # a constant map correlates with nothing: 0
-        probe.first_conv_rows = torch.stack(diversity), torch.stack(tracking)
-    return probe.first_conv_rows
+    row and :func:`edge_tracking`'s (``Probe.first_conv_rows`` keeps them for whichever asks second)."""
+    photos, conv = probe.needs("photos"), probe.first_conv
+    edge_like = torch.argsort(cnn_core.edge_energy(conv.weight), descending=True)[: max(1, conv.out_channels // 2)]
+    diversity, tracking = [], []
+    edges = None
+    for index, photo in enumerate(photos.split(1)):
+        maps = _first_conv_maps(conv, photo)
+        if edges is None:
+            edges = _photo_edges(probe, tuple(maps.shape[-2:]))
+        flat = maps.flatten(1)  # channels, positions
+        varying = flat[flat.amax(dim=1) > flat.amin(dim=1)]  # the non-constant maps
+        standard = _standardised(varying)
+        correlation = (standard @ standard.T) / (standard.shape[1] - 1)
+        pairs = ~torch.eye(len(varying), dtype=torch.bool, device=varying.device)
+        diversity.append(1 - correlation[pairs].abs().mean())
+        tracked = torch.cat([maps[edge_like].abs(), edges[index]]).flatten(1)
+        standard = _standardised(tracked)
+        correlation = (standard[:-1] @ standard[-1]) / (tracked.shape[1] - 1)
+        tracking.append(torch.nan_to_num(correlation).mean())  # a constant map correlates with nothing: 0
+    return torch.stack(diversity), torch.stack(tracking)
 
 
 def edge_tracking(probe: Probe) -> Sample:
     """Per photo, the mean correlation over the more edge-like half of the first-layer filters
     between a filter's |response| and the photo's Sobel edge strength pooled to the map's grid."""
-    return Sample(_first_conv_rows(probe)[1])
+    return Sample(probe.first_conv_rows[1])
 
 
 def map_diversity(probe: Probe) -> Sample:
     """How different the first conv's "filtered versions" of a photo are: per photo, 1 minus the
     mean |correlation| between two channels' maps, over every pair of non-constant maps.
     0: every map is the same picture up to scale; 1: no two maps are related linearly."""
-    return Sample(_first_conv_rows(probe)[0])
+    return Sample(probe.first_conv_rows[0])
 
 
 def early_probe_edges(probe: Probe) -> Sample:

@@ -139,8 +139,8 @@ class Verdict:
         return cls.from_dict(json.loads(text))
 
 
-# What one random initialisation's value of a learned claim takes: the fresh-control calibration
-# (tests/test_calibration.py) measures the claims that need one forward pass or none.
+# What one random initialisation's value of a learned claim takes: the families of one forward pass or none
+# (CALIBRATED_COSTS) have fresh controls recorded (python -m claims calibration --fresh-weights, --fresh-forward).
 WEIGHTS, FIRST_CONV, STAGES, FIELDS, OCCLUSION = "weights", "first-conv maps", "stage pass", "fields", "occlusion"
 COSTS = (WEIGHTS, FIRST_CONV, STAGES, FIELDS, OCCLUSION)
 CALIBRATED_COSTS = (WEIGHTS, STAGES)
@@ -169,7 +169,7 @@ class Rule:
     measure: Callable[[measures.Probe], measures.Sample] | None = None  # learned: the value on one model
     series: Callable[[measures.Probe], list[float]] | None = None  # the numbers behind the value, per stage (figures)
     cost: str = ""  # learned: what one random initialisation's value takes (COSTS)
-    scale: str = LINEAR  # learned: the scale the null's prediction bound is taken on (LINEAR, or LOG: see SCALES)
+    scale: str = LINEAR  # learned: the scale the null's prediction bound is taken on (LINEAR, or LOG: see above)
 
     @property
     def learned(self) -> bool:
