@@ -71,16 +71,23 @@ class DictCache:
 
 def test_without_a_record_the_seeds_are_measured_once_with_progress_and_cached():
     measured, shown = [], []
+    other = "L4-linear-probe-grows-with-depth"
 
-    def measure(seeds):
-        for seed in reversed(seeds):  # as workers finish them: in any order
-            measured.append(seed)
-            yield seed, nulls.SeedValues({CLAIM: Interval(float(seed), float(seed), float(seed), 0)}, {CLAIM: (0.1, 0.2)})
+    def measure(jobs):
+        for seed, claims in reversed(jobs):  # as workers finish them: in any order
+            measured.append((seed, claims))
+            yield seed, nulls.SeedValues({claim: Interval(float(seed), float(seed), float(seed), 0) for claim in claims},
+                                         {CLAIM: (0.1, 0.2)})
 
     cache = DictCache()
-    first, how = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
-    assert sorted(measured) == [CONTROL_SEED, *NULL_SEEDS] and list(first) == [CONTROL_SEED, *NULL_SEEDS]
-    assert any("(21/21, " in line for line in shown) and first[5].series == {CLAIM: (0.1, 0.2)}
-    assert how.startswith("measured now (21 random inits in ")
-    again, how = nulls.measure_seeds("m", measure, shown.append, cache, "photos")
-    assert again == first and len(measured) == len(NULL_SEEDS) + 1 and how == "measured by an earlier run (pytest's cache)"
+    every = [(seed, (CLAIM,)) for seed in (CONTROL_SEED, *NULL_SEEDS)]
+    first, now = nulls.measure_seeds("m", measure, every, shown.append, cache, "photos")
+    assert sorted(seed for seed, _ in measured) == [CONTROL_SEED, *NULL_SEEDS] and list(first) == [CONTROL_SEED, *NULL_SEEDS]
+    assert any("(21/21, " in line for line in shown) and first[5].series == {CLAIM: (0.1, 0.2)} and now == 21
+    again, now = nulls.measure_seeds("m", measure, every, shown.append, cache, "photos")
+    assert again == first and len(measured) == len(NULL_SEEDS) + 1 and now == 0
+    # Another claim on five of the seeds (a later look) measures those only, and the cache keeps both.
+    more, now = nulls.measure_seeds("m", measure, [(seed, (other,)) for seed in NULL_SEEDS[:5]], shown.append, cache, "photos")
+    assert now == 5 and set(more) == set(NULL_SEEDS[:5]) and all(set(done.values) == {other} for done in more.values())
+    both, now = nulls.measure_seeds("m", measure, [(1, (CLAIM, other)), (7, (CLAIM,))], shown.append, cache, "photos")
+    assert now == 0 and set(both[1].values) == {CLAIM, other} and set(both[7].values) == {CLAIM}

@@ -131,7 +131,6 @@ def test_a_changed_claim_or_recorded_null_makes_its_table_stale(monkeypatch, tmp
     fewer.write_text(json.dumps(data))
     monkeypatch.setattr(docs.nulls, "NULLS", fewer)
     monkeypatch.setattr(docs.nulls.load, "__defaults__", (fewer,))
-    monkeypatch.setattr(docs.every_recorded, "__defaults__", (fewer,))
     assert docs.stale() == ["claims/README.md: nulls", "claims/README.md: calibration"]
 
 

@@ -30,16 +30,16 @@ import json
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 import cnn_core
-from claims.judging import measures, nulls
+from claims.judging import measures, nulls, sequential
 from claims.judging.probes import ProbeImages, probe_images
-from claims.judging.rules import CONFIRMED, NULL_SEEDS, RULES, STAGES, WEIGHTS, Spread, SubjectId
+from claims.judging.rules import CONFIRMED, CONTROL_SEED, NULL_SEEDS, RULES, STAGES, WEIGHTS, Rule, Spread, SubjectId, Verdict
 from claims.judging.statistics import ALPHA, Interval, binomial_interval
 from claims.judging.subjects import init_template, measure_all, random_init
 
@@ -69,8 +69,24 @@ class Calibration:
                 f"= {self.rate:.2%} (95% interval {low:.2%}..{high:.2%}; α = {ALPHA:g})")
 
 
-def calibrate(model: str, trials: Iterable[tuple[dict[str, Interval], list[dict[str, Interval]]]], images: str) -> Calibration:
-    """Judge each trial's control values against its null (a list of seeds' values), claim by claim."""
+def one_look(rule: Rule, subject: SubjectId, value: Interval, null: Spread) -> Verdict:
+    """A recorded null's rule: every seed at once."""
+    return rule.judge(subject, value, null)
+
+
+def two_looks(rule: Rule, subject: SubjectId, value: Interval, null: Spread) -> Verdict:
+    """A null measured now: the costly claims in two looks at the seeds in the null's order (claims.judging.sequential),
+    the others at once."""
+    return sequential.judge(rule, subject, value, null) if rule.sequential else rule.judge(subject, value, null)
+
+
+Judge = Callable[[Rule, SubjectId, Interval, Spread], Verdict]
+
+
+def calibrate(model: str, trials: Iterable[tuple[dict[str, Interval], list[dict[str, Interval]]]], images: str,
+              judge: Judge = one_look) -> Calibration:
+    """Judge each trial's control values against its null (a list of seeds' values, in the order they are looked at),
+    claim by claim."""
     start = time.perf_counter()
     by_claim: dict[str, list[int]] = {}
     controls = 0
@@ -79,7 +95,7 @@ def calibrate(model: str, trials: Iterable[tuple[dict[str, Interval], list[dict[
             spread = [seed[claim].value for seed in null if claim in seed]
             if len(spread) < len(null):
                 continue
-            verdict = RULES[claim].judge(SubjectId(model, "random", control=True), value, Spread(tuple(spread)))
+            verdict = judge(RULES[claim], SubjectId(model, "random", control=True), value, Spread(tuple(spread)))
             counts = by_claim.setdefault(claim, [0, 0])
             counts[0] += verdict.status == CONFIRMED
             counts[1] += 1
@@ -100,11 +116,16 @@ def leave_one_out(seeds: dict[int, dict[str, Interval]]):
     return ((values, [other for key, other in sorted(seeds.items()) if key != seed]) for seed, values in sorted(seeds.items()))
 
 
-def every_recorded(path: Path = nulls.NULLS) -> list[Calibration]:
+def _recorded(path: Path | None) -> dict[str, dict]:
+    """The entries recorded in ``path``, else in the suite's claims/nulls.json."""
+    return nulls.load(path) if path is not None else nulls.load()
+
+
+def every_recorded(path: Path | None = None, judge: Judge = one_look) -> list[Calibration]:
     """:func:`leave_one_out` on every entry recorded in ``path``; a claim whose seeds' values repeat an earlier
     entry's exactly (one init, the same first convs, fed another way or named by timm) is judged there only."""
     entries = [nulls.NullEntry.from_json(data["architecture"], {k: v for k, v in data.items() if k != "architecture"})
-               for data in nulls.load(path).values()]
+               for data in _recorded(path).values()]
     seen: set[tuple] = set()
     results = []
     for entry in entries:
@@ -116,8 +137,48 @@ def every_recorded(path: Path = nulls.NULLS) -> list[Calibration]:
             seen.add(key)
         seeds = {seed: {claim: value for claim, value in values.items() if claim not in repeated}
                  for seed, values in entry.seeds.items()}
-        results.append(calibrate(entry.architecture, leave_one_out(seeds), entry.images))
+        results.append(calibrate(entry.architecture, leave_one_out(seeds), entry.images, judge))
     return results
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One value judged against a recorded null by both rules: every seed at once, and two looks."""
+
+    architecture: str
+    claim: str
+    subject: str  # "control" (seed 0, with its interval over photos), "trained" (a recorded value), "seed N" (left out)
+    one: Verdict
+    two: Verdict
+
+    @property
+    def first_look(self) -> bool:
+        return "first look" in self.two.detail
+
+
+def replayed(trained: Mapping[tuple[str, str], float] | None = None, left_out: bool = False,
+             path: Path | None = None) -> list[Replayed]:
+    """The costly claims (``Rule.sequential``) of every entry of ``path`` replayed: its control (seed 0) against its
+    NULL_SEEDS, the ``trained`` values (architecture, claim -> value) against every entry of their architecture, and,
+    with ``left_out``, each recorded seed against the other twenty (in seed order)."""
+    found = []
+    for data in _recorded(path).values():
+        entry = nulls.NullEntry.from_json(data["architecture"], {k: v for k, v in data.items() if k != "architecture"})
+        for claim, rule in RULES.items():
+            if not rule.sequential or not all(claim in values for values in entry.seeds.values()):
+                continue
+            trials = [("control", entry.seeds[CONTROL_SEED][claim], NULL_SEEDS)]
+            if trained and (entry.architecture, claim) in trained:
+                trials.append(("trained", trained[entry.architecture, claim], NULL_SEEDS))
+            if left_out:
+                trials += [(f"seed {seed}", entry.seeds[seed][claim], tuple(other for other in sorted(entry.seeds) if other != seed))
+                           for seed in sorted(entry.seeds)]
+            for subject, value, seeds in trials:
+                null = Spread(tuple(entry.seeds[seed][claim].value for seed in seeds))
+                who = SubjectId(entry.architecture, subject)
+                found.append(Replayed(entry.architecture, claim, subject, one_look(rule, who, value, null),
+                                      two_looks(rule, who, value, null)))
+    return found
 
 
 def per_family(by_claim: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -154,14 +215,14 @@ def weight_values(architecture: str, seeds: Iterable[int]) -> dict[int, dict[str
     return values
 
 
-def judged_fresh(record: dict[str, dict]) -> list[Calibration]:
+def judged_fresh(record: dict[str, dict], judge: Judge = one_look) -> list[Calibration]:
     """A fresh-controls record (architecture -> seed -> claim -> value) judged with the rule as it is now: each of
-    the first FRESH_CONTROLS seeds against NULL_SEEDS of the others (:func:`pool_trials`)."""
+    the first FRESH_CONTROLS seeds against NULL_SEEDS of the others (:func:`pool_trials`, in the order drawn)."""
     results = []
     for architecture, by_seed in record.items():
         values = {int(seed): {claim: Interval(value, value, value, 0) for claim, value in claims.items()}
                   for seed, claims in by_seed.items()}
-        results.append(calibrate(architecture, pool_trials(values, sorted(values)[:FRESH_CONTROLS]), "fresh"))
+        results.append(calibrate(architecture, pool_trials(values, sorted(values)[:FRESH_CONTROLS]), "fresh", judge))
     return results
 
 
@@ -210,6 +271,17 @@ def _fresh(path: Path, measure: Callable[[str], dict], architectures: Iterable[s
         print(_counts_line(claim, confirmed, count))
     print(f"written to {path}")
     return 0
+
+
+def recorded_and_fresh(judge: Judge = one_look) -> dict[str, list[int]]:
+    """Claim -> [CONFIRMED, judged] over the recorded seeds (:func:`every_recorded`) and the fresh records
+    (:func:`judged_fresh`) together."""
+    totals = per_claim(every_recorded(judge=judge))
+    for claim, (confirmed, judged) in per_claim(judged_fresh(fresh_record(), judge)).items():
+        counts = totals.setdefault(claim, [0, 0])
+        counts[0] += confirmed
+        counts[1] += judged
+    return dict(sorted(totals.items()))
 
 
 def per_claim(results: Iterable[Calibration]) -> dict[str, list[int]]:

@@ -188,6 +188,13 @@ def recorded_references(path: Path = EXPECTATIONS) -> dict[str, dict[str, Verdic
     return dict(sorted(references.items()))
 
 
+def trained_values(path: Path = EXPECTATIONS) -> dict[tuple[str, str], float]:
+    """Each trained model's recorded value: (architecture, claim) -> value; random models and controls left out."""
+    return {(label.rsplit(".", 1)[0], claim): entry["measured"] for claim, entries in load_expectations(path).items()
+            for label, entry in entries.items()
+            if not label.endswith(("/random", ".random")) and entry.get("measured") is not None}
+
+
 def write_expectations(verdicts: list[Verdict], path: Path = EXPECTATIONS) -> None:
     """Merge the run's verdicts into the matrix file at ``path`` (other subjects' rows are kept)."""
     table = load_expectations(path)

@@ -11,10 +11,12 @@ control's values on the check subset, and a digest of all of it. Every run
 - re-measures the control on the check subset and fails when a value moved (a changed
   measurement, torch or torchvision cannot keep a stale null);
 - measures an architecture with nothing recorded (a user's own, or other probe images) at first
-  use, with a progress line, and keeps it in pytest's cache directory for the next run.
+  use, in two looks (:mod:`claims.judging.sequential`), with a progress line, and keeps each seed's
+  values in pytest's cache directory for the next run (``--nulls`` sets the record aside: :class:`NullSource`).
 """
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import math
@@ -24,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claims import RECORDED_DATA
-from claims.judging.rules import CONTROL_SEED, NULL_SEEDS
+from claims.judging.rules import CONTROL_SEED
 from claims.judging.statistics import Interval
 
 NULLS = RECORDED_DATA / "nulls.json"
 SCHEMA = 3  # 3: each entry's preprocessing as fields; 2: entries keyed by architecture and probe images
 CHECK_TOLERANCE = 1e-3  # relative: float32 arithmetic in another order (threads, kernels) moves a value less
-CACHE_KEY = "cnn-claims/nulls2"  # 2: each seed's series beside its values
+CACHE_KEY = "cnn-claims/nulls3"  # 3: each seed with the claims measured on it (the sequential null measures some)
 
 
 class StaleNulls(Exception):
@@ -159,32 +161,44 @@ def merged(entry: NullEntry | None, kept: Iterable[str], seeds: Mapping[int, See
             for seed in sorted(wanted)}
 
 
-def measure_seeds(architecture: str, measure: Callable[[Sequence[int]], Iterable[tuple[int, SeedValues]]],
-                  progress: Callable[[str], None], cache=None, images: str = "",
-                  what: str = "its null") -> tuple[dict[int, SeedValues], str]:
-    """Every seed's values, from pytest's cache when a previous run measured them, else measured now
-    (``measure`` yields each seed as it is done) with a progress line, and cached; and which of the two
-    it was, in words."""
+Job = tuple[int, tuple[str, ...]]  # one random init to measure: its seed, and the claims to measure on it
+
+
+class NullSource(enum.Enum):
+    """Where a run's nulls come from (``--nulls``)."""
+
+    RECORDED = "recorded"  # claims/nulls.json where it records the architecture, else measured now in two looks
+    SEQUENTIAL = "sequential"  # measured now in two looks (claims.judging.sequential), the record set aside
+    EVERY_SEED = "every-seed"  # measured now, every claim on every seed (the record set aside; what a record takes)
+
+
+def measure_seeds(architecture: str, measure: Callable[[Sequence[Job]], Iterable[tuple[int, SeedValues]]],
+                  jobs: Sequence[Job], progress: Callable[[str], None], cache=None, images: str = "",
+                  what: str = "its null") -> tuple[dict[int, SeedValues], int]:
+    """Each job's values: from pytest's cache where an earlier run measured that seed's claims, else measured now
+    (``measure`` yields each seed as it is done) with a progress line, and added to the cache. Returns them by seed
+    (each with its job's claims only) and how many seeds were measured now."""
     key = f"{CACHE_KEY}/{architecture}/{hashlib.sha256(images.encode()).hexdigest()[:16]}"
-    if cache is not None:
-        cached = cache.get(key, None)
-        if cached is not None:
-            return ({int(seed): SeedValues(_values(done["values"]), {c: tuple(v) for c, v in done["series"].items()})
-                     for seed, done in cached.items()}, "measured by an earlier run (pytest's cache)")
-    seeds: dict[int, SeedValues] = {}
-    start = time.perf_counter()
-    wanted = (CONTROL_SEED, *NULL_SEEDS)
-    progress(f"\rcnn-claims: measuring random inits of {architecture} for {what}: 0/{len(wanted)} ")
-    for seed, done in measure(wanted):
-        seeds[seed] = done
-        progress(f"\rcnn-claims: measuring random inits of {architecture} for {what}: seed {seed} done "
-                 f"({len(seeds)}/{len(wanted)}, {time.perf_counter() - start:.0f} s) ")
-    progress("\n")
-    if cache is not None:
-        cache.set(key, {str(seed): {"values": _values_json(done.values), "series": {c: list(v) for c, v in done.series.items()}}
-                        for seed, done in seeds.items()})
-    return dict(sorted(seeds.items())), (f"measured now ({len(seeds)} random inits in {time.perf_counter() - start:.0f} s"
-                                         + ("; kept in pytest's cache)" if cache is not None else ")"))
+    stored = {int(seed): (set(done["claims"]), SeedValues(_values(done["values"]), {c: tuple(v) for c, v in done["series"].items()}))
+              for seed, done in (cache.get(key, None) or {}).items()} if cache is not None else {}
+    todo = [(seed, claims) for seed, claims in jobs if not set(claims) <= stored.get(seed, (set(), None))[0]]
+    if todo:
+        start = time.perf_counter()
+        progress(f"\rcnn-claims: measuring random inits of {architecture} for {what}: 0/{len(todo)} ")
+        wanted = dict(todo)
+        for count, (seed, done) in enumerate(measure(todo), start=1):
+            tried, before = stored.get(seed, (set(), SeedValues({})))
+            stored[seed] = (tried | set(wanted[seed]), SeedValues({**before.values, **done.values}, {**before.series, **done.series}))
+            progress(f"\rcnn-claims: measuring random inits of {architecture} for {what}: seed {seed} done "
+                     f"({count}/{len(todo)}, {time.perf_counter() - start:.0f} s) ")
+        progress("\n")
+        if cache is not None:
+            cache.set(key, {str(seed): {"claims": sorted(tried), "values": _values_json(done.values),
+                                        "series": {c: list(v) for c, v in done.series.items()}}
+                            for seed, (tried, done) in stored.items()})
+    return ({seed: SeedValues({c: v for c, v in stored[seed][1].values.items() if c in claims},
+                              {c: v for c, v in stored[seed][1].series.items() if c in claims})
+             for seed, claims in sorted(jobs)}, len(todo))
 
 
 def as_values(samples: Mapping[str, object], intervals: bool = True) -> dict[str, Interval]:

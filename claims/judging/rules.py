@@ -112,6 +112,7 @@ class Verdict:
     high: float | None = None
     images: int = 0  # the photos the value rests on
     random_series: tuple[tuple[float, ...], ...] = ()  # each random init's per-stage series, beside ``series``
+    alpha: float = ALPHA  # learned: the false-confirm rate of ``bar`` (a look of the sequential null spends less)
 
     @property
     def spread(self) -> Spread | None:
@@ -120,7 +121,7 @@ class Verdict:
     @property
     def rule_text(self) -> str:
         """The rule with its numbers: ``== 0``, or ``>= 0.4596: random 0.31 ± 0.05 (n=20, ...) + max(2.60 sd, 0.02) (α = 0.01)``."""
-        return RULES[self.claim].describe(self.spread)
+        return RULES[self.claim].describe(self.spread, self.alpha)
 
     def to_dict(self) -> dict:
         """Plain JSON values: what crosses pytest-xdist, lands in a --junitxml file's properties and in ``claims.json``."""
@@ -192,11 +193,17 @@ class Rule:
         """Whether the bound is taken over the values' logarithms: a LOG claim's null, where every value is positive."""
         return self.scale == LOG and min(spread.values) > 0
 
-    def bar(self, spread: Spread | None) -> float:
+    @property
+    def sequential(self) -> bool:
+        """Whether a null measured now judges it in two looks (claims.judging.sequential): a claim that costs a
+        forward pass over the photos and more; the weights' and the first conv's maps' always get every seed."""
+        return self.learned and self.cost not in (WEIGHTS, FIRST_CONV)
+
+    def bar(self, spread: Spread | None, alpha: float = ALPHA) -> float:
         if self.threshold is not None:
             return self.threshold
         sign = 1 if self.op == ">=" else -1
-        factor = prediction_factor(len(spread.values))
+        factor = prediction_factor(len(spread.values), alpha)
         least = spread.mean + sign * self.resolution
         if self.on_log_scale(spread):
             logs = Spread(tuple(math.log(value) for value in spread.values))
@@ -205,7 +212,7 @@ class Rule:
             bound = spread.mean + sign * factor * spread.sd
         return max(bound, least) if sign > 0 else min(bound, least)
 
-    def describe(self, spread: Spread | None = None) -> str:
+    def describe(self, spread: Spread | None = None, alpha: float = ALPHA) -> str:
         if self.threshold is not None:
             return f"{self.op} {self.threshold:g}"
         log = " of the logs" if self.scale == LOG else ""
@@ -213,23 +220,28 @@ class Rule:
             return (f"{self.op} random mean {'+' if self.op == '>=' else '-'} max(t bound{log}, {self.resolution:g}) "
                     f"(α = {ALPHA:g})")
         log = " of the logs" if self.on_log_scale(spread) else ""
-        return (f"{self.op} {self.bar(spread):.4g}: random {spread} {'+' if self.op == '>=' else '-'} "
-                f"max({prediction_factor(len(spread.values)):.2f} sd{log}, {self.resolution:g}) (α = {ALPHA:g})")
+        rate = f"α = {alpha:g}" + (f" at this look, {ALPHA:g} over both" if alpha != ALPHA else "")
+        return (f"{self.op} {self.bar(spread, alpha):.4g}: random {spread} {'+' if self.op == '>=' else '-'} "
+                f"max({prediction_factor(len(spread.values), alpha):.2f} sd{log}, {self.resolution:g}) ({rate})")
 
     def judge(self, subject: SubjectId, value: float | Interval, spread: Spread | None = None, detail: str = "",
-              series: tuple[float, ...] = (), random_series: tuple[tuple[float, ...], ...] = ()) -> Verdict:
+              series: tuple[float, ...] = (), random_series: tuple[tuple[float, ...], ...] = (), alpha: float = ALPHA,
+              refute_short_of: float | None = None) -> Verdict:
+        """``alpha``: the bar's false-confirm rate; ``refute_short_of``: where the interval must end for REFUTED,
+        if not at the bar (the sequential null's first look: a bound the last look's bar passes)."""
         # Decided on the values as recorded, so that the printed spread, the bar and the verdict agree.
         if not isinstance(value, Interval):
             value = Interval(value, value, value, 0)
         estimate = Interval(rounded(value.value), rounded(value.low), rounded(value.high), value.count)
         spread = Spread(tuple(rounded(v) for v in spread.values)) if spread else None
-        bar = self.bar(spread)
+        bar = self.bar(spread, alpha)
+        short_of = bar if refute_short_of is None else refute_short_of
         if spread is not None:
             detail = "; ".join(filter(None, [detail, null_shape(spread.values, self.on_log_scale(spread))]))
         beyond = OPERATORS[self.op]
         if math.isfinite(estimate.value) and beyond(estimate.value, bar):
             status = CONFIRMED
-        elif not math.isfinite(estimate.value) or not beyond(estimate.high if self.op == ">=" else estimate.low, bar) \
+        elif not math.isfinite(estimate.value) or not beyond(estimate.high if self.op == ">=" else estimate.low, short_of) \
                 or self.op == "==":
             status = REFUTED
         else:
@@ -243,7 +255,7 @@ class Rule:
                        bar=None if spread is None else rounded(bar), random=spread.values if spread else (), detail=detail,
                        series=tuple(rounded(v) for v in series),
                        low=None if exact else estimate.low, high=None if exact else estimate.high, images=estimate.count,
-                       random_series=tuple(tuple(rounded(v) for v in values) for values in random_series))
+                       random_series=tuple(tuple(rounded(v) for v in values) for values in random_series), alpha=alpha)
 
     def not_measured(self, subject: SubjectId, reason: str) -> Verdict:
         return Verdict(self.claim, subject, NOT_MEASURED, None, self.op, self.threshold, self.resolution, detail=reason)

@@ -3,7 +3,7 @@
 For each selected model the run measures every learned claim on the model as loaded (its
 card's label, e.g. ``mobilenet_v2.imagenet``) and judges it against NULL_SEEDS random
 initialisations of the same architecture (its own init), recorded in ``claims/nulls.json``
-(:mod:`claims.judging.nulls`). A trained model is also accompanied by its random control (CONTROL_SEED,
+(:mod:`claims.judging.nulls`), or measured now in two looks where nothing is recorded (:mod:`claims.judging.sequential`). A trained model is also accompanied by its random control (CONTROL_SEED,
 ``mobilenet_v2.imagenet/random``), judged against the same seeds: the deliberate break of every
 learned claim. Its values are recorded with the nulls and re-measured on the check photos every run.
 A measurement that cannot be made, or raises, makes that one claim NOT MEASURED with its reason.
@@ -15,6 +15,7 @@ import copy
 import functools
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 import cnn_core
-from claims.judging import measures, nulls, remembered
+from claims.judging import measures, nulls, remembered, sequential
 from claims.judging.probes import ProbeImages, probe_images
 from claims.judging.rules import CONTROL_SEED, NULL_SEEDS, RULES, Rule, Spread, SubjectId, Verdict
 from claims.judging.statistics import Interval, null_shape
@@ -65,15 +66,15 @@ def seed_workers(device: torch.device, seeds: int) -> int:
 _WORKER_JOB: dict = {}
 
 
-def _start_worker(card: ModelCard, template: nn.Module | None, images: ProbeImages, claims: list[str]) -> None:
+def _start_worker(card: ModelCard, template: nn.Module | None, images: ProbeImages) -> None:
     torch.set_num_threads(1)
-    _WORKER_JOB.update(card=card, template=template, images=images, claims=claims)
+    _WORKER_JOB.update(card=card, template=template, images=images)
 
 
-def _measure_seed(seed: int) -> tuple[int, nulls.SeedValues]:
+def _measure_seed(seed: int, claims: list[str]) -> tuple[int, nulls.SeedValues]:
     job = _WORKER_JOB
     model = random_init(job["card"], seed, torch.device("cpu"), job["template"]).to(memory_format=torch.channels_last)
-    samples, series = seed_values(measures.Probe(model, job["images"]), job["claims"])
+    samples, series = seed_values(measures.Probe(model, job["images"]), claims)
     return seed, nulls.SeedValues(nulls.as_values(samples, intervals=seed == CONTROL_SEED), series)
 
 
@@ -108,11 +109,22 @@ def seed_values(probe: measures.Probe, claims: list[str]) -> tuple[dict[str, mea
                      if RULES[claim].series is not None and isinstance(samples.get(claim), measures.Sample)}
 
 
+def first_look_line(architecture: str, looked: Sequence[str], undecided: Sequence[str], more: int) -> str:
+    """The progress line after the first look: which costly claims it decided, which need ``more`` seeds, and
+    the cost groups those seeds are measured for."""
+    decided = [claim for claim in looked if claim not in undecided]
+    groups = sorted({RULES[claim].cost for claim in undecided})
+    return (f"cnn-claims: {architecture}, first look ({sequential.FIRST_SEEDS} random inits): decided "
+            f"{', '.join(decided) or 'none'}; " + (f"{more} more seeds of {', '.join(groups)} for {', '.join(undecided)}"
+                                                   if undecided else "no more seeds needed") + "\n")
+
+
 class Subject:
     """One selected model and the random models it is judged against, measured lazily, once."""
 
     def __init__(self, model: nn.Module, found: Fixtures, device: torch.device, measure_random: bool,
-                 progress: Callable[[str], None], cache=None, record_nulls: bool = False, threads: int | None = None):
+                 progress: Callable[[str], None], cache=None, record_nulls: bool = False, threads: int | None = None,
+                 null_source: nulls.NullSource = nulls.NullSource.RECORDED):
         self.model = model
         self.measure_random = measure_random
         self.card = cnn_core.model_card(model)
@@ -128,6 +140,9 @@ class Subject:
         self.null_series: dict[int, dict[str, tuple[float, ...]]] = {}  # each seed's per-stage series, where known
         self.null_source: str | None = None  # where the null came from, once it is known
         self.recorded_entry: dict | None = None  # with --record-nulls: this architecture's new entry
+        self.nulls = null_source
+        self.in_looks = False  # whether the null was measured in two looks (claims.judging.sequential)
+        self.last_look: set[str] = set()  # there: the claims measured on every seed
 
     @functools.cached_property
     def images(self) -> ProbeImages:
@@ -154,21 +169,27 @@ class Subject:
         return measures.Probe(random_init(self.card, seed, self.device, init_template(self.model))
                               .to(memory_format=torch.channels_last), images)
 
-    def _measure_seeds(self, seeds: Sequence[int], claims: list[str]) -> Iterator[tuple[int, nulls.SeedValues]]:
-        """Each seed's values and series of ``claims``, as they are done: in worker processes on the CPU (each
-        seed on one thread), here on a GPU."""
-        workers = seed_workers(self.device, len(seeds))
+    @contextlib.contextmanager
+    def _seed_measurer(self, jobs: int):
+        """A function that measures jobs (seeds and their claims) and yields each seed's values as it is done: in
+        worker processes on the CPU (each seed on one thread; the processes start at the first job and serve every
+        look), here on a GPU."""
+        workers = seed_workers(self.device, jobs)
         if workers == 1:
-            for seed in seeds:
-                with torch_threads(self._threads):
-                    samples, series = seed_values(self._random_probe(seed, self.images), claims)
-                yield seed, nulls.SeedValues(nulls.as_values(samples, intervals=seed == CONTROL_SEED), series)
+            def measure_here(todo: Sequence[nulls.Job]) -> Iterator[tuple[int, nulls.SeedValues]]:
+                for seed, claims in todo:
+                    with torch_threads(self._threads):
+                        samples, series = seed_values(self._random_probe(seed, self.images), list(claims))
+                    yield seed, nulls.SeedValues(nulls.as_values(samples, intervals=seed == CONTROL_SEED), series)
+            yield measure_here
             return
         # spawn, not fork: a forked child of a process whose torch already runs threads can deadlock.
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                                 initargs=(self.card, init_template(self.model), self.images, claims)) as pool:
-            for done in as_completed([pool.submit(_measure_seed, seed) for seed in seeds]):
-                yield done.result()
+                                 initargs=(self.card, init_template(self.model), self.images)) as pool:
+            def measure_in_workers(todo: Sequence[nulls.Job]) -> Iterator[tuple[int, nulls.SeedValues]]:
+                for done in as_completed([pool.submit(_measure_seed, seed, list(claims)) for seed, claims in todo]):
+                    yield done.result()
+            yield measure_in_workers
 
     def own(self) -> dict[str, measures.Sample | str]:
         """The model's own samples (and the series the report draws), measured once on a copy in one
@@ -198,11 +219,12 @@ class Subject:
         return samples, series
 
     def null_values(self) -> dict[int, dict[str, Interval]]:
-        """The control's and NULL_SEEDS' values: recorded (and checked), cached, or measured now."""
+        """The control's and NULL_SEEDS' values: recorded (and checked), or measured now (or by an earlier run, from
+        pytest's cache) in two looks (claims.judging.sequential), or on every seed where ``nulls`` says so."""
         if self._nulls is None:
             claims = self.measured_claims()
-
-            entry = None if self.record_nulls else nulls.recorded(self.card.name, self.images.name)
+            entry = None if self.record_nulls or self.nulls is not nulls.NullSource.RECORDED else \
+                nulls.recorded(self.card.name, self.images.name)
             if self.record_nulls:
                 self._record_nulls(claims)
             elif entry is not None:
@@ -213,12 +235,66 @@ class Subject:
                 nulls.check(entry, nulls.values_of(samples), checked)
                 self._nulls, self.null_series = entry.seeds, entry.series
                 self.null_source = f"recorded in {nulls.NULLS.parent.name}/{nulls.NULLS.name}"
-            else:
-                measured, self.null_source = nulls.measure_seeds(
-                    self.card.name, lambda seeds: self._measure_seeds(seeds, claims), self._progress, self._cache,
-                    self.images.name)
+            elif self.nulls is nulls.NullSource.EVERY_SEED:
+                start = time.perf_counter()
+                with self._seed_measurer(len(NULL_SEEDS) + 1) as measure:
+                    measured, now = nulls.measure_seeds(self.card.name, measure, [(seed, tuple(claims)) for seed in
+                                                                                  (CONTROL_SEED, *NULL_SEEDS)],
+                                                        self._progress, self._cache, self.images.name)
                 self._keep(measured)
+                self.null_source = self._measured_text(now, time.perf_counter() - start,
+                                                       f"every claim on the control and all {len(NULL_SEEDS)} seeds")
+            else:
+                self._measure_in_looks(claims)
         return self._nulls
+
+    def _measured_text(self, now: int, seconds: float, how: str) -> str:
+        """Where a null measured by the run comes from, in words: ``now`` is how many random inits it measured."""
+        if not now:
+            return f"measured by an earlier run (pytest's cache), {how}"
+        return f"measured now ({seconds:.0f} s), {how}" + ("; kept in pytest's cache" if self._cache is not None else "")
+
+    def _measure_in_looks(self, claims: list[str]) -> None:
+        """The sequential null: the control and the first FIRST_SEEDS seeds of every claim, the other seeds of the
+        cheap ones (the weights', the first conv's maps'), then those seeds of the claims the first look left
+        undecided, with a line that says which."""
+        start = time.perf_counter()
+        looked = [claim for claim in claims if RULES[claim].sequential]
+        cheap = tuple(claim for claim in claims if claim not in looked)
+        first, rest = (CONTROL_SEED, *NULL_SEEDS[:sequential.FIRST_SEEDS]), NULL_SEEDS[sequential.FIRST_SEEDS:]
+        with self._seed_measurer(len(NULL_SEEDS) + 1) as measure:
+            measured, now = nulls.measure_seeds(
+                self.card.name, measure, [(seed, tuple(claims)) for seed in first] + [(seed, cheap) for seed in rest if cheap],
+                self._progress, self._cache, self.images.name,
+                f"the first look (the control and {len(first) - 1} seeds of every claim, the others of the cheap ones)")
+            undecided = [claim for claim in looked if not self._decided_at_first_look(claim, measured)]
+            self._progress(first_look_line(self.card.name, looked, undecided, len(rest)))
+            if undecided:
+                more, later = nulls.measure_seeds(self.card.name, measure, [(seed, tuple(undecided)) for seed in rest],
+                                                  self._progress, self._cache, self.images.name,
+                                                  f"the last look ({len(undecided)} undecided claims)")
+                measured = {seed: nulls.SeedValues({**done.values, **more[seed].values} if seed in more else done.values,
+                                                   {**done.series, **more[seed].series} if seed in more else done.series)
+                            for seed, done in measured.items()}
+                now += later
+        self._keep(measured)
+        self.in_looks, self.last_look = True, set(undecided)
+        self.null_source = self._measured_text(now, time.perf_counter() - start,
+                                               f"in two looks: the control and {len(first) - 1} seeds of every claim, "
+                                               f"all {len(NULL_SEEDS)} of the cheap ones and of {len(undecided)} of the "
+                                               f"{len(looked)} costly ones")
+
+    def _decided_at_first_look(self, claim: str, measured: Mapping[int, nulls.SeedValues]) -> bool:
+        """Whether the model's value and its control's are both decided by the first FIRST_SEEDS seeds (a claim that
+        a seed could not measure is NOT MEASURED, and needs no more)."""
+        first = [measured[seed].values.get(claim) for seed in NULL_SEEDS[:sequential.FIRST_SEEDS]]
+        if any(value is None for value in first):
+            return True
+        own = self.own().get(claim)
+        judged = [own.interval()] if isinstance(own, measures.Sample) else []
+        control = measured[CONTROL_SEED].values.get(claim)
+        judged += [control] if self.card.trained and control is not None else []
+        return sequential.decided_at_first_look(RULES[claim], judged, Spread(tuple(value.value for value in first)))
 
     def _keep(self, measured: Mapping[int, nulls.SeedValues]) -> None:
         self._nulls = {seed: done.values for seed, done in measured.items()}
@@ -237,9 +313,14 @@ class Subject:
         kept = nulls.still_recorded(previous, check_values)
         check_values |= {claim: previous.check[claim] for claim in kept}  # as recorded: a re-record changes nothing kept
         todo = [claim for claim in claims if claim not in kept]
-        measured, self.null_source = ({}, "recorded, unchanged") if not todo else nulls.measure_seeds(
-            self.card.name, lambda seeds: self._measure_seeds(seeds, todo), self._progress, None, self.images.name,
-            "its null" if not kept else f"the null of {', '.join(todo)} (the other {len(kept)} recorded and unchanged)")
+        measured, self.null_source = {}, "recorded, unchanged"
+        if todo:
+            with self._seed_measurer(len(NULL_SEEDS) + 1) as measure:
+                measured, _ = nulls.measure_seeds(
+                    self.card.name, measure, [(seed, tuple(todo)) for seed in (CONTROL_SEED, *NULL_SEEDS)], self._progress,
+                    None, self.images.name,
+                    "its null" if not kept else f"the null of {', '.join(todo)} (the other {len(kept)} recorded and unchanged)")
+            self.null_source = "recorded now"
         self._keep(nulls.merged(previous, kept, measured))
         entry = nulls.NullEntry(self.card.name, self.images.name, self._nulls, check_values, self.card.preprocessing_cfg,
                                 self.null_series)
@@ -262,21 +343,24 @@ class Subject:
         if reason is not None:
             return [rule.not_measured(label, reason) for label in labels]
         seeds = self.null_values()
-        null = [seeds[seed].get(claim) for seed in NULL_SEEDS]
+        in_looks = self.in_looks and rule.sequential
+        # In two looks, a claim decided at the first is measured on its first seeds only.
+        used = NULL_SEEDS if not in_looks or claim in self.last_look else NULL_SEEDS[:sequential.FIRST_SEEDS]
+        null = [seeds[seed].get(claim) for seed in used]
         if any(value is None for value in null):
             reason = (f"its random initialisations have no value for this claim (claims/nulls.json records {self.card.name} "
                       f"without it, or they could not be measured): record them with "
                       f"`pytest claims --model {self.card.name} -m learned --record-nulls`")
             return [rule.not_measured(label, reason) for label in labels]
         spread = Spread(tuple(value.value for value in null))
-        random_series = tuple(self.null_series[seed][claim] for seed in NULL_SEEDS
-                              if claim in self.null_series.get(seed, {}))
-        verdicts = [rule.judge(labels[0], own.interval(), spread, series=self._series.get(claim, ()),
-                               random_series=random_series)]
+        random_series = tuple(self.null_series[seed][claim] for seed in used if claim in self.null_series.get(seed, {}))
+        judge = functools.partial(sequential.judge, rule) if in_looks else rule.judge
+        verdicts = [judge(labels[0], own.interval(), spread, series=self._series.get(claim, ()),
+                          random_series=random_series)]
         if len(labels) > 1:
             control = seeds[CONTROL_SEED].get(claim)
             verdicts.append(rule.not_measured(labels[1], "the random control could not be measured") if control is None
-                            else rule.judge(labels[1], control, spread))
+                            else judge(labels[1], control, spread))
         return verdicts
 
 

@@ -16,6 +16,7 @@ import torch
 import cnn_core
 from claims import RECORDED_DATA
 from claims.judging.expectations import EXPECTATIONS, Expectations
+from claims.judging.nulls import NullSource
 from claims.judging.probes import Architecture, build
 from cnn_core.fixtures import Fixtures
 from cnn_core.models import PACKAGED, TINY_VGG
@@ -69,6 +70,7 @@ class RunOptions:
     architectures: Architectures | None = None  # the selected models', each built once
     report: Path | None = None  # --report: the folder the claims report goes to
     mutants: bool = False  # --mutants: the mutation check instead of the claims
+    nulls: NullSource = NullSource.RECORDED  # --nulls: recorded where there is a record, or measured now
 
     @property
     def learned_models(self) -> tuple[str, ...]:
@@ -149,7 +151,8 @@ def parse(config: pytest.Config, measuring_threads: int = 1) -> RunOptions:
                       images, fixtures, expectations, config.getoption("--record-nulls"), preprocessing,
                       measuring_threads, compared, architectures,
                       # from where pytest was started: an installed suite's rootdir is site-packages
-                      None if not report else config.invocation_params.dir / report, config.getoption("--mutants"))
+                      None if not report else config.invocation_params.dir / report, config.getoption("--mutants"),
+                      NullSource(config.getoption("--nulls")))
 
 
 def _built(architectures: Architectures, name: str) -> torch.nn.Module | None:

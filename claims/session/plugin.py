@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, settings
 
 import cnn_core
 from claims.judging.expectations import IN_FORCE
+from claims.judging.nulls import NullSource
 from claims.judging.probes import classified_photos as classified_photos_of
 from claims.judging.probes import default_run_photos, probe_layers
 from claims.judging.rules import NULL_SEEDS, marked_claims
@@ -135,6 +136,12 @@ OPTIONS = (
            "afresh, fed as the model is, and write them into `claims/nulls.json` (slow; with `--weights none` an "
            "architecture is recorded as its default ImageNet weights would be fed)",
            dict(action="store_true")),
+    Option("--nulls", "`recorded`",
+           "where each learned claim's random null comes from: `recorded` (`claims/nulls.json` where it records the "
+           "architecture fed this way, else measured now in two looks: 5 random inits, then 20 for the claims they "
+           "leave undecided), `sequential` (measured now in two looks, the record set aside) or `every-seed` "
+           "(measured now, every claim on all 20, the record set aside); measured nulls are kept in pytest's cache",
+           dict(default="recorded", choices=[source.value for source in NullSource])),
     Option("--mutants", "off",
            "the mutation check: run `pytest claims --model vgg16` on copies with one wrong edit each "
            "(`claims/tools/mutants.py`) and print which claims kill each; runs nothing else",
@@ -320,13 +327,18 @@ def image_tensor(image, device) -> torch.Tensor:
     return cnn_core.preprocess(image).to(device)
 
 
+NULL_HEADER = {NullSource.RECORDED: "recorded in claims/nulls.json, else measured now in two looks",
+               NullSource.SEQUENTIAL: "--nulls sequential: measured now in two looks, the record set aside",
+               NullSource.EVERY_SEED: "--nulls every-seed: measured now, the record set aside"}
+
+
 def pytest_report_header(config):
     run = run_options(config)
     lines = [f"cnn-claims: {len(run.models)} model(s): {', '.join(run.models[:12])}{' ...' if len(run.models) > 12 else ''}"
              f"; learned claims also on {TINY_VGG}" * (TINY_VGG in run.learned_models and TINY_VGG not in run.models),
              f"cnn-claims: image {run.image}, device {run.device}, hypothesis profile {settings._current_profile}",
              f"cnn-claims: learned claims at α = {ALPHA:g} per verdict against {len(NULL_SEEDS)} random inits each "
-             f"(recorded in claims/nulls.json); fixtures: {run.fixtures.describe()}"]
+             f"({NULL_HEADER[run.nulls]}); fixtures: {run.fixtures.describe()}"]
     if run.weights == "auto":
         found = {name: cnn_core.models.offline_weights(name) for name in run.models}
         trained = [f"{name} ({where})" for name, where in found.items() if where]

@@ -62,7 +62,7 @@ class ModelZoo:
             self._subjects[name] = Unavailable(name, reason) if reason is not None else Subject(
                 self.get(name), self.run.fixtures, self.device, measure_random=self.run.weights != "auto",
                 progress=self.progress, cache=self.cache, record_nulls=self.run.record_nulls,
-                threads=self.run.measuring_threads)
+                threads=self.run.measuring_threads, null_source=self.run.nulls)
         return self._subjects[name]
 
 

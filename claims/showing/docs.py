@@ -17,6 +17,7 @@ import argparse
 import ast
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +32,11 @@ from claims.judging.calibration import (
     judged_fresh,
     per_claim,
     per_family,
+    recorded_and_fresh,
+    replayed,
+    two_looks,
 )
+from claims.judging.expectations import trained_values
 from claims.judging.rules import COSTS, NULL_SEEDS, RULES
 from claims.judging.statistics import ALPHA, binomial_interval
 from claims.session.plugin import OPTIONS
@@ -98,12 +103,31 @@ def calibration_tables() -> str:
                   f"{len(FRESH_SEEDS)}: the first filters' statistics on {len(FRESH_ARCHITECTURES)} torchvision "
                   f"architectures (`python -m claims calibration --fresh-weights`) and the claims of one forward pass "
                   f"on {', '.join(FRESH_FORWARD_ARCHITECTURES)}, check photos (`--fresh-forward`):", "",
-              "| family | recorded seeds | fresh inits | together |", "|---|---|---|---|"]
+              "| family | recorded seeds | fresh inits | together | together, a null measured now (two looks) |",
+              "|---|---|---|---|---|"]
+    looks = per_family(recorded_and_fresh(two_looks))
     for family in COSTS:
         old, new = recorded.get(family, [0, 0]), per_family(fresh).get(family, [0, 0])
         both = [old[0] + new[0], old[1] + new[1]]
-        lines.append(f"| {family} | {_rate(*old)} | {_rate(*new) if new[1] else '—'} | {_rate(*both)} |")
-    return "\n".join(lines)
+        in_looks = any(rule.sequential for rule in RULES.values() if rule.cost == family)
+        lines.append(f"| {family} | {_rate(*old)} | {_rate(*new) if new[1] else '—'} | {_rate(*both)} | "
+                     f"{_rate(*looks[family]) if in_looks else 'the same: every seed at once'} |")
+    return "\n".join(lines + ["", _replay_line()])
+
+
+def _replay_line() -> str:
+    """The two looks replayed on the recorded nulls, against the one-look rule, in a sentence."""
+    replays = replayed(trained_values(), left_out=True)
+    recorded = [replay for replay in replays if replay.subject in ("control", "trained")]
+    left_out = [replay for replay in replays if replay.subject.startswith("seed")]
+    same = sum(replay.one.status == replay.two.status for replay in recorded)
+    moved = Counter(f"{replay.one.status} → {replay.two.status}" for replay in left_out if replay.one.status != replay.two.status)
+    return (f"Two looks replayed on the recorded nulls (`claims.judging.calibration.replayed`), costly claims only: "
+            f"{same} of {len(recorded)} verdicts of the recorded controls (seed 0) and trained values "
+            f"(`claims/expectations.toml`) are the one-look rule's, {sum(r.first_look for r in recorded)} of them decided "
+            f"at the first look; each recorded seed against the other {len(NULL_SEEDS)}, {sum(moved.values())} of "
+            f"{len(left_out)} differ" + (f" ({', '.join(f'{count} {change}' for change, count in sorted(moved.items()))})"
+                                         if moved else "") + ".")
 
 
 CLAIM_FILES = SUITE_PAGE.parent  # the block files, claims/test_*.py

@@ -37,6 +37,7 @@ from claims.judging.rules import (
     RULES,
     Verdict,
 )
+from claims.judging import sequential
 from claims.judging.statistics import ALPHA
 from claims.showing.verdict_matrix import bar_text, value_text, verdict_matrix
 from cnn_core import (
@@ -273,7 +274,8 @@ def _matrix(verdicts: list[Verdict], models: list[str], references: dict[str, di
     return (f'<table class=matrix><tr><th>block</th><th>the notebook says</th>{head}<th>other models</th></tr>'
             + "\n".join(rows) + f"</table>\n<p class=legend>A cell: the verdict, the value [95% interval over photos] · "
             f"the bar (learned claims: the random null's one-sided 99% prediction bound from {len(NULL_SEEDS)} random "
-            f"initialisations, α = {ALPHA:g} per verdict; structural claims: the exact rule). Hover a cell for its rule; "
+            f"initialisations, α = {ALPHA:g} per verdict, or, {sequential.in_words()}; structural claims: the exact rule). "
+            f"Hover a cell for its rule; "
             f"a learned verdict links to its row of the verdict figure.</p><p class=legend>{html.escape(STATUS_LEGEND)}</p>")
 
 
@@ -319,8 +321,9 @@ def _verdicts_html(drawn: list[Drawn], folder: Path) -> str:
     if not rows:
         return ""
     return ("<h2 id=verdicts>Why each verdict: the trained value against its random null</h2>"
-            f"<p class=legend>Each panel: the {len(NULL_SEEDS)} random initialisations of the architecture (grey dots), "
-            "the bar they set (dashed: their one-sided 99% prediction bound), the random control (hollow diamond), "
+            f"<p class=legend>Each panel: the {len(NULL_SEEDS)} random initialisations of the architecture (grey dots; "
+            f"{sequential.FIRST_SEEDS} where a null measured now decided at its first look), the bar they set (dashed: "
+            "their one-sided prediction bound), the random control (hollow diamond), "
             "and the trained model's value with its 95% interval over photos, coloured by its verdict "
             "(green CONFIRMED, red REFUTED, amber INCONCLUSIVE: the interval reaches the bar).</p>" + "".join(rows))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from claims.judging.rules import INCONCLUSIVE, NULL_SEEDS, RULES, Verdict
+from claims.judging import sequential
 from claims.judging.statistics import ALPHA
 from claims.showing.verdict_matrix import VerdictMatrix, agreement, sentence_text
 
@@ -32,8 +33,8 @@ def table(verdicts: Sequence[Verdict], subjects: Mapping[str, Mapping[str, str]]
         return []
     claim_w, subject_w, status_w, value_w, interval_w, bar_w = WIDTHS
     lines = [f"learned claims: CONFIRMED when the value clears the random null's one-sided {1 - ALPHA:.0%} prediction "
-             f"bound (α = {ALPHA:g} per verdict, {len(NULL_SEEDS)} random inits); REFUTED when its 95% interval over "
-             f"photos lies short of it; else INCONCLUSIVE"]
+             f"bound (α = {ALPHA:g} per verdict, {len(NULL_SEEDS)} random inits; {sequential.in_words()}); REFUTED when "
+             f"its 95% interval over photos lies short of it; else INCONCLUSIVE"]
     if subjects:
         lines.append("how each model was fed, and which random null judged it:")
         lines += [f"  {label}: {d['preprocessing'] + '; ' if d['preprocessing'] else ''}null: {d['null']}"
