@@ -1,5 +1,17 @@
-"""The benchmark summary: ratios measured in one run, as a Markdown table."""
+"""The benchmark summary: ratios measured in one run, as a Markdown table; and a baseline updated by a run."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def updated_baseline(baseline: dict | None, run: dict) -> dict:
+    """The run's output over a committed baseline's: a run of some benchmarks replaces those (by full name) and
+    keeps the others, so that timing one group does not drop the rest; the machine info is the run's."""
+    if not baseline:
+        return run
+    timed = {benchmark["fullname"] for benchmark in run["benchmarks"]}
+    return {**run, "benchmarks": [b for b in baseline["benchmarks"] if b["fullname"] not in timed] + run["benchmarks"]}
 
 
 def _mean(benchmark: dict) -> float:
@@ -53,4 +65,40 @@ def summary_markdown(output: dict) -> str:
             lines.append(f"| {b['params']['hardware']} | {b['params']['way']} | {_mean(b) / base:.3f} | "
                          f"{base / _mean(b):.2f}x | {limit} |")
         lines.append("")
+    lines += _null_sections(benchmarks)
     return "\n".join(lines) + "\n"
+
+
+def _null_sections(benchmarks: list[dict]) -> list[str]:
+    """A null measured now, every seed against two looks, per model; and one random init's time per cost group."""
+    lines = []
+    measured = {(b["params"]["null_model_name"], b["params"]["way"]): b for b in benchmarks if b["group"] == "null-measured-now"}
+    models = sorted({model for model, _ in measured})
+    if models:
+        lines += ["## A null measured now (the recorded one set aside), loaded model to last learned verdict", "",
+                  "| model | every claim on every seed | two looks | ratio | seeds per cost group in two looks |",
+                  "|---|---|---|---|---|"]
+        for model in models:
+            every, looks = measured.get((model, "every-seed")), measured.get((model, "sequential"))
+            if every is None or looks is None:
+                continue
+            seeds = ", ".join(f"{group} {count}" for group, count in looks.get("extra_info", {}).get("seeds_per_group", {}).items())
+            lines.append(f"| {model} | {_mean(every):.1f} s | {_mean(looks):.1f} s | {_mean(looks) / _mean(every):.2f} | {seeds} |")
+        lines.append("")
+    costs = [b for b in benchmarks if b["group"] == "null-seed-cost"]
+    if costs:
+        lines += ["## One random init, per cost group (one thread, as a seed's worker measures it)", "",
+                  "| model | cost group | s per seed |", "|---|---|---|"]
+        lines += [f"| {b['params']['null_model_name']} | {b['params']['cost']} | {_mean(b):.2f} |" for b in costs]
+        lines.append("")
+    return lines
+
+
+def write_baseline(folder: Path, output_json: dict, keep: bool = True) -> None:
+    """``benchmarks.json`` (over what the folder holds, with ``keep``) and its ``summary.md``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "benchmarks.json"
+    baseline = json.loads(path.read_text()) if keep and path.is_file() else None
+    written = updated_baseline(baseline, json.loads(json.dumps(output_json, default=str)))
+    path.write_text(json.dumps(written, indent=2))
+    (folder / "summary.md").write_text(summary_markdown(written))

@@ -17,10 +17,11 @@ from torchvision.models.feature_extraction import (
 
 import cnn_core
 from claims.bench.hardware import devices
-from claims.judging import nulls
+from claims.judging import measures, nulls, sequential
 from claims.judging.notebook import detach_hooks
 from claims.judging.probes import depth_probes, probe_images
-from claims.judging.subjects import LEARNED, Subject
+from claims.judging.rules import COSTS, NULL_SEEDS, RULES
+from claims.judging.subjects import LEARNED, Subject, init_template, random_init, seed_values, torch_threads
 from claims.session.options import RUN_OPTIONS
 from cnn_core.models import TINY_VGG
 
@@ -221,3 +222,72 @@ def test_learned_verdicts_of_own_weights(timed, own_weights_name, pytestconfig, 
 
     subject = timed(verdicts, "cpu", rounds=1, warmup=0)
     assert subject.null_source.startswith("recorded"), subject.null_source
+
+
+def _trained(name: str, run, tmp_path):
+    """A trained model of ``name`` as a user has it: Tiny VGG's files, the offline MobileNetV2 checkpoint, or a
+    state_dict file (seed 11) of any other architecture."""
+    if name == TINY_VGG:
+        try:
+            return cnn_core.load_model(name, cnn_core.models.tiny_vgg_json(run.fixtures), fixtures_dir=run.fixtures)
+        except cnn_core.WeightsError as error:
+            pytest.skip(f"NOT MEASURED: {error}")  # names the fetch command
+    if cnn_core.models.offline_weights(name):
+        return cnn_core.load_model(name, "auto")
+    path = tmp_path / "mine.pth"
+    torch.save(cnn_core.load_model(name, "none", seed=11).state_dict(), path)
+    return cnn_core.load_model(name, path)
+
+
+def _statuses(subject: Subject) -> dict[str, list[str]]:
+    return {claim: [verdict.status for verdict in subject.verdicts(claim)] for claim in LEARNED}
+
+
+@pytest.mark.benchmark(group="null-measured-now")
+@pytest.mark.parametrize("way", (nulls.NullSource.EVERY_SEED.value, nulls.NullSource.SEQUENTIAL.value))  # JSON params
+def test_null_measured_now(timed, benchmark, null_model_name, way, pytestconfig, tmp_path):
+    """A trained model whose architecture's null is recorded, judged with the record set aside (as one with no
+    record is), from its loaded model to its last learned verdict: every claim on every seed (one look) against
+    the sequential null (claims.judging.sequential). Timed with nothing from pytest's cache; the ordinary run's
+    smoke pass (Tiny VGG) shares it, so that the second way reads what the first measured. Either way the verdicts
+    are the ones the recorded null gives."""
+    run = pytestconfig.stash[RUN_OPTIONS]
+    cache = getattr(pytestconfig, "cache", None) if timed.smoke else None
+    model = _trained(null_model_name, run, tmp_path)
+    if nulls.recorded(cnn_core.model_card(model).name, probe_images(cnn_core.model_card(model), run.fixtures,
+                                                                    torch.device("cpu")).name) is None:
+        pytest.fail(f"{null_model_name} has no null recorded to compare with: record it with "
+                    f"`pytest claims -m learned --model {null_model_name} --weights none --record-nulls`")
+
+    def subject(source: nulls.NullSource) -> Subject:
+        return Subject(model, run.fixtures, torch.device("cpu"), measure_random=True, progress=lambda _: None,
+                       cache=cache, null_source=source)
+
+    measured = subject(nulls.NullSource(way))
+    statuses = timed(lambda: _statuses(measured), "cpu", rounds=1, warmup=0)
+    groups = {RULES[claim].cost for claim in LEARNED if RULES[claim].sequential}
+    benchmark.extra_info.update(null=measured.null_source, last_look=sorted(measured.last_look),
+                                seeds_per_group={group: len(NULL_SEEDS) if not measured.in_looks or any(
+                                    RULES[claim].cost == group for claim in measured.last_look)
+                                    else sequential.FIRST_SEEDS for group in sorted(groups)})
+    assert statuses == _statuses(subject(nulls.NullSource.RECORDED)), measured.null_source
+
+
+@pytest.mark.benchmark(group="null-seed-cost")
+@pytest.mark.parametrize("cost", COSTS, ids=lambda cost: cost.replace(" ", "-"))
+def test_one_random_init_per_cost_group(timed, null_model_name, cost, pytestconfig, tmp_path):
+    """What one random init of each cost group's claims takes on one thread (as a seed's worker measures it), so
+    that a null's time splits by group: seeds measured x this."""
+    run = pytestconfig.stash[RUN_OPTIONS]
+    card = cnn_core.model_card(_trained(null_model_name, run, tmp_path))
+    images = probe_images(card, run.fixtures, torch.device("cpu"))
+    claims = [claim for claim in LEARNED if RULES[claim].cost == cost]
+    seeds = iter(range(1, 1000))
+
+    def one_seed():
+        model = random_init(card, next(seeds), torch.device("cpu"), init_template(_trained(null_model_name, run, tmp_path))
+                            if card.name == TINY_VGG else None)
+        return seed_values(measures.Probe(model.to(memory_format=torch.channels_last), images), claims)
+
+    with torch_threads(1):
+        timed(one_seed, "cpu", rounds=3, warmup=0)
