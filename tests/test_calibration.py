@@ -28,10 +28,10 @@ from claims.judging.calibration import (
     per_claim,
     per_family,
     forward_values,
-    two_looks,
     weight_values,
 )
 from claims.judging.rules import CALIBRATED_COSTS, LINEAR, NULL_SEEDS, RULES, WEIGHTS
+from claims.judging.sequential import judged_now
 from claims.judging.statistics import ALPHA, binomial_interval
 
 LEAST = {WEIGHTS: 1000}  # verdicts a family's rate rests on at least; 300 for the others
@@ -48,7 +48,7 @@ def off_rate(families: dict[str, list[int]], least: dict[str, int] = LEAST) -> d
     return found
 
 
-@pytest.mark.parametrize("judge", [one_look, two_looks], ids=["recorded-null", "null-measured-now-in-two-looks"])
+@pytest.mark.parametrize("judge", [one_look, judged_now], ids=["recorded-null", "null-measured-now-in-two-looks"])
 def test_each_family_is_confirmed_at_most_alpha_of_the_time(judge):
     """As a recorded null judges (every seed at once), and as a null measured now does (the costly claims in two
     looks, claims.judging.sequential: the first look at the first five seeds of each null as drawn)."""

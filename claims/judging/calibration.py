@@ -74,12 +74,6 @@ def one_look(rule: Rule, subject: SubjectId, value: Interval, null: Spread) -> V
     return rule.judge(subject, value, null)
 
 
-def two_looks(rule: Rule, subject: SubjectId, value: Interval, null: Spread) -> Verdict:
-    """A null measured now: the costly claims in two looks at the seeds in the null's order (claims.judging.sequential),
-    the others at once."""
-    return sequential.judge(rule, subject, value, null) if rule.sequential else rule.judge(subject, value, null)
-
-
 Judge = Callable[[Rule, SubjectId, Interval, Spread], Verdict]
 
 
@@ -153,7 +147,8 @@ class Replayed:
 
     @property
     def first_look(self) -> bool:
-        return "first look" in self.two.detail
+        """Whether the two looks decided it at the first: on its first seeds alone."""
+        return len(self.two.random) == sequential.FIRST_SEEDS
 
 
 def replayed(trained: Mapping[tuple[str, str], float] | None = None, left_out: bool = False,
@@ -177,7 +172,7 @@ def replayed(trained: Mapping[tuple[str, str], float] | None = None, left_out: b
                 null = Spread(tuple(entry.seeds[seed][claim].value for seed in seeds))
                 who = SubjectId(entry.architecture, subject)
                 found.append(Replayed(entry.architecture, claim, subject, one_look(rule, who, value, null),
-                                      two_looks(rule, who, value, null)))
+                                      sequential.judged_now(rule, who, value, null)))
     return found
 
 

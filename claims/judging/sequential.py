@@ -109,6 +109,11 @@ def judge(rule: Rule, subject: SubjectId, value: Interval | float, null: Spread,
     return final_look(rule, subject, value, null, **shown)
 
 
+def judged_now(rule: Rule, subject: SubjectId, value: Interval | float, null: Spread, **shown) -> Verdict:
+    """How a null measured now judges a claim: a costly one (``Rule.sequential``) in two looks, any other at once."""
+    return judge(rule, subject, value, null, **shown) if rule.sequential else rule.judge(subject, value, null, **shown)
+
+
 def decided_at_first_look(rule: Rule, values: Sequence[Interval], first: Spread) -> bool:
     """Whether every one of ``values`` (the model's, its control's) is decided at the first look."""
     return all(first_look(rule, SubjectId("", ""), value, first) is not None for value in values)

@@ -343,9 +343,9 @@ class Subject:
         if reason is not None:
             return [rule.not_measured(label, reason) for label in labels]
         seeds = self.null_values()
-        in_looks = self.in_looks and rule.sequential
-        # In two looks, a claim decided at the first is measured on its first seeds only.
-        used = NULL_SEEDS if not in_looks or claim in self.last_look else NULL_SEEDS[:sequential.FIRST_SEEDS]
+        # In two looks, a costly claim decided at the first is measured on its first seeds only.
+        first_only = self.in_looks and rule.sequential and claim not in self.last_look
+        used = NULL_SEEDS[:sequential.FIRST_SEEDS] if first_only else NULL_SEEDS
         null = [seeds[seed].get(claim) for seed in used]
         if any(value is None for value in null):
             reason = (f"its random initialisations have no value for this claim (claims/nulls.json records {self.card.name} "
@@ -354,7 +354,7 @@ class Subject:
             return [rule.not_measured(label, reason) for label in labels]
         spread = Spread(tuple(value.value for value in null))
         random_series = tuple(self.null_series[seed][claim] for seed in used if claim in self.null_series.get(seed, {}))
-        judge = functools.partial(sequential.judge, rule) if in_looks else rule.judge
+        judge = functools.partial(sequential.judged_now, rule) if self.in_looks else rule.judge
         verdicts = [judge(labels[0], own.interval(), spread, series=self._series.get(claim, ()),
                           random_series=random_series)]
         if len(labels) > 1:

@@ -34,10 +34,10 @@ from claims.judging.calibration import (
     per_family,
     recorded_and_fresh,
     replayed,
-    two_looks,
 )
 from claims.judging.expectations import trained_values
 from claims.judging.rules import COSTS, NULL_SEEDS, RULES
+from claims.judging.sequential import judged_now
 from claims.judging.statistics import ALPHA, binomial_interval
 from claims.session.plugin import OPTIONS
 from claims.tools.mutants import MUTANTS
@@ -105,7 +105,7 @@ def calibration_tables() -> str:
                   f"on {', '.join(FRESH_FORWARD_ARCHITECTURES)}, check photos (`--fresh-forward`):", "",
               "| family | recorded seeds | fresh inits | together | together, a null measured now (two looks) |",
               "|---|---|---|---|---|"]
-    looks = per_family(recorded_and_fresh(two_looks))
+    looks = per_family(recorded_and_fresh(judged_now))
     for family in COSTS:
         old, new = recorded.get(family, [0, 0]), per_family(fresh).get(family, [0, 0])
         both = [old[0] + new[0], old[1] + new[1]]
