@@ -1,7 +1,7 @@
 """cnn_core: the extraction library behind the cnn-claims suite.
 
 Models by name, images to tensors, layers by path or alias, activations as they really are,
-receptive fields, and occlusion. Every public name is importable from here.
+receptive fields, occlusion and Grad-CAM. Every public name is importable from here.
 """
 from .activations import capture, check_input
 from .empirical_field import (
@@ -40,6 +40,7 @@ from .images import (
     normalize,
     preprocess,
 )
+from .gradcam import GradCam, grad_cam, last_conv_stage
 from .incremental import incremental_plan, occlusion_cost
 from .layer_index import Layer, LayerRef, first_conv, layers, resolve, vgg_aliases
 from .metrics import (
@@ -81,5 +82,5 @@ __all__ = [
     "empirical_receptive_fields", "fill_value",
     "is_trained", "layers", "load_image", "load_model", "normalize", "occlude", "occlusion_diff", "occlusion_map",
     "preprocess", "receptive_field", "ModelCard", "model_card", "preprocess_for", "with_card", "ActivationSummary",
-    "by_stage", "summarise_activations", "fold_batch_norms", "incremental_plan", "occlusion_cost", "receptive_fields", "resolve", "sparsity", "vgg_aliases",
+    "by_stage", "summarise_activations", "fold_batch_norms", "GradCam", "grad_cam", "last_conv_stage", "incremental_plan", "occlusion_cost", "receptive_fields", "resolve", "sparsity", "vgg_aliases",
 ]
