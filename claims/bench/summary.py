@@ -29,7 +29,8 @@ def _against(benchmarks: list[dict], reference: str) -> list[tuple[dict, float]]
 
 
 def summary_markdown(output: dict) -> str:
-    """Capture ways relative to a plain forward, naive vs batched occlusion, and images per second."""
+    """Images per second, capture ways relative to a plain forward, occlusion ways relative to batched passes, a null
+    measured in two looks relative to every seed, and a random init's time per cost group."""
     machine = output["machine_info"]
     benchmarks = output["benchmarks"]
     lines = [f"# Benchmarks on {machine.get('cnn_claims_machine')}", "",
@@ -38,60 +39,48 @@ def summary_markdown(output: dict) -> str:
              "Ratios are of mean times measured in the same run.", ""]
 
     forward = [b for b in benchmarks if b["group"] == "forward"]
-    if forward:
-        lines += ["## Forward throughput", "", "| device | batch | variant | ms / batch | images / s |", "|---|---|---|---|---|"]
-        for b in forward:
-            p = b["params"]
-            lines.append(f"| {p['hardware']} | {p['batch']} | {p['variant']} | {_mean(b) * 1e3:.2f} | {p['batch'] / _mean(b):.1f} |")
-        lines.append("")
-
+    lines += _table("Forward throughput", ["device", "batch", "variant", "ms / batch", "images / s"],
+                    [[b["params"]["hardware"], b["params"]["batch"], b["params"]["variant"], f"{_mean(b) * 1e3:.2f}",
+                      f"{b['params']['batch'] / _mean(b):.1f}"] for b in forward])
     capture = [b for b in benchmarks if b["group"] == "capture"]
-    if capture:
-        lines += ["## Capturing the notebook's three layers, relative to a plain forward", "",
-                  "| device | batch | way | ratio to forward |", "|---|---|---|---|"]
-        lines += [f"| {b['params']['hardware']} | {b['params']['batch']} | {b['params']['way']} | {_mean(b) / base:.3f} |"
-                  for b, base in _against(capture, "forward")]
-        lines.append("")
-
+    lines += _table("Capturing the notebook's three layers, relative to a plain forward",
+                    ["device", "batch", "way", "ratio to forward"],
+                    [[b["params"]["hardware"], b["params"]["batch"], b["params"]["way"], f"{_mean(b) / base:.3f}"]
+                     for b, base in _against(capture, "forward")])
     occlusion = [b for b in benchmarks if b["group"] == "occlusion"]
-    if occlusion:
-        lines += ["## Occlusion sensitivity map", "",
-                  "Incremental: speed-up over batched, against its limit (1 / occlusion_cost, the share of conv "
-                  "multiply-adds an exact incremental sweep needs).", "",
-                  "| device | way | ratio to batched | speed-up | share of the limit |", "|---|---|---|---|---|"]
-        for b, base in _against(occlusion, "batched"):
-            cost = b.get("extra_info", {}).get("occlusion_cost")
-            limit = f"{(base / _mean(b)) * cost:.0%} of {1 / cost:.1f}x" if cost and b["params"]["way"] == "incremental" else ""
-            lines.append(f"| {b['params']['hardware']} | {b['params']['way']} | {_mean(b) / base:.3f} | "
-                         f"{base / _mean(b):.2f}x | {limit} |")
-        lines.append("")
-    lines += _null_sections(benchmarks)
+    lines += _table("Occlusion sensitivity map", ["device", "way", "ratio to batched", "speed-up", "share of the limit"],
+                    [[b["params"]["hardware"], b["params"]["way"], f"{_mean(b) / base:.3f}", f"{base / _mean(b):.2f}x",
+                      _share_of_limit(b, base)] for b, base in _against(occlusion, "batched")],
+                    "Incremental: speed-up over batched, against its limit (1 / occlusion_cost, the share of conv "
+                    "multiply-adds an exact incremental sweep needs).")
+    nulls = [b for b in benchmarks if b["group"] == "null-measured-now"]
+    lines += _table("A null measured now (the recorded one set aside), loaded model to last learned verdict",
+                    ["model", "every claim on every seed", "two looks", "ratio", "seeds per cost group in two looks"],
+                    [[b["params"]["null_model_name"], f"{base:.1f} s", f"{_mean(b):.1f} s", f"{_mean(b) / base:.2f}",
+                      ", ".join(f"{group} {count}" for group, count in b.get("extra_info", {}).get("seeds_per_group", {}).items())]
+                     for b, base in _against(nulls, "every-seed") if b["params"]["way"] == "sequential"])
+    costs = [b for b in benchmarks if b["group"] == "null-seed-cost"]
+    lines += _table("One random init, per cost group (one thread, as a seed's worker measures it)",
+                    ["model", "cost group", "s per seed"],
+                    [[b["params"]["null_model_name"], b["params"]["cost"], f"{_mean(b):.2f}"] for b in costs])
     return "\n".join(lines) + "\n"
 
 
-def _null_sections(benchmarks: list[dict]) -> list[str]:
-    """A null measured now, every seed against two looks, per model; and one random init's time per cost group."""
-    lines = []
-    measured = {(b["params"]["null_model_name"], b["params"]["way"]): b for b in benchmarks if b["group"] == "null-measured-now"}
-    models = sorted({model for model, _ in measured})
-    if models:
-        lines += ["## A null measured now (the recorded one set aside), loaded model to last learned verdict", "",
-                  "| model | every claim on every seed | two looks | ratio | seeds per cost group in two looks |",
-                  "|---|---|---|---|---|"]
-        for model in models:
-            every, looks = measured.get((model, "every-seed")), measured.get((model, "sequential"))
-            if every is None or looks is None:
-                continue
-            seeds = ", ".join(f"{group} {count}" for group, count in looks.get("extra_info", {}).get("seeds_per_group", {}).items())
-            lines.append(f"| {model} | {_mean(every):.1f} s | {_mean(looks):.1f} s | {_mean(looks) / _mean(every):.2f} | {seeds} |")
-        lines.append("")
-    costs = [b for b in benchmarks if b["group"] == "null-seed-cost"]
-    if costs:
-        lines += ["## One random init, per cost group (one thread, as a seed's worker measures it)", "",
-                  "| model | cost group | s per seed |", "|---|---|---|"]
-        lines += [f"| {b['params']['null_model_name']} | {b['params']['cost']} | {_mean(b):.2f} |" for b in costs]
-        lines.append("")
-    return lines
+def _share_of_limit(benchmark: dict, batched: float) -> str:
+    """The incremental sweep's speed-up as a share of its limit (1 / occlusion_cost); empty for the other ways."""
+    cost = benchmark.get("extra_info", {}).get("occlusion_cost")
+    if not cost or benchmark["params"]["way"] != "incremental":
+        return ""
+    return f"{(batched / _mean(benchmark)) * cost:.0%} of {1 / cost:.1f}x"
+
+
+def _table(title: str, columns: list[str], rows: list[list], intro: str = "") -> list[str]:
+    """A section of the summary: its title, an optional sentence, and its Markdown table; nothing without rows."""
+    if not rows:
+        return []
+    return ([f"## {title}", ""] + ([intro, ""] if intro else []) + ["| " + " | ".join(columns) + " |",
+                                                                     "|" + "---|" * len(columns)]
+            + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows] + [""])
 
 
 def write_baseline(folder: Path, output_json: dict, keep: bool = True) -> None:

@@ -17,10 +17,10 @@ from torchvision.models.feature_extraction import (
 
 import cnn_core
 from claims.bench.hardware import devices
-from claims.judging import measures, nulls, sequential
+from claims.judging import measures, nulls
 from claims.judging.notebook import detach_hooks
 from claims.judging.probes import depth_probes, probe_images
-from claims.judging.rules import COSTS, NULL_SEEDS, RULES
+from claims.judging.rules import COSTS, RULES
 from claims.judging.subjects import LEARNED, Subject, init_template, random_init, seed_values, torch_threads
 from claims.session.options import RUN_OPTIONS
 from cnn_core.models import TINY_VGG
@@ -265,11 +265,13 @@ def test_null_measured_now(timed, benchmark, null_model_name, way, pytestconfig,
 
     measured = subject(nulls.NullSource(way))
     statuses = timed(lambda: _statuses(measured), "cpu", rounds=1, warmup=0)
-    groups = {RULES[claim].cost for claim in LEARNED if RULES[claim].sequential}
+    seeds_per_group: dict[str, int] = {}
+    for claim in LEARNED:
+        if RULES[claim].sequential:
+            cost = RULES[claim].cost
+            seeds_per_group[cost] = max(seeds_per_group.get(cost, 0), len(measured.seeds_of(claim)))
     benchmark.extra_info.update(null=measured.null_source, last_look=sorted(measured.last_look),
-                                seeds_per_group={group: len(NULL_SEEDS) if not measured.in_looks or any(
-                                    RULES[claim].cost == group for claim in measured.last_look)
-                                    else sequential.FIRST_SEEDS for group in sorted(groups)})
+                                seeds_per_group=dict(sorted(seeds_per_group.items())))
     assert statuses == _statuses(subject(nulls.NullSource.RECORDED)), measured.null_source
 
 
@@ -279,14 +281,14 @@ def test_one_random_init_per_cost_group(timed, null_model_name, cost, pytestconf
     """What one random init of each cost group's claims takes on one thread (as a seed's worker measures it), so
     that a null's time splits by group: seeds measured x this."""
     run = pytestconfig.stash[RUN_OPTIONS]
-    card = cnn_core.model_card(_trained(null_model_name, run, tmp_path))
+    trained = _trained(null_model_name, run, tmp_path)
+    card, template = cnn_core.model_card(trained), init_template(trained)
     images = probe_images(card, run.fixtures, torch.device("cpu"))
     claims = [claim for claim in LEARNED if RULES[claim].cost == cost]
     seeds = iter(range(1, 1000))
 
     def one_seed():
-        model = random_init(card, next(seeds), torch.device("cpu"), init_template(_trained(null_model_name, run, tmp_path))
-                            if card.name == TINY_VGG else None)
+        model = random_init(card, next(seeds), torch.device("cpu"), template)
         return seed_values(measures.Probe(model.to(memory_format=torch.channels_last), images), claims)
 
     with torch_threads(1):

@@ -47,6 +47,10 @@ class SeedValues:
     values: dict[str, Interval]
     series: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
+    def joined(self, other: SeedValues | None) -> SeedValues:
+        """These values with ``other``'s (another set of claims of the same seed) beside them."""
+        return self if other is None else SeedValues({**self.values, **other.values}, {**self.series, **other.series})
+
 
 def _values_json(values: dict[str, Interval]) -> dict[str, list]:
     return {claim: [i.value, i.low, i.high, i.count] for claim, i in sorted(values.items())}
@@ -188,7 +192,7 @@ def measure_seeds(architecture: str, measure: Callable[[Sequence[Job]], Iterable
         wanted = dict(todo)
         for count, (seed, done) in enumerate(measure(todo), start=1):
             tried, before = stored.get(seed, (set(), SeedValues({})))
-            stored[seed] = (tried | set(wanted[seed]), SeedValues({**before.values, **done.values}, {**before.series, **done.series}))
+            stored[seed] = (tried | set(wanted[seed]), before.joined(done))
             progress(f"\rcnn-claims: measuring random inits of {architecture} for {what}: seed {seed} done "
                      f"({count}/{len(todo)}, {time.perf_counter() - start:.0f} s) ")
         progress("\n")

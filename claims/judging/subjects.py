@@ -273,9 +273,7 @@ class Subject:
                 more, later = nulls.measure_seeds(self.card.name, measure, [(seed, tuple(undecided)) for seed in rest],
                                                   self._progress, self._cache, self.images.name,
                                                   f"the last look ({len(undecided)} undecided claims)")
-                measured = {seed: nulls.SeedValues({**done.values, **more[seed].values} if seed in more else done.values,
-                                                   {**done.series, **more[seed].series} if seed in more else done.series)
-                            for seed, done in measured.items()}
+                measured = {seed: done.joined(more.get(seed)) for seed, done in measured.items()}
                 now += later
         self._keep(measured)
         self.in_looks, self.last_look = True, set(undecided)
@@ -283,6 +281,12 @@ class Subject:
                                                f"in two looks: the control and {len(first) - 1} seeds of every claim, "
                                                f"all {len(NULL_SEEDS)} of the cheap ones and of {len(undecided)} of the "
                                                f"{len(looked)} costly ones")
+
+    def seeds_of(self, claim: str) -> tuple[int, ...]:
+        """The null seeds ``claim`` is judged on: all of them, but only the first look's for a costly claim that
+        a null measured in two looks decided there."""
+        first_only = self.in_looks and RULES[claim].sequential and claim not in self.last_look
+        return NULL_SEEDS[:sequential.FIRST_SEEDS] if first_only else NULL_SEEDS
 
     def _decided_at_first_look(self, claim: str, measured: Mapping[int, nulls.SeedValues]) -> bool:
         """Whether the model's value and its control's are both decided by the first FIRST_SEEDS seeds (a claim that
@@ -343,9 +347,7 @@ class Subject:
         if reason is not None:
             return [rule.not_measured(label, reason) for label in labels]
         seeds = self.null_values()
-        # In two looks, a costly claim decided at the first is measured on its first seeds only.
-        first_only = self.in_looks and rule.sequential and claim not in self.last_look
-        used = NULL_SEEDS[:sequential.FIRST_SEEDS] if first_only else NULL_SEEDS
+        used = self.seeds_of(claim)
         null = [seeds[seed].get(claim) for seed in used]
         if any(value is None for value in null):
             reason = (f"its random initialisations have no value for this claim (claims/nulls.json records {self.card.name} "
